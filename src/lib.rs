@@ -1,0 +1,42 @@
+//! Embeddable secrets resolution.
+//!
+//! Applications refer to secrets as `se://<id|pattern>`. An [`Id`] names one secret
+//! (`docker/auth/hub/alice`); a [`Pattern`] names a set of them with `*` (exactly one
+//! component) and `**` (zero or more components). The library resolves a reference by
+//! asking every provider whose declared pattern overlaps it, and injects the answers
+//! into the environment of host commands and containers.
+//!
+//! ```
+//! use secrets_engine::{Id, Pattern, SecretRef};
+//!
+//! let r = SecretRef::parse_env_value("se://docker/auth/*/alice")?.expect("a reference");
+//! assert!(r.pattern().matches(&Id::parse("docker/auth/hub/alice")?));
+//!
+//! // Exact pattern algebra: which providers can answer which requests.
+//! let provider: Pattern = "docker/**".parse()?;
+//! assert!(provider.includes(r.pattern()));
+//! assert!(provider.overlaps(&"**/alice".parse()?));
+//! # Ok::<(), secrets_engine::Error>(())
+//! ```
+//!
+//! # Choices where the design is silent
+//!
+//! - The pattern algebra is defined over the unbounded set of ids; the 4096-byte limit
+//!   is an input limit and does not change what `includes` or `overlaps` answer.
+//! - Error offsets in [`SyntaxError`] count bytes; component indices are 0-based.
+//! - An id component `*` is rejected as [`SyntaxError::WildcardInId`]; a `*` inside a
+//!   component of an id is an invalid character.
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod error;
+mod grammar;
+mod id;
+mod pattern;
+mod reference;
+
+pub use error::{Error, SyntaxError};
+pub use grammar::MAX_LEN;
+pub use id::Id;
+pub use pattern::Pattern;
+pub use reference::{SCHEME, SecretRef};
