@@ -5,6 +5,8 @@
 //! value: ids, patterns and provider names are not secret, values always are.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why an id, pattern or reference failed to parse.
 ///
@@ -114,6 +116,174 @@ pub enum Error {
         /// What is wrong with it.
         reason: SyntaxError,
     },
+
+    /// No enabled provider's declared pattern overlaps the request, so nobody was asked.
+    /// Distinct from [`Error::NotFound`]: the request names a place no provider serves.
+    #[error("no enabled provider serves {pattern}: no declared pattern overlaps it")]
+    NoProvider {
+        /// The request.
+        pattern: String,
+    },
+    /// Every provider asked answered, and none holds a secret matching the request (also:
+    /// [`Store::remove`](crate::Store::remove) of an absent id).
+    #[error("no secret matches {pattern}")]
+    NotFound {
+        /// The request.
+        pattern: String,
+    },
+    /// Nothing was found and at least one provider failed, so the answer is unknown
+    /// rather than "not found". Each failure names its provider.
+    #[error("{} for {pattern}", join_failures(failures))]
+    ProvidersFailed {
+        /// The request.
+        pattern: String,
+        /// What went wrong, per provider, in registration order.
+        failures: Vec<ProviderFailure>,
+    },
+    /// A request resolving to one value matched several secrets with different values.
+    /// Names ids and providers, never values.
+    #[error("{pattern} is ambiguous: it matches {} secrets with different values: {}", candidates.len(), candidates.join(", "))]
+    Ambiguous {
+        /// The request.
+        pattern: String,
+        /// `id (provider)` of each match.
+        candidates: Vec<String>,
+    },
+    /// Resolving the environment variable `name` failed; `source` says why.
+    #[error("{name}: {source}")]
+    Variable {
+        /// The variable's name (lossily converted to UTF-8).
+        name: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
+    /// A secret destined for an environment variable contains a NUL byte, which no
+    /// environment can carry (or, on Windows, is not UTF-8).
+    #[error("the value of {id} cannot be an environment value: {why}")]
+    UnrepresentableValue {
+        /// The secret's id.
+        id: String,
+        /// What makes it unrepresentable.
+        why: &'static str,
+    },
+    /// A provider did not answer within its deadline; the call was abandoned.
+    #[error("no answer within {after:?}")]
+    Timeout {
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// A provider hit a condition it cannot recover from by itself (its binary is
+    /// missing, the user refused authorization, it panicked). The provider shows as
+    /// crashed until it is enabled again.
+    #[error("crashed: {reason}")]
+    Crashed {
+        /// What happened.
+        reason: String,
+    },
+    /// The backend cannot be reached (no Secret Service on the bus, connection refused).
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// What was tried and what happened.
+        reason: String,
+    },
+    /// The backend is reachable but locked (a locked keychain collection, a sealed vault).
+    #[error("locked: {reason}")]
+    Locked {
+        /// What is locked.
+        reason: String,
+    },
+    /// The backend refused the operation for lack of permission.
+    #[error("permission denied: {reason}")]
+    PermissionDenied {
+        /// What was refused.
+        reason: String,
+    },
+    /// The backend answered with an error not covered by a more specific variant.
+    #[error("backend error: {message}")]
+    Backend {
+        /// The backend's message, stripped of any secret material.
+        message: String,
+    },
+    /// The engine's config file could not be read, parsed or written. A corrupt file is
+    /// reported, never silently reset.
+    #[error("config file {}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No provider with this name is registered.
+    #[error("no provider named {name:?}")]
+    UnknownProvider {
+        /// The name asked for.
+        name: String,
+    },
+    /// The provider cannot be enabled or disabled (the OS keychain is always on).
+    #[error("provider {name:?} is not configurable: it is always enabled")]
+    NotConfigurable {
+        /// The provider.
+        name: String,
+    },
+    /// Two providers were registered under one name, or a name is not
+    /// lowercase letters, digits and `-`.
+    #[error("invalid provider registration {name:?}: {reason}")]
+    InvalidProvider {
+        /// The name given.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A write was asked for but the engine has no writable store, or the store is not
+    /// enabled.
+    #[error("no writable store: {reason}")]
+    NoStore {
+        /// Why.
+        reason: String,
+    },
+    /// A local I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the file.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One provider's failure during a lookup.
+#[derive(Debug)]
+pub struct ProviderFailure {
+    /// The provider's name.
+    pub provider: String,
+    /// What went wrong.
+    pub error: Error,
+}
+
+impl fmt::Display for ProviderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "provider {} failed: {}", self.provider, self.error)
+    }
+}
+
+fn join_failures(failures: &[ProviderFailure]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// True when the error means "the secret is not there" (as opposed to "could not
+    /// tell"): [`Error::NotFound`], possibly inside [`Error::Variable`].
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::NotFound { .. } => true,
+            Error::Variable { source, .. } => source.is_not_found(),
+            _ => false,
+        }
+    }
 }
 
 /// Shortens user input quoted in an error so a 1 MiB argument cannot become a 1 MiB message.

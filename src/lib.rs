@@ -29,14 +29,29 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod engine;
+mod env;
+mod envelope;
 mod error;
 mod grammar;
 mod id;
 mod pattern;
+pub mod providers;
 mod reference;
+mod resolver;
+mod secret;
 
-pub use error::{Error, SyntaxError};
+pub use engine::{
+    Blocking, CONFIG_ENV, ConfigLocation, DEFAULT_DEADLINE, Engine, EngineBuilder, INTERNAL_REALM,
+    PluginInfo, ProviderState, Registration, Resolution,
+};
+pub use env::{EnvOptions, resolve_env, resolve_env_with};
+pub use envelope::{Envelope, Metadata};
+pub use error::{Error, ProviderFailure, SyntaxError};
 pub use grammar::MAX_LEN;
 pub use id::Id;
 pub use pattern::Pattern;
+pub use providers::memory::MemoryStore;
 pub use reference::{SCHEME, SecretRef};
+pub use resolver::{Listing, Resolver, Store};
+pub use secret::SecretValue;

@@ -1,0 +1,699 @@
+//! The engine: named providers behind one lookup.
+//!
+//! A lookup goes to every running provider whose declared pattern overlaps the request,
+//! concurrently, each under its own deadline; what comes back is post-filtered against
+//! both the request and the provider's declared pattern, stamped, and merged in
+//! registration order, then by id.
+
+mod blocking;
+mod config;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use blocking::Blocking;
+pub use config::{CONFIG_ENV, ConfigLocation};
+
+use crate::envelope::{Envelope, Metadata};
+use crate::error::{Error, ProviderFailure};
+use crate::id::Id;
+use crate::pattern::Pattern;
+use crate::resolver::{Listing, Resolver, Store};
+use crate::secret::SecretValue;
+
+/// The engine's own secrets live under this realm: no lookup returns them and
+/// [`Engine::list`] hides them; only the code that owns such a secret reads it, through
+/// the store directly.
+pub const INTERNAL_REALM: &str = "docker/secrets-engine";
+
+/// Default deadline for one provider call. Generous because a 1Password desktop prompt
+/// can take a minute to be answered.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+pub(crate) fn is_internal(id: &Id) -> bool {
+    id.starts_with_components(&["docker", "secrets-engine"])
+}
+
+/// A provider's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderState {
+    /// Answers lookups.
+    Running,
+    /// Turned off by the user; asked nothing.
+    Disabled,
+    /// Stopped after a fatal error or a panic; asked nothing until enabled again.
+    Crashed(String),
+}
+
+impl std::fmt::Display for ProviderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderState::Running => "running",
+            ProviderState::Disabled => "disabled",
+            ProviderState::Crashed(_) => "crashed",
+        })
+    }
+}
+
+/// What [`Engine::plugins`] reports for one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The provider's name.
+    pub name: String,
+    /// The ids it serves.
+    pub pattern: Pattern,
+    /// Whether the user may enable and disable it.
+    pub configurable: bool,
+    /// Its state.
+    pub state: ProviderState,
+    /// Why it crashed, when it did.
+    pub message: Option<String>,
+}
+
+/// Everything needed to add one provider to an engine.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use secrets_engine::{Engine, MemoryStore, Pattern, Registration};
+/// let engine = Engine::builder()
+///     .register(
+///         Registration::store("team", Pattern::parse("team/**")?, Arc::new(MemoryStore::new()))
+///             .configurable(false)
+///             .deadline(Duration::from_secs(5)),
+///     )
+///     .build()?;
+/// assert_eq!(engine.plugins()[0].name, "team");
+/// # Ok::<(), secrets_engine::Error>(())
+/// ```
+pub struct Registration {
+    name: String,
+    pattern: Pattern,
+    resolver: Arc<dyn Resolver>,
+    store: Option<Arc<dyn Store>>,
+    configurable: bool,
+    enabled: bool,
+    deadline: Option<Duration>,
+}
+
+impl Registration {
+    /// A read-only provider; configurable and enabled by default.
+    pub fn resolver(name: &str, pattern: Pattern, resolver: Arc<dyn Resolver>) -> Registration {
+        Registration {
+            name: name.to_owned(),
+            pattern,
+            resolver,
+            store: None,
+            configurable: true,
+            enabled: true,
+            deadline: None,
+        }
+    }
+
+    /// A writable provider; configurable and enabled by default.
+    pub fn store(name: &str, pattern: Pattern, store: Arc<dyn Store>) -> Registration {
+        let resolver: Arc<dyn Resolver> = store.clone();
+        Registration {
+            store: Some(store),
+            ..Registration::resolver(name, pattern, resolver)
+        }
+    }
+
+    /// Whether the user may enable and disable it.
+    pub fn configurable(mut self, yes: bool) -> Registration {
+        self.configurable = yes;
+        self
+    }
+
+    /// Its state when the config file says nothing about it.
+    pub fn enabled_by_default(mut self, yes: bool) -> Registration {
+        self.enabled = yes;
+        self
+    }
+
+    /// Its per-call deadline (else the engine's).
+    pub fn deadline(mut self, deadline: Duration) -> Registration {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+/// Builds an [`Engine`].
+#[must_use]
+pub struct EngineBuilder {
+    registrations: Vec<Registration>,
+    default_store: Option<String>,
+    deadline: Duration,
+    config: ConfigLocation,
+}
+
+impl EngineBuilder {
+    /// Adds a read-only provider (configurable, enabled unless the config file says
+    /// otherwise).
+    pub fn provider(self, name: &str, pattern: Pattern, resolver: Arc<dyn Resolver>) -> Self {
+        self.register(Registration::resolver(name, pattern, resolver))
+    }
+
+    /// Adds a writable provider. The first store added is the default store unless
+    /// [`default_store`](Self::default_store) names another.
+    pub fn store(self, name: &str, pattern: Pattern, store: Arc<dyn Store>) -> Self {
+        self.register(Registration::store(name, pattern, store))
+    }
+
+    /// Adds a provider with every option spelled out.
+    pub fn register(mut self, registration: Registration) -> Self {
+        self.registrations.push(registration);
+        self
+    }
+
+    /// Names the store that [`Engine::set`], [`Engine::remove`] and [`Engine::list`] use.
+    pub fn default_store(mut self, name: &str) -> Self {
+        self.default_store = Some(name.to_owned());
+        self
+    }
+
+    /// The per-call deadline for providers that set none (default 30 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Keeps provider choices in this file instead of the default location.
+    pub fn config_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config = ConfigLocation::Path(path.into());
+        self
+    }
+
+    /// Where provider choices are kept (default: [`ConfigLocation::Default`]).
+    pub fn config(mut self, location: ConfigLocation) -> Self {
+        self.config = location;
+        self
+    }
+
+    /// Checks the registrations, reads the config file and builds the engine. Does not
+    /// contact any provider: they connect on first use.
+    ///
+    /// # Errors
+    /// [`Error::InvalidProvider`] for a bad or duplicate name, [`Error::Config`] for an
+    /// unreadable config file, [`Error::UnknownProvider`] when the default store names
+    /// no registered store.
+    pub fn build(self) -> Result<Engine, Error> {
+        let config_path = self.config.resolve();
+        let saved = match &config_path {
+            Some(p) => config::load(p)?,
+            None => config::ConfigFile::default(),
+        };
+        let mut slots = Vec::with_capacity(self.registrations.len());
+        for r in self.registrations {
+            let valid = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(Error::InvalidProvider {
+                    name: r.name,
+                    reason: "names are 1 to 64 of a-z, 0-9 and -",
+                });
+            }
+            if slots.iter().any(|s: &Slot| s.name == r.name) {
+                return Err(Error::InvalidProvider {
+                    name: r.name,
+                    reason: "a provider with this name is already registered",
+                });
+            }
+            let state = match (r.configurable, saved.providers.get(&r.name)) {
+                (true, Some(config::SavedState::Disabled)) => ProviderState::Disabled,
+                (true, Some(config::SavedState::Crashed { reason })) => {
+                    ProviderState::Crashed(reason.clone())
+                }
+                (true, Some(config::SavedState::Enabled)) => ProviderState::Running,
+                (true, None) if !r.enabled => ProviderState::Disabled,
+                _ => ProviderState::Running,
+            };
+            slots.push(Slot {
+                case_insensitive: r.resolver.case_insensitive(),
+                name: r.name,
+                pattern: r.pattern,
+                configurable: r.configurable,
+                deadline: r.deadline.unwrap_or(self.deadline),
+                resolver: r.resolver,
+                store: r.store,
+                state: Mutex::new(state),
+            });
+        }
+        let default_store = match &self.default_store {
+            Some(name) => Some(
+                slots
+                    .iter()
+                    .position(|s| &s.name == name && s.store.is_some())
+                    .ok_or_else(|| Error::UnknownProvider { name: name.clone() })?,
+            ),
+            None => slots.iter().position(|s| s.store.is_some()),
+        };
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                slots,
+                default_store,
+                config_path,
+                runtime: OnceLock::new(),
+            }),
+        })
+    }
+}
+
+struct Slot {
+    name: String,
+    pattern: Pattern,
+    configurable: bool,
+    case_insensitive: bool,
+    deadline: Duration,
+    resolver: Arc<dyn Resolver>,
+    store: Option<Arc<dyn Store>>,
+    state: Mutex<ProviderState>,
+}
+
+impl Slot {
+    fn state(&self) -> ProviderState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn set_state(&self, state: ProviderState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+    fn serves(&self, id: &Id) -> bool {
+        if self.case_insensitive {
+            self.pattern.matches_ignore_case(id)
+        } else {
+            self.pattern.matches(id)
+        }
+    }
+}
+
+struct Inner {
+    slots: Vec<Slot>,
+    default_store: Option<usize>,
+    config_path: Option<std::path::PathBuf>,
+    /// Created on first use of [`Engine::blocking`].
+    runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its tasks, and panics inside another runtime;
+        // a provider call stuck in the OS must not hang or abort the caller's drop.
+        if let Some(Ok(rt)) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The outcome of a lookup that found something: the envelopes, and the providers that
+/// failed beside them (a partial result).
+#[derive(Debug)]
+pub struct Resolution {
+    envelopes: Vec<Envelope>,
+    failures: Vec<ProviderFailure>,
+}
+
+impl Resolution {
+    /// The secrets found, in provider registration order, then by id.
+    pub fn envelopes(&self) -> &[Envelope] {
+        &self.envelopes
+    }
+    /// Providers that failed while others answered.
+    pub fn failures(&self) -> &[ProviderFailure] {
+        &self.failures
+    }
+    /// Takes the envelopes.
+    pub fn into_envelopes(self) -> Vec<Envelope> {
+        self.envelopes
+    }
+    /// Takes both parts.
+    pub fn into_parts(self) -> (Vec<Envelope>, Vec<ProviderFailure>) {
+        (self.envelopes, self.failures)
+    }
+}
+
+/// The router: named providers, each with a declared pattern and a state, behind one
+/// lookup. Cheap to clone (shared); thread-safe.
+///
+/// The async methods need a Tokio runtime; [`blocking`](Engine::blocking) serves
+/// callers without one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use secrets_engine::{Engine, Id, MemoryStore, Pattern};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), secrets_engine::Error> {
+/// let store: MemoryStore = [(Id::parse("db/password")?, b"s3cret".to_vec())].into_iter().collect();
+/// let engine = Engine::builder()
+///     .store("memory", Pattern::parse("**")?, Arc::new(store))
+///     .config(secrets_engine::ConfigLocation::None)
+///     .build()?;
+/// let found = engine.get_secrets(&Pattern::parse("db/*")?).await?;
+/// assert_eq!(found.envelopes()[0].value().expose(), b"s3cret");
+/// assert_eq!(found.envelopes()[0].provider(), "memory");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "providers",
+                &self.inner.slots.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            registrations: Vec::new(),
+            default_store: None,
+            deadline: DEFAULT_DEADLINE,
+            config: ConfigLocation::Default,
+        }
+    }
+
+    /// Every provider with its pattern, configurability and state, in registration order.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.inner
+            .slots
+            .iter()
+            .map(|s| {
+                let state = s.state();
+                PluginInfo {
+                    name: s.name.clone(),
+                    pattern: s.pattern.clone(),
+                    configurable: s.configurable,
+                    message: match &state {
+                        ProviderState::Crashed(r) => Some(r.clone()),
+                        _ => None,
+                    },
+                    state,
+                }
+            })
+            .collect()
+    }
+
+    /// The config file this engine reads and writes, if any.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.inner.config_path.as_deref()
+    }
+
+    fn slot(&self, name: &str) -> Result<&Slot, Error> {
+        self.inner
+            .slots
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::UnknownProvider {
+                name: name.to_owned(),
+            })
+    }
+
+    fn persist(&self, slot: &Slot, state: config::SavedState) -> Result<(), Error> {
+        match (&self.inner.config_path, slot.configurable) {
+            (Some(path), true) => config::update(path, |f| {
+                f.providers.insert(slot.name.clone(), state);
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Enables a configurable provider and records the choice. A crashed provider is
+    /// re-initialised first and stays crashed (with the new reason) if that fails.
+    /// A crashed non-configurable provider may be re-initialised too; enabling a
+    /// running one is refused with [`Error::NotConfigurable`].
+    pub async fn enable(&self, name: &str) -> Result<(), Error> {
+        let slot = self.slot(name)?;
+        let state = slot.state();
+        if !slot.configurable && !matches!(state, ProviderState::Crashed(_)) {
+            return Err(Error::NotConfigurable {
+                name: name.to_owned(),
+            });
+        }
+        if matches!(state, ProviderState::Crashed(_)) {
+            let resolver = slot.resolver.clone();
+            let outcome = tokio::time::timeout(slot.deadline, resolver.reinitialize())
+                .await
+                .unwrap_or(Err(Error::Timeout {
+                    after: slot.deadline,
+                }));
+            if let Err(e) = outcome {
+                let reason = e.to_string();
+                slot.set_state(ProviderState::Crashed(reason.clone()));
+                self.persist(slot, config::SavedState::Crashed { reason })?;
+                return Err(Error::Crashed {
+                    reason: format!("{name} could not be re-initialised: {e}"),
+                });
+            }
+        }
+        self.persist(slot, config::SavedState::Enabled)?;
+        slot.set_state(ProviderState::Running);
+        tracing::info!(provider = name, "provider enabled");
+        Ok(())
+    }
+
+    /// Disables a configurable provider and records the choice.
+    pub fn disable(&self, name: &str) -> Result<(), Error> {
+        let slot = self.slot(name)?;
+        if !slot.configurable {
+            return Err(Error::NotConfigurable {
+                name: name.to_owned(),
+            });
+        }
+        self.persist(slot, config::SavedState::Disabled)?;
+        slot.set_state(ProviderState::Disabled);
+        tracing::info!(provider = name, "provider disabled");
+        Ok(())
+    }
+
+    /// Marks a provider crashed and records why (for configurable providers, across
+    /// processes).
+    fn crash(&self, slot: &Slot, reason: String) {
+        tracing::warn!(provider = %slot.name, %reason, "provider crashed");
+        if let Err(e) = self.persist(
+            slot,
+            config::SavedState::Crashed {
+                reason: reason.clone(),
+            },
+        ) {
+            tracing::warn!(error = %e, "could not record the crash");
+        }
+        slot.set_state(ProviderState::Crashed(reason));
+    }
+
+    /// Every secret matching `pattern`, from every running provider whose declared
+    /// pattern overlaps it.
+    ///
+    /// # Errors
+    /// [`Error::NoProvider`] when no running provider's pattern overlaps the request;
+    /// [`Error::NotFound`] when all asked answered and nothing matched;
+    /// [`Error::ProvidersFailed`] when nothing was found and some provider failed.
+    /// When something was found, failures of other providers come back in
+    /// [`Resolution::failures`].
+    ///
+    /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
+    pub async fn get_secrets(&self, pattern: &Pattern) -> Result<Resolution, Error> {
+        let asked: Vec<usize> = (0..self.inner.slots.len())
+            .filter(|&i| {
+                let s = &self.inner.slots[i];
+                s.state() == ProviderState::Running && s.pattern.overlaps(pattern)
+            })
+            .collect();
+        if asked.is_empty() {
+            return Err(Error::NoProvider {
+                pattern: pattern.to_string(),
+            });
+        }
+        let start = Instant::now();
+        let calls: Vec<_> = asked
+            .iter()
+            .map(|&i| {
+                let resolver = self.inner.slots[i].resolver.clone();
+                let p = pattern.clone();
+                tokio::spawn(async move { resolver.get_secrets(&p).await })
+            })
+            .collect();
+        let mut envelopes = Vec::new();
+        let mut failures = Vec::new();
+        for (&i, mut call) in asked.iter().zip(calls) {
+            let slot = &self.inner.slots[i];
+            let outcome = match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(join)) if join.is_panic() => {
+                    // The payload is not shown: it may hold whatever the provider had.
+                    self.crash(slot, "panicked".into());
+                    Err(Error::Crashed {
+                        reason: "panicked".into(),
+                    })
+                }
+                Ok(Err(_)) => Err(Error::Crashed {
+                    reason: "cancelled".into(),
+                }),
+                Err(_) => {
+                    call.abort();
+                    Err(Error::Timeout {
+                        after: slot.deadline,
+                    })
+                }
+            };
+            match outcome {
+                Ok(found) => {
+                    let before = envelopes.len();
+                    for mut e in found {
+                        let id_ok = if slot.case_insensitive {
+                            pattern.matches_ignore_case(e.id())
+                        } else {
+                            pattern.matches(e.id())
+                        };
+                        if !id_ok || !slot.serves(e.id()) || is_internal(e.id()) {
+                            tracing::debug!(provider = %slot.name, id = %e.id(), "dropped an envelope outside the request or the provider's pattern");
+                            continue;
+                        }
+                        e.stamp(&slot.name);
+                        envelopes.push(e);
+                    }
+                    envelopes[before..].sort_by(|a, b| a.id().cmp(b.id()));
+                }
+                Err(error) => {
+                    if let Error::Crashed { reason } = &error
+                        && slot.state() == ProviderState::Running
+                    {
+                        self.crash(slot, reason.clone());
+                    }
+                    failures.push(ProviderFailure {
+                        provider: slot.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        tracing::debug!(%pattern, found = envelopes.len(), failed = failures.len(), "lookup");
+        match (envelopes.is_empty(), failures.is_empty()) {
+            (true, true) => Err(Error::NotFound {
+                pattern: pattern.to_string(),
+            }),
+            (true, false) => Err(Error::ProvidersFailed {
+                pattern: pattern.to_string(),
+                failures,
+            }),
+            _ => Ok(Resolution {
+                envelopes,
+                failures,
+            }),
+        }
+    }
+
+    /// The one value `pattern` stands for: exactly one match, or several with
+    /// identical bytes. Any provider failure is an error, since the failed provider
+    /// might hold a different value.
+    ///
+    /// # Errors
+    /// As [`get_secrets`](Engine::get_secrets), plus [`Error::Ambiguous`] and
+    /// [`Error::ProvidersFailed`] for partial results.
+    pub async fn resolve_one(&self, pattern: &Pattern) -> Result<SecretValue, Error> {
+        let (envelopes, failures) = self.get_secrets(pattern).await?.into_parts();
+        if !failures.is_empty() {
+            return Err(Error::ProvidersFailed {
+                pattern: pattern.to_string(),
+                failures,
+            });
+        }
+        let first = &envelopes[0];
+        if envelopes.iter().all(|e| e.value() == first.value()) {
+            return Ok(envelopes
+                .into_iter()
+                .next()
+                .map(Envelope::into_value)
+                .unwrap_or_default());
+        }
+        Err(Error::Ambiguous {
+            pattern: pattern.to_string(),
+            candidates: envelopes
+                .iter()
+                .map(|e| format!("{} ({})", e.id(), e.provider()))
+                .collect(),
+        })
+    }
+
+    /// Name of the default writable store, if the engine has one.
+    pub fn default_store(&self) -> Option<&str> {
+        self.inner
+            .default_store
+            .map(|i| self.inner.slots[i].name.as_str())
+    }
+
+    fn store_for(&self, id: Option<&Id>) -> Result<(&Slot, Arc<dyn Store>), Error> {
+        let i = self.inner.default_store.ok_or_else(|| Error::NoStore {
+            reason: "the engine has no writable store registered".into(),
+        })?;
+        let slot = &self.inner.slots[i];
+        let store = slot.store.clone().ok_or_else(|| Error::NoStore {
+            reason: format!("{} is not writable", slot.name),
+        })?;
+        if slot.state() != ProviderState::Running {
+            return Err(Error::NoStore {
+                reason: format!("store {} is {}", slot.name, slot.state()),
+            });
+        }
+        if let Some(id) = id
+            && !slot.serves(id)
+        {
+            return Err(Error::NoStore {
+                reason: format!(
+                    "store {} does not serve {id} (it holds {})",
+                    slot.name, slot.pattern
+                ),
+            });
+        }
+        Ok((slot, store))
+    }
+
+    async fn with_deadline<T>(
+        slot: &Slot,
+        f: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(slot.deadline, f)
+            .await
+            .unwrap_or(Err(Error::Timeout {
+                after: slot.deadline,
+            }))
+    }
+
+    /// Stores `value` under `id` in the default store, replacing what was there.
+    pub async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
+        let (slot, store) = self.store_for(Some(id))?;
+        Self::with_deadline(slot, store.set(id, value, metadata)).await
+    }
+
+    /// Removes `id` from the default store; [`Error::NotFound`] if it is not there.
+    pub async fn remove(&self, id: &Id) -> Result<(), Error> {
+        let (slot, store) = self.store_for(Some(id))?;
+        Self::with_deadline(slot, store.remove(id)).await
+    }
+
+    /// Ids and metadata in the default store matching `pattern`, sorted, without the
+    /// engine's internal realm.
+    pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
+        let (slot, store) = self.store_for(None)?;
+        let mut items = Self::with_deadline(slot, store.list(pattern)).await?;
+        items.retain(|l| !is_internal(&l.id) && pattern.matches(&l.id));
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(items)
+    }
+
+    /// The blocking face of the engine, for callers without an async runtime (the C
+    /// ABI, the CLI). Runs on a runtime the engine owns, created on first use; safe to
+    /// call from inside another Tokio runtime.
+    pub fn blocking(&self) -> Blocking<'_> {
+        Blocking { engine: self }
+    }
+}

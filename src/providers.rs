@@ -1,0 +1,4 @@
+//! Built-in providers. Each lives in the file named after it and implements
+//! [`Resolver`](crate::Resolver), and [`Store`](crate::Store) when it can write.
+
+pub mod memory;

@@ -1,0 +1,74 @@
+//! The traits every provider implements.
+
+use async_trait::async_trait;
+
+use crate::envelope::{Envelope, Metadata};
+use crate::error::Error;
+use crate::id::Id;
+use crate::pattern::Pattern;
+use crate::secret::SecretValue;
+
+/// A source of secrets: the small trait at the centre of the engine.
+///
+/// Implementations return every secret they hold whose id matches `pattern`. They may
+/// return more (the engine post-filters against the request and the provider's
+/// declared pattern) but should not, since it costs a fetch. Blocking work (OS
+/// keychain calls, file I/O) belongs on `tokio::task::spawn_blocking`, never on a
+/// runtime worker.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use secrets_engine::{Envelope, Error, Id, Pattern, Resolver};
+///
+/// struct Fixed;
+/// #[async_trait]
+/// impl Resolver for Fixed {
+///     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
+///         let id = Id::parse("demo/token")?;
+///         Ok(if pattern.matches(&id) { vec![Envelope::new(id, "t0ken")] } else { vec![] })
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Resolver: Send + Sync + 'static {
+    /// Every secret this provider holds whose id matches `pattern`.
+    ///
+    /// Return an empty list when nothing matches; an error only when the backend could
+    /// not answer. [`Error::Crashed`] marks the provider crashed until it is enabled
+    /// again.
+    async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error>;
+
+    /// True when the backend treats names case-insensitively (1Password): the engine
+    /// then post-filters results ignoring ASCII case.
+    fn case_insensitive(&self) -> bool {
+        false
+    }
+
+    /// Called when a crashed provider is enabled again: reconnect, re-read
+    /// configuration. An error keeps the provider crashed with that reason.
+    async fn reinitialize(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// One entry of [`Store::list`]: an id and its metadata, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The secret's id.
+    pub id: Id,
+    /// Its non-secret metadata.
+    pub metadata: Metadata,
+}
+
+/// A provider that can also store secrets (the OS keychain, the file store, memory).
+#[async_trait]
+pub trait Store: Resolver {
+    /// Stores `value` under `id`, replacing any previous value and metadata.
+    async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error>;
+
+    /// Deletes `id`; [`Error::NotFound`] when it is not there.
+    async fn remove(&self, id: &Id) -> Result<(), Error>;
+
+    /// Ids (and metadata) matching `pattern`, sorted by id; no values are read.
+    async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error>;
+}

@@ -1,0 +1,71 @@
+//! No secret value in any error message or Debug output.
+
+mod support;
+
+use std::sync::Arc;
+
+use secrets_engine::{
+    EnvOptions, Envelope, Error, MemoryStore, Metadata, SecretValue, resolve_env, resolve_env_with,
+};
+use support::*;
+
+const SECRET: &str = "SUPER-SECRET-VALUE-42";
+
+fn assert_clean(text: &str) {
+    assert!(!text.contains(SECRET), "secret leaked: {text}");
+    assert!(!text.contains("SUPER-SECRET"), "secret leaked: {text}");
+}
+
+#[tokio::test]
+async fn nothing_prints_a_secret() {
+    let value = SecretValue::from(SECRET);
+    assert_clean(&format!("{value} {value:?} {value:#?}"));
+    let envelope = Envelope::new(id("a/b"), SECRET)
+        .with_version("1")
+        .with_metadata(Metadata::from([("k".into(), "v".into())]));
+    assert_clean(&format!("{envelope:?} {envelope:#?}"));
+
+    let store = Arc::new(MemoryStore::new());
+    store.insert(id("x/one"), SECRET);
+    store.insert(id("x/two"), format!("{SECRET}-other"));
+    store.insert(id("nul"), format!("{SECRET}\0"));
+    let engine = builder()
+        .store("mem", p("**"), store)
+        .provider("broken", p("x/**"), Arc::new(Failing))
+        .build()
+        .unwrap();
+    let resolution = engine.get_secrets(&p("x/*")).await.unwrap();
+    assert_clean(&format!("{resolution:?} {engine:?}"));
+    for e in resolution.envelopes() {
+        assert_clean(&format!("{e:?} {:?}", e.value()));
+    }
+
+    // Every error an engine produces along the way, formatted every way.
+    let mut errors: Vec<Error> = Vec::new();
+    errors.push(engine.resolve_one(&p("x/*")).await.unwrap_err());
+    errors.push(resolve_env(&engine, [("A", "se://x/*")]).await.unwrap_err());
+    errors.push(resolve_env(&engine, [("N", "se://nul")]).await.unwrap_err());
+    errors.push(
+        resolve_env_with(&engine, [("x", "")], EnvOptions::container())
+            .await
+            .unwrap_err(),
+    );
+    let only_mem = builder()
+        .store(
+            "mem",
+            p("**"),
+            memory(&[("d/1", SECRET.as_bytes()), ("d/2", b"other")]),
+        )
+        .build()
+        .unwrap();
+    errors.push(only_mem.resolve_one(&p("d/*")).await.unwrap_err());
+    errors.push(
+        resolve_env(&only_mem, [("D", "se://d/*")])
+            .await
+            .unwrap_err(),
+    );
+    assert!(errors.iter().any(|e| matches!(e, Error::Variable { source, .. } if matches!(**source, Error::Ambiguous { .. }))));
+    for e in &errors {
+        assert_clean(&format!("{e} {e:?} {e:#?}"));
+    }
+}
