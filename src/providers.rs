@@ -1,4 +1,6 @@
 //! Built-in providers. Each lives in the file named after it and implements
 //! [`Resolver`](crate::Resolver), and [`Store`](crate::Store) when it can write.
 
+pub mod file;
+pub mod keychain;
 pub mod memory;

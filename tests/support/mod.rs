@@ -1,5 +1,7 @@
-//! Purpose-built providers for router tests.
+//! Purpose-built providers for router tests, and real services.
 #![allow(dead_code)]
+
+pub mod keyring;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

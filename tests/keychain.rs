@@ -1,0 +1,443 @@
+//! The `docker-pass` keychain provider against a real gnome-keyring on a private bus.
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrets_engine::providers::keychain::{DOCKER_GROUP, DOCKER_NAME, Keychain};
+use secrets_engine::{
+    Engine, Error, Metadata, Pattern, Registration, Resolver, SecretValue, Store,
+};
+use support::keyring::{Session, bus_only, private, secret_tool, shared};
+use support::{id, p};
+
+/// A keychain on the shared keyring, in a group of the test's own so tests never see
+/// each other's items.
+fn keychain(group: &str) -> Keychain {
+    Keychain::with_names(&format!("se-test.{group}"), DOCKER_NAME)
+        .with_bus_address(&shared().address)
+}
+
+fn docker_keychain(session: &Session) -> Keychain {
+    Keychain::new().with_bus_address(&session.address)
+}
+
+async fn value_of(k: &Keychain, i: &str) -> Option<Vec<u8>> {
+    let found = k.get_secrets(&p(i)).await.unwrap();
+    assert!(found.len() <= 1, "{i}: {} items", found.len());
+    found
+        .into_iter()
+        .next()
+        .map(|e| e.value().expose().to_vec())
+}
+
+fn count_items(session: &Session, group: &str, i: &str) -> usize {
+    let out = secret_tool(
+        session,
+        &["search", "--all", "service:group", group, "id", i],
+        None,
+    );
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter(|l| l.starts_with("label = "))
+        .count()
+}
+
+#[tokio::test]
+async fn crud() {
+    let k = keychain("crud");
+    assert_eq!(value_of(&k, "app/token").await, None);
+    k.set(&id("app/token"), "t1".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(value_of(&k, "app/token").await.as_deref(), Some(&b"t1"[..]));
+    let listed = k.list(&p("**")).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.id.to_string()).collect::<Vec<_>>(),
+        ["app/token"]
+    );
+    k.remove(&id("app/token")).await.unwrap();
+    assert_eq!(value_of(&k, "app/token").await, None);
+    assert!(matches!(
+        k.remove(&id("app/token")).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn set_twice_leaves_one_item() {
+    let group = "se-test.upsert";
+    let k = keychain("upsert");
+    let meta = Metadata::from([("user".to_string(), "alice".to_string())]);
+    k.set(&id("dup/x"), "first".into(), meta).await.unwrap();
+    k.set(&id("dup/x"), "second".into(), Metadata::new())
+        .await
+        .unwrap();
+    k.set(
+        &id("dup/x"),
+        "third".into(),
+        Metadata::from([("v".into(), "3".into())]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count_items(shared(), group, "dup/x"), 1);
+    let e = k.get_secrets(&p("dup/x")).await.unwrap().remove(0);
+    assert_eq!(e.value().expose(), b"third");
+    // Metadata is replaced, not merged.
+    assert_eq!(
+        e.metadata(),
+        &Metadata::from([("v".to_string(), "3".to_string())])
+    );
+    // Strays from elsewhere (another tool creating a second item) are cleaned up.
+    // (secret-tool replaces an item with identical attributes, so the stray differs in one.)
+    secret_tool(
+        shared(),
+        &[
+            "store",
+            "--label=stray",
+            "service:group",
+            group,
+            "service:name",
+            DOCKER_NAME,
+            "id",
+            "dup/x",
+            "x_other",
+            "1",
+        ],
+        Some(b"stray"),
+    );
+    assert_eq!(count_items(shared(), group, "dup/x"), 2);
+    k.set(&id("dup/x"), "fourth".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(count_items(shared(), group, "dup/x"), 1);
+    assert_eq!(value_of(&k, "dup/x").await.as_deref(), Some(&b"fourth"[..]));
+}
+
+#[tokio::test]
+async fn values_are_byte_exact() {
+    let k = keychain("bytes");
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    let big: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    let mib: Vec<u8> = (0..1024 * 1024).map(|i| (i * 13 % 256) as u8).collect();
+    let cases: [(&str, &[u8]); 5] = [
+        ("v/empty", b""),
+        ("v/binary", &all_bytes),
+        ("v/non-utf8", &[0xff, 0xfe, 0x00, 0xc3]),
+        ("v/64k", &big),
+        ("v/1m", &mib),
+    ];
+    for (i, v) in cases {
+        k.set(&id(i), SecretValue::from(v), Metadata::new())
+            .await
+            .unwrap();
+    }
+    for (i, v) in cases {
+        assert_eq!(value_of(&k, i).await.as_deref(), Some(v), "{i}");
+    }
+}
+
+#[tokio::test]
+async fn metadata_round_trips_as_x_attributes() {
+    let group = "se-test.meta";
+    let k = keychain("meta");
+    let meta = Metadata::from([
+        ("user".to_string(), "alice".to_string()),
+        ("registry".to_string(), "hub".to_string()),
+    ]);
+    k.set(&id("m/one"), "v".into(), meta.clone()).await.unwrap();
+    let listed = k.list(&p("m/*")).await.unwrap();
+    assert_eq!(listed[0].metadata, meta);
+    assert_eq!(
+        k.get_secrets(&p("m/one")).await.unwrap()[0].metadata(),
+        &meta
+    );
+    // Stored as x_ attributes: another tool finds the item by them.
+    let by_meta = secret_tool(
+        shared(),
+        &[
+            "lookup",
+            "service:group",
+            group,
+            "x_user",
+            "alice",
+            "x_registry",
+            "hub",
+        ],
+        None,
+    );
+    assert_eq!(by_meta, b"v");
+    let raw = String::from_utf8(secret_tool(
+        shared(),
+        &["search", "--all", "service:group", group, "id", "m/one"],
+        None,
+    ))
+    .unwrap();
+    assert!(
+        raw.contains(&format!("label = {group}:{DOCKER_NAME}:m/one")),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn pattern_lookups_and_listing() {
+    let k = keychain("patterns");
+    for i in [
+        "docker/auth/hub/alice",
+        "docker/auth/hub/bob",
+        "docker/auth/ghcr/alice",
+        "vault/x",
+    ] {
+        k.set(&id(i), i.into(), Metadata::new()).await.unwrap();
+    }
+    let ids = |v: Vec<secrets_engine::Listing>| {
+        v.into_iter().map(|l| l.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(k.list(&p("docker/auth/*/alice")).await.unwrap()),
+        ["docker/auth/ghcr/alice", "docker/auth/hub/alice"]
+    );
+    assert_eq!(ids(k.list(&p("**/alice")).await.unwrap()).len(), 2);
+    assert_eq!(ids(k.list(&p("**")).await.unwrap()).len(), 4);
+    let mut got: Vec<_> = k
+        .get_secrets(&p("docker/**"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "docker/auth/ghcr/alice",
+            "docker/auth/hub/alice",
+            "docker/auth/hub/bob"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_hundred_items_in_one_listing() {
+    let k = Arc::new(keychain("two-hundred"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let k = k.clone();
+        tasks.spawn(async move {
+            k.set(
+                &id(&format!("bulk/{n:03}")),
+                format!("v{n}").into(),
+                Metadata::new(),
+            )
+            .await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let listed = k.list(&p("bulk/*")).await.unwrap();
+    assert_eq!(listed.len(), 200);
+    assert_eq!(listed[0].id.as_str(), "bulk/000");
+    assert_eq!(listed[199].id.as_str(), "bulk/199");
+    let all = k.get_secrets(&p("bulk/**")).await.unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(all.iter().all(|e| e.value().expose()
+        == format!("v{}", e.id().as_str()[5..].parse::<u32>().unwrap()).as_bytes()));
+}
+
+#[tokio::test]
+async fn sixteen_concurrent_writers_and_readers() {
+    let k = Arc::new(keychain("concurrent"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..16 {
+        let k = k.clone();
+        tasks.spawn(async move {
+            for round in 0..5 {
+                let i = id(&format!("c/{t}"));
+                let v = format!("task{t}-round{round}");
+                k.set(&i, v.clone().into(), Metadata::new()).await.unwrap();
+                let got = k.get_secrets(&Pattern::from(i)).await.unwrap();
+                assert_eq!(got.len(), 1);
+                assert_eq!(got[0].value().expose(), v.as_bytes());
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(k.list(&p("c/*")).await.unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn interoperates_with_secret_tool_both_ways() {
+    let s = shared();
+    let k = docker_keychain(s);
+    // Written by another tool with Docker's layout: seen here.
+    secret_tool(
+        s,
+        &[
+            "store",
+            "--label=from secret-tool",
+            "service:group",
+            DOCKER_GROUP,
+            "service:name",
+            DOCKER_NAME,
+            "id",
+            "interop/from-tool",
+            "x_source",
+            "tool",
+        ],
+        Some(b"tool-value"),
+    );
+    let e = k
+        .get_secrets(&p("interop/from-tool"))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(e.value().expose(), b"tool-value");
+    assert_eq!(e.metadata()["source"], "tool");
+    // Written here: seen by secret-tool with the same attributes.
+    k.set(
+        &id("interop/from-engine"),
+        "engine-value".into(),
+        Metadata::new(),
+    )
+    .await
+    .unwrap();
+    let out = secret_tool(
+        s,
+        &[
+            "lookup",
+            "service:group",
+            DOCKER_GROUP,
+            "service:name",
+            DOCKER_NAME,
+            "id",
+            "interop/from-engine",
+        ],
+        None,
+    );
+    assert_eq!(out, b"engine-value");
+    // An item whose id attribute is not a valid id is skipped, not fatal.
+    secret_tool(
+        s,
+        &[
+            "store",
+            "--label=bad",
+            "service:group",
+            DOCKER_GROUP,
+            "service:name",
+            DOCKER_NAME,
+            "id",
+            "not a valid id",
+        ],
+        Some(b"x"),
+    );
+    let listed = k.list(&p("interop/*")).await.unwrap();
+    assert_eq!(listed.len(), 2);
+}
+
+#[tokio::test]
+async fn works_behind_the_engine() {
+    let k = keychain("engine");
+    k.set(&id("eng/token"), "via-engine".into(), Metadata::new())
+        .await
+        .unwrap();
+    let engine = Engine::builder()
+        .config(secrets_engine::ConfigLocation::None)
+        .register(Registration::store("docker-pass", p("**"), Arc::new(k)).configurable(false))
+        .build()
+        .unwrap();
+    let r = engine.get_secrets(&p("eng/*")).await.unwrap();
+    assert_eq!(r.envelopes()[0].provider(), "docker-pass");
+    assert_eq!(r.envelopes()[0].value().expose(), b"via-engine");
+    // The blocking face works too (the C ABI and the CLI use it).
+    assert_eq!(
+        engine
+            .blocking()
+            .resolve_one(&p("eng/token"))
+            .unwrap()
+            .expose(),
+        b"via-engine"
+    );
+}
+
+#[tokio::test]
+async fn no_bus_is_unavailable_quickly() {
+    let k = Keychain::new().with_bus_address("unix:path=/nonexistent/secrets-engine-test-bus");
+    let t = Instant::now();
+    let err = k.get_secrets(&p("a")).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(!k.is_available().await);
+}
+
+#[tokio::test]
+async fn bus_without_secret_service_is_unavailable_quickly() {
+    let bus = bus_only();
+    let k = Keychain::new().with_bus_address(&bus.address);
+    let t = Instant::now();
+    for r in [
+        k.get_secrets(&p("a")).await.map(|_| ()),
+        k.set(&id("a"), "v".into(), Metadata::new()).await,
+        k.list(&p("**")).await.map(|_| ()),
+    ] {
+        let err = r.unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert!(err.to_string().contains("org.freedesktop.secrets"), "{err}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn locked_collection_is_a_typed_error() {
+    let session = private();
+    let k = docker_keychain(&session);
+    k.set(&id("locked/x"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    // Lock the collection through D-Bus, as a screen locker would.
+    let conn = zbus::connection::Builder::address(session.address.as_str())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let ss = secret_service::SecretService::connect_with_existing(
+        secret_service::EncryptionType::Dh,
+        conn,
+    )
+    .await
+    .unwrap();
+    ss.get_default_collection()
+        .await
+        .unwrap()
+        .lock()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    assert!(matches!(
+        k.get_secrets(&p("locked/x")).await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(
+        k.get_secrets(&p("locked/*")).await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(k.list(&p("**")).await, Err(Error::Locked { .. })));
+    assert!(matches!(
+        k.set(&id("locked/x"), "w".into(), Metadata::new()).await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(
+        k.set(&id("locked/new"), "w".into(), Metadata::new()).await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(matches!(
+        k.remove(&id("locked/x")).await,
+        Err(Error::Locked { .. })
+    ));
+    // No prompt, no hang.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

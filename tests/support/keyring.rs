@@ -1,0 +1,103 @@
+//! A real Secret Service for tests, started through `scripts/services/keyring`.
+//!
+//! `scripts/test` starts one and exports `SE_TEST_DBUS_ADDRESS`; a test binary run on
+//! its own starts its own (stopped when the binary exits). A keyring that cannot be
+//! started is a test failure, never a skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub struct Session {
+    pub address: String,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(script()).arg("stop").arg(dir.path()).status();
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/keyring")
+}
+
+fn start(keyring: bool) -> Session {
+    let dir = tempfile::Builder::new()
+        .prefix("se-keyring-")
+        .tempdir()
+        .unwrap();
+    let mut cmd = Command::new(script());
+    cmd.arg("start")
+        .arg(dir.path())
+        .arg("--watch")
+        .arg(std::process::id().to_string());
+    if !keyring {
+        cmd.arg("--no-keyring");
+    }
+    let out = cmd.output().expect("run scripts/services/keyring");
+    assert!(
+        out.status.success(),
+        "could not start a test keyring: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let address = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("DBUS_SESSION_BUS_ADDRESS="))
+        .expect("the script prints the bus address")
+        .to_owned();
+    Session {
+        address,
+        dir: Some(dir),
+    }
+}
+
+/// The keyring shared by the tests of this binary.
+pub fn shared() -> &'static Session {
+    static S: OnceLock<Session> = OnceLock::new();
+    S.get_or_init(|| match std::env::var("SE_TEST_DBUS_ADDRESS") {
+        Ok(address) if !address.is_empty() => Session { address, dir: None },
+        _ => start(true),
+    })
+}
+
+/// A keyring of one's own (for tests that lock it), stopped on drop.
+pub fn private() -> Session {
+    start(true)
+}
+
+/// A session bus with no Secret Service on it.
+pub fn bus_only() -> Session {
+    start(false)
+}
+
+/// Runs `secret-tool` against `session`, feeding `stdin`; returns stdout.
+pub fn secret_tool(session: &Session, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("secret-tool")
+        .args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", &session.address)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("secret-tool is installed (scripts/setup)");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() || args[0] == "lookup",
+        "secret-tool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
