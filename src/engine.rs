@@ -281,6 +281,13 @@ impl Slot {
     fn set_state(&self, state: ProviderState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
+    fn overlaps(&self, request: &Pattern) -> bool {
+        if self.case_insensitive {
+            self.pattern.overlaps_ignore_case(request)
+        } else {
+            self.pattern.overlaps(request)
+        }
+    }
     fn serves(&self, id: &Id) -> bool {
         if self.case_insensitive {
             self.pattern.matches_ignore_case(id)
@@ -304,6 +311,17 @@ impl Drop for Inner {
         // a provider call stuck in the OS must not hang or abort the caller's drop.
         if let Some(Ok(rt)) = self.runtime.take() {
             rt.shutdown_background();
+        }
+    }
+}
+
+/// Aborts spawned calls when dropped, so abandoned lookups leave no tasks behind.
+pub(crate) struct AbortOnDrop(pub(crate) Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
         }
     }
 }
@@ -505,7 +523,7 @@ impl Engine {
         let asked: Vec<usize> = (0..self.inner.slots.len())
             .filter(|&i| {
                 let s = &self.inner.slots[i];
-                s.state() == ProviderState::Running && s.pattern.overlaps(pattern)
+                s.state() == ProviderState::Running && s.overlaps(pattern)
             })
             .collect();
         if asked.is_empty() {
@@ -522,6 +540,8 @@ impl Engine {
                 tokio::spawn(async move { resolver.get_secrets(&p).await })
             })
             .collect();
+        // If the caller stops waiting, the provider calls stop too.
+        let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
         let mut envelopes = Vec::new();
         let mut failures = Vec::new();
         for (&i, mut call) in asked.iter().zip(calls) {
@@ -685,7 +705,14 @@ impl Engine {
     pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (slot, store) = self.store_for(None)?;
         let mut items = Self::with_deadline(slot, store.list(pattern)).await?;
-        items.retain(|l| !is_internal(&l.id) && pattern.matches(&l.id));
+        items.retain(|l| {
+            let in_request = if slot.case_insensitive {
+                pattern.matches_ignore_case(&l.id)
+            } else {
+                pattern.matches(&l.id)
+            };
+            in_request && !is_internal(&l.id)
+        });
         items.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(items)
     }

@@ -56,11 +56,12 @@ fn classify(name: &OsStr, value: &OsStr, options: EnvOptions) -> Result<Action, 
     let raw = bytes(value);
     if raw.starts_with(SCHEME.as_bytes()) {
         let text = value.to_str().ok_or_else(|| Error::InvalidReference {
-            input: value.to_string_lossy().into_owned(),
-            reason: crate::error::SyntaxError::InvalidChar {
-                component: 0,
-                ch: '\u{FFFD}',
-                offset: 0,
+            input: crate::error::excerpt(&value.to_string_lossy()),
+            reason: crate::error::SyntaxError::NotUtf8 {
+                offset: std::str::from_utf8(&raw)
+                    .map_err(|e| e.valid_up_to())
+                    .err()
+                    .unwrap_or(0),
             },
         })?;
         let r = SecretRef::parse(text)?;

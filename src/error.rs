@@ -48,6 +48,11 @@ pub enum SyntaxError {
     },
     /// A reference did not start with `se://`.
     MissingScheme,
+    /// The input is not valid UTF-8 (an environment value on Unix can be any bytes).
+    NotUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for SyntaxError {
@@ -80,6 +85,9 @@ impl fmt::Display for SyntaxError {
                 "component {component} is a wildcard, which an id cannot contain"
             ),
             SyntaxError::MissingScheme => f.write_str("it does not start with se://"),
+            SyntaxError::NotUtf8 { offset } => {
+                write!(f, "it is not UTF-8 (invalid byte at {offset})")
+            }
         }
     }
 }

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod defaults;
 mod engine;
 mod env;
 mod envelope;
@@ -41,6 +42,9 @@ mod reference;
 mod resolver;
 mod secret;
 
+pub use defaults::{
+    DefaultOptions, SelectedStore, StoreChoice, default_engine, default_engine_blocking,
+};
 pub use engine::{
     Blocking, CONFIG_ENV, ConfigLocation, DEFAULT_DEADLINE, Engine, EngineBuilder, INTERNAL_REALM,
     PluginInfo, ProviderState, Registration, Resolution,

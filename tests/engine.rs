@@ -107,6 +107,86 @@ async fn case_insensitive_providers_compare_ignoring_case() {
         .unwrap();
     let r = engine.get_secrets(&p("vault/item")).await.unwrap();
     assert_eq!(ids(&r), [("ci".into(), "Vault/Item".into())]);
+    // Routing ignores case too: a request spelled differently from the declared
+    // pattern still reaches the provider.
+    let mut ci = Fixed::new(&[("vault/item", b"v")]);
+    ci.case_insensitive = true;
+    let only_ci = builder()
+        .provider("ci", p("vault/**"), Arc::new(ci))
+        .build()
+        .unwrap();
+    let r = only_ci.get_secrets(&p("VAULT/Item")).await.unwrap();
+    assert_eq!(ids(&r), [("ci".into(), "vault/item".into())]);
+}
+
+/// Builds its envelope, then takes its time answering.
+struct LateAnswer;
+#[async_trait::async_trait]
+impl secrets_engine::Resolver for LateAnswer {
+    async fn get_secrets(
+        &self,
+        _: &secrets_engine::Pattern,
+    ) -> Result<Vec<secrets_engine::Envelope>, Error> {
+        let e = secrets_engine::Envelope::new(id("late"), "v");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(vec![e])
+    }
+}
+
+#[tokio::test]
+async fn envelopes_are_stamped_on_arrival() {
+    let engine = builder()
+        .provider("late", p("**"), Arc::new(LateAnswer))
+        .build()
+        .unwrap();
+    let asked = std::time::SystemTime::now();
+    let r = engine.get_secrets(&p("late")).await.unwrap();
+    let e = &r.envelopes()[0];
+    assert_eq!(e.provider(), "late");
+    // Stamped when the engine received it, not when the provider built it.
+    assert!(
+        e.resolved_at() >= asked + Duration::from_millis(100),
+        "{:?}",
+        e.resolved_at().duration_since(asked)
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_lookup_cancels_provider_calls() {
+    struct Flag(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    struct Forever(Arc<std::sync::atomic::AtomicBool>);
+    #[async_trait::async_trait]
+    impl secrets_engine::Resolver for Forever {
+        async fn get_secrets(
+            &self,
+            _: &secrets_engine::Pattern,
+        ) -> Result<Vec<secrets_engine::Envelope>, Error> {
+            let _flag = Flag(self.0.clone());
+            std::future::pending().await
+        }
+    }
+    let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let engine = builder()
+        .provider("forever", p("**"), Arc::new(Forever(cancelled.clone())))
+        .build()
+        .unwrap();
+    let pattern = p("x");
+    let lookup = engine.get_secrets(&pattern);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), lookup)
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "the provider call was left running"
+    );
 }
 
 #[tokio::test]

@@ -64,7 +64,67 @@ async fn nothing_prints_a_secret() {
             .await
             .unwrap_err(),
     );
+    // Deadlines, crashes, missing stores and providers, invalid references, while the
+    // secret sits in a store that answered.
+    let mixed = builder()
+        .store("mem", p("**"), memory(&[("s/x", SECRET.as_bytes())]))
+        .register(
+            secrets_engine::Registration::resolver("hang", p("s/**"), Arc::new(Hang))
+                .deadline(std::time::Duration::from_millis(50)),
+        )
+        .provider(
+            "panicky",
+            p("s/**"),
+            Arc::new(Panicking {
+                healed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        )
+        .build()
+        .unwrap();
+    let partial = mixed.get_secrets(&p("s/*")).await.unwrap();
+    assert_eq!(partial.failures().len(), 2);
+    assert_clean(&format!("{partial:?} {:?}", mixed.plugins()));
+    errors.push(mixed.resolve_one(&p("s/x")).await.unwrap_err());
+    errors.push(resolve_env(&mixed, [("S", "se://s/x")]).await.unwrap_err());
+    errors.push(
+        mixed
+            .get_secrets(&p("s/nothing"))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    );
+    errors.push(resolve_env(&mixed, [("I", "se://a//b")]).await.unwrap_err());
+    let no_store = builder()
+        .provider(
+            "ro",
+            p("**"),
+            Arc::new(Fixed::new(&[("k", SECRET.as_bytes())])),
+        )
+        .build()
+        .unwrap();
+    errors.push(
+        no_store
+            .set(&id("k"), SECRET.into(), Metadata::new())
+            .await
+            .unwrap_err(),
+    );
+    errors.push(
+        builder()
+            .build()
+            .unwrap()
+            .get_secrets(&p("k"))
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    );
     assert!(errors.iter().any(|e| matches!(e, Error::Variable { source, .. } if matches!(**source, Error::Ambiguous { .. }))));
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::ProvidersFailed { .. }))
+    );
+    assert!(errors.iter().any(|e| matches!(e, Error::NoStore { .. })));
+    assert!(errors.iter().any(|e| matches!(e, Error::NoProvider { .. })));
     for e in &errors {
         assert_clean(&format!("{e} {e:?} {e:#?}"));
     }

@@ -162,11 +162,28 @@ impl Pattern {
     /// assert!(!p("a/*").overlaps(&p("b/**")));
     /// ```
     pub fn overlaps(&self, other: &Pattern) -> bool {
+        self.overlaps_by(other, |x, y| x == y)
+    }
+
+    /// Like [`overlaps`](Pattern::overlaps), comparing literals ASCII
+    /// case-insensitively: what routing uses for case-insensitive providers.
+    ///
+    /// ```
+    /// # use secrets_engine::Pattern;
+    /// let p = |s: &str| Pattern::parse(s).unwrap();
+    /// assert!(p("vault/**").overlaps_ignore_case(&p("Vault/Item")));
+    /// assert!(!p("vault/**").overlaps(&p("Vault/Item")));
+    /// ```
+    pub fn overlaps_ignore_case(&self, other: &Pattern) -> bool {
+        self.overlaps_by(other, |x, y| x.eq_ignore_ascii_case(y))
+    }
+
+    fn overlaps_by(&self, other: &Pattern, eq: impl Fn(&str, &str) -> bool) -> bool {
         let (a, b) = (&self.segs, &other.segs);
         let (n, m) = (a.len(), b.len());
         let single = |s: Seg| s != Seg::Any;
         let compatible = |x: Seg, y: Seg| match (x, y) {
-            (Seg::Lit(p, q), Seg::Lit(r, s)) => self.lit(p, q) == other.lit(r, s),
+            (Seg::Lit(p, q), Seg::Lit(r, s)) => eq(self.lit(p, q), other.lit(r, s)),
             _ => true,
         };
         // reach[j] for the current row i: some word takes `self` to i and `other` to j.

@@ -1,0 +1,218 @@
+//! set, get, ls, rm and plugins ls.
+
+use std::io::{IsTerminal, Read, Write};
+
+use base64::Engine as _;
+use secrets_engine::{Engine, Envelope, Id, Metadata, Pattern, ProviderState, SecretValue};
+use serde_json::{Value, json};
+use zeroize::Zeroize;
+
+use crate::Failure;
+
+fn read_value(id: &Id) -> Result<SecretValue, Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let mut typed = rpassword::prompt_password(format!("Secret for {id}: "))
+            .map_err(|e| Failure::new(format!("cannot read the value: {e}"), 1))?;
+        let value = SecretValue::from(typed.as_bytes());
+        typed.zeroize();
+        return Ok(value);
+    }
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::new(format!("cannot read the value from stdin: {e}"), 1))?;
+    if bytes.is_empty() {
+        return Err(Failure::new(
+            format!("no value on stdin for {id} (to store an empty value, use `set {id}=`)"),
+            1,
+        ));
+    }
+    Ok(SecretValue::new(bytes))
+}
+
+fn parse_metadata(items: &[String]) -> Result<Metadata, Failure> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(Failure::new(format!("metadata {kv:?} is not KEY=VALUE"), 1)),
+        })
+        .collect()
+}
+
+pub(crate) fn set(engine: &Engine, spec: &str, metadata: &[String]) -> Result<(), Failure> {
+    let metadata = parse_metadata(metadata)?;
+    let (id, value) = match spec.split_once('=') {
+        Some((id, value)) => (Id::parse(id)?, Some(SecretValue::from(value))),
+        None => (Id::parse(spec)?, None),
+    };
+    let value = match value {
+        Some(v) => v,
+        None => read_value(&id)?,
+    };
+    engine.blocking().set(&id, value, metadata)?;
+    Ok(())
+}
+
+fn envelope_json(e: &Envelope, reveal: bool) -> Value {
+    let mut o = json!({
+        "id": e.id().as_str(),
+        "provider": e.provider(),
+        "metadata": e.metadata(),
+    });
+    if let Some(v) = e.version() {
+        o["version"] = json!(v);
+    }
+    if reveal {
+        match e.value().expose_str() {
+            Some(s) => o["value"] = json!(s),
+            None => {
+                o["value_base64"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(e.value().expose()))
+            }
+        }
+    }
+    o
+}
+
+pub(crate) fn get(engine: &Engine, pattern: &str, reveal: bool, json: bool) -> Result<(), Failure> {
+    let pattern = Pattern::parse(pattern)?;
+    if reveal && !json {
+        // Raw bytes of exactly one value: the same rule as `run`.
+        let value = engine.blocking().resolve_one(&pattern)?;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(value.expose())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::new(format!("cannot write the value: {e}"), 1));
+    }
+    let (envelopes, failures) = engine.blocking().get_secrets(&pattern)?.into_parts();
+    for f in &failures {
+        eprintln!("docker-pass: warning: {f}");
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let all: Vec<Value> = envelopes.iter().map(|e| envelope_json(e, reveal)).collect();
+        writeln!(out, "{}", Value::Array(all))
+    } else {
+        envelopes.iter().enumerate().try_for_each(|(i, e)| {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(
+                out,
+                "ID: {}\nProvider: {}\nValue: ********",
+                e.id(),
+                e.provider()
+            )
+        })
+    };
+    written.map_err(|e| Failure::new(format!("cannot write: {e}"), 1))?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new("", 1))
+    }
+}
+
+pub(crate) fn ls(engine: &Engine, pattern: Option<&str>, json: bool) -> Result<(), Failure> {
+    let pattern = Pattern::parse(pattern.unwrap_or("**"))?;
+    let items = engine.blocking().list(&pattern)?;
+    let store = engine.default_store().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let all: Vec<Value> = items
+            .iter()
+            .map(|l| json!({"id": l.id.as_str(), "provider": store, "metadata": l.metadata}))
+            .collect();
+        writeln!(out, "{}", Value::Array(all))
+    } else {
+        items.iter().try_for_each(|l| writeln!(out, "{}", l.id))
+    };
+    written.map_err(|e| Failure::new(format!("cannot write: {e}"), 1))
+}
+
+pub(crate) fn rm(engine: &Engine, ids: &[String], all: bool) -> Result<(), Failure> {
+    let targets: Vec<String> = if all {
+        engine
+            .blocking()
+            .list(&Pattern::parse("**").expect("valid"))?
+            .into_iter()
+            .map(|l| l.id.to_string())
+            .collect()
+    } else {
+        ids.to_vec()
+    };
+    let mut failed = 0;
+    for target in &targets {
+        let outcome = Id::parse(target).and_then(|id| engine.blocking().remove(&id));
+        match outcome {
+            Ok(()) => println!("removed: {target}"),
+            Err(e) => {
+                failed += 1;
+                println!("error: {target}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        Err(Failure::new(
+            format!("{failed} of {} could not be removed", targets.len()),
+            1,
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
+    let plugins = engine.plugins();
+    if json {
+        let all: Vec<Value> = plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "pattern": p.pattern.as_str(),
+                    "configurable": p.configurable,
+                    "state": p.state.to_string(),
+                    "message": p.message,
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(all));
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = plugins
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.pattern.to_string(),
+                if p.configurable { "yes" } else { "no" }.to_string(),
+                p.state.to_string(),
+                match &p.state {
+                    ProviderState::Crashed(r) => r.clone(),
+                    _ => String::new(),
+                },
+            ]
+        })
+        .collect();
+    let header = ["NAME", "PATTERN", "CONFIGURABLE", "STATE", "MESSAGE"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(())
+}

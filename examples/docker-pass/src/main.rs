@@ -1,0 +1,239 @@
+//! `docker-pass`: Docker's `docker pass` rebuilt on the public API of secrets-engine.
+
+mod commands;
+mod run;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrets_engine::{DefaultOptions, Engine, Error, SelectedStore, StoreChoice};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0    success
+  1    the operation failed (invalid id, not found, a provider failed, ...)
+  2    invalid command line
+  run: the command's own status once it is started; 125 when the environment could
+       not be resolved (the command is not started), 126 when the command cannot be
+       executed, 127 when it is not found.";
+
+/// Store, read and inject secrets: the OS keychain, 1Password, vaults, encrypted files.
+#[derive(Parser, Debug)]
+#[command(name = "docker-pass", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Where secrets are stored: the OS keychain, the encrypted file store, or auto
+    /// (the keychain when a Secret Service is reachable, else the file store).
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "keychain", "file"])]
+    store: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Store a secret: `set ID=VALUE`, or `set ID` to read the value from stdin.
+    #[command(
+        after_help = "Examples:\n  printf %s \"$TOKEN\" | docker-pass set gh/token\n  docker-pass set db/password=hunter2 --metadata user=app\n\nThe value is split from the id at the first '='. Prefer stdin: a value on the command line is visible to other users in the process list. On a terminal, stdin is read without echo."
+    )]
+    Set {
+        /// `ID=VALUE` or `ID`.
+        spec: String,
+        /// Metadata `KEY=VALUE` (repeatable); not secret, shown by `ls --json`.
+        #[arg(long = "metadata", short = 'm', value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+    },
+    /// Resolve a reference through every enabled provider and show what matches.
+    #[command(
+        after_help = "Examples:\n  docker-pass get 'docker/auth/**'\n  docker-pass get db/password --reveal > password.txt\n\nWithout --reveal values are masked. --reveal prints the raw bytes of the one matching value and nothing else."
+    )]
+    Get {
+        /// An id or pattern (`*` one component, `**` any number).
+        pattern: String,
+        /// Print the value.
+        #[arg(long)]
+        reveal: bool,
+        /// Print JSON (values only with --reveal).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the ids in the default store.
+    #[command(
+        alias = "list",
+        after_help = "Examples:\n  docker-pass ls\n  docker-pass ls 'docker/**' --json"
+    )]
+    Ls {
+        /// Only ids matching this pattern.
+        pattern: Option<String>,
+        /// Print JSON with provider and metadata.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove secrets from the default store.
+    #[command(
+        alias = "remove",
+        after_help = "Examples:\n  docker-pass rm db/password gh/token\n  docker-pass rm --all"
+    )]
+    Rm {
+        /// Ids to remove.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Remove every secret of the default store (the engine's internal ones stay).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Run a command with every `se://` reference in its environment resolved.
+    #[command(
+        after_help = "Examples:\n  GH_TOKEN=se://gh/token docker-pass run -- gh auth status\n  docker-pass run --env-file .env -- ./deploy.sh\n\nThe environment is this process's, then each --env-file in order (later ones win). If any reference fails, the command is not started. On Unix the command replaces docker-pass (same PID; signals, terminal and exit status are its own)."
+    )]
+    Run {
+        /// A dotenv file (`NAME=VALUE` lines); repeatable.
+        #[arg(long = "env-file", value_name = "FILE")]
+        env_files: Vec<PathBuf>,
+        /// The command and its arguments.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+    /// List, enable and disable providers.
+    Plugins {
+        #[command(subcommand)]
+        action: PluginsAction,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  docker-pass completions bash > /etc/bash_completion.d/docker-pass"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsAction {
+    /// Show every provider: name, pattern, configurable, state, message.
+    #[command(
+        alias = "list",
+        after_help = "Example:\n  docker-pass plugins ls --json"
+    )]
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a configurable provider (retries a crashed one).
+    #[command(after_help = "Example:\n  docker-pass plugins enable file")]
+    Enable {
+        /// The provider.
+        name: String,
+    },
+    /// Disable a configurable provider.
+    #[command(after_help = "Example:\n  docker-pass plugins disable file")]
+    Disable {
+        /// The provider.
+        name: String,
+    },
+}
+
+/// An error worth one line on stderr and an exit status.
+pub(crate) struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+impl Failure {
+    pub(crate) fn new(message: impl Into<String>, code: u8) -> Failure {
+        Failure {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = std::env::var("SECRETS_ENGINE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
+    let choice: StoreChoice = store.parse().map_err(|e: String| Failure::new(e, 2))?;
+    let mut options = DefaultOptions::default();
+    options.store = choice;
+    let (engine, selected) = secrets_engine::default_engine_blocking(options)?;
+    let fell_back = choice == StoreChoice::Auto && selected == SelectedStore::File;
+    if notice || fell_back {
+        let why = if fell_back {
+            " (no Secret Service reachable)"
+        } else {
+            ""
+        };
+        let name = match selected {
+            SelectedStore::Keychain => "OS keychain",
+            SelectedStore::File => "encrypted file store",
+        };
+        eprintln!(
+            "docker-pass: using the {name} ({}){why}",
+            selected.provider()
+        );
+    }
+    Ok(engine)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let outcome = match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "docker-pass", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Set { spec, metadata } => {
+            engine(&cli.store, true).and_then(|e| commands::set(&e, &spec, &metadata))
+        }
+        Command::Get {
+            pattern,
+            reveal,
+            json,
+        } => engine(&cli.store, false).and_then(|e| commands::get(&e, &pattern, reveal, json)),
+        Command::Ls { pattern, json } => {
+            engine(&cli.store, true).and_then(|e| commands::ls(&e, pattern.as_deref(), json))
+        }
+        Command::Rm { ids, all } => {
+            engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
+        }
+        Command::Run { env_files, command } => {
+            engine(&cli.store, false).and_then(|e| run::run(&e, &env_files, &command))
+        }
+        Command::Plugins { action } => engine(&cli.store, false).and_then(|e| match action {
+            PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
+            PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),
+            PluginsAction::Disable { name } => e.blocking().disable(&name).map_err(Failure::from),
+        }),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("docker-pass: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The default engine: the built-in providers and the default store, as `docker-pass`,
+//! the C ABI's `se_engine_new(NULL)` and Python's `Engine()` all use them.
+//!
+//! Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
+//! reachable, else the encrypted `file` store. In keychain mode the `file` provider is
+//! registered too, disabled unless the user enables it; in file mode the keychain is
+//! not registered (it could only fail).
+
+use std::sync::Arc;
+
+use crate::engine::{ConfigLocation, Engine, Registration};
+use crate::error::Error;
+use crate::pattern::Pattern;
+use crate::providers::{file, keychain};
+
+/// Which store the default engine writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreChoice {
+    /// The keychain when reachable, else the file store.
+    #[default]
+    Auto,
+    /// The OS keychain, reachable or not (calls then fail with [`Error::Unavailable`]).
+    Keychain,
+    /// The encrypted file store.
+    File,
+}
+
+impl std::str::FromStr for StoreChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(StoreChoice::Auto),
+            "keychain" => Ok(StoreChoice::Keychain),
+            "file" => Ok(StoreChoice::File),
+            other => Err(format!(
+                "unknown store {other:?}: expected auto, keychain or file"
+            )),
+        }
+    }
+}
+
+/// Options of [`default_engine`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DefaultOptions {
+    /// Which store to use.
+    pub store: StoreChoice,
+    /// Where provider choices are kept.
+    pub config: Option<ConfigLocation>,
+}
+
+/// The store the default engine ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectedStore {
+    /// The OS keychain (`docker-pass`).
+    Keychain,
+    /// The encrypted file store (`file`).
+    File,
+}
+
+impl SelectedStore {
+    /// The provider name of the store.
+    pub fn provider(self) -> &'static str {
+        match self {
+            SelectedStore::Keychain => keychain::NAME,
+            SelectedStore::File => file::NAME,
+        }
+    }
+}
+
+fn any() -> Pattern {
+    Pattern::parse("**").expect("** is a valid pattern")
+}
+
+/// Builds the default engine (see the [module docs](self)); returns it with the store
+/// chosen. Probing the keychain takes at most 2 s per connection step when no Secret
+/// Service answers; the connection made while probing is kept for later calls.
+pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
+    let kc = Arc::new(keychain::Keychain::new());
+    let selected = match options.store {
+        StoreChoice::Keychain => SelectedStore::Keychain,
+        StoreChoice::File => SelectedStore::File,
+        StoreChoice::Auto if kc.is_available().await => SelectedStore::Keychain,
+        StoreChoice::Auto => SelectedStore::File,
+    };
+    let fs = Arc::new(file::FileStore::from_env());
+    let mut b = Engine::builder().config(options.config.unwrap_or(ConfigLocation::Default));
+    b = match selected {
+        SelectedStore::Keychain => b
+            .register(Registration::store(keychain::NAME, any(), kc).configurable(false))
+            .register(Registration::store(file::NAME, any(), fs).enabled_by_default(false))
+            .default_store(keychain::NAME),
+        SelectedStore::File => b
+            .register(Registration::store(file::NAME, any(), fs))
+            .default_store(file::NAME),
+    };
+    Ok((b.build()?, selected))
+}
+
+/// [`default_engine`] for callers without a runtime (or inside one): runs the probe on
+/// a short-lived thread of its own.
+pub fn default_engine_blocking(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Unavailable {
+                    reason: format!("cannot start a runtime: {e}"),
+                })?
+                .block_on(default_engine(options))
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(Error::Crashed {
+                reason: "building the default engine panicked".into(),
+            })
+        })
+    })
+}
