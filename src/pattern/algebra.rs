@@ -25,6 +25,11 @@ impl States {
     fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
+    fn clear_below(&mut self, x: usize) {
+        let (word, bit) = (x / 64, x % 64);
+        self.0[..word].iter_mut().for_each(|w| *w = 0);
+        self.0[word] &= !((1u64 << bit) - 1);
+    }
     fn is_subset(&self, other: &States) -> bool {
         self.0.iter().zip(&other.0).all(|(a, b)| a & !b == 0)
     }
@@ -40,12 +45,21 @@ enum Symbol<'a> {
 }
 
 impl Pattern {
-    /// Adds the states reachable by skipping `**` components.
+    /// Adds the states reachable by skipping `**` components, then drops every state
+    /// before the furthest `**` reached: any word accepted from such a state is
+    /// accepted from that `**` too (the path passes it, and its loop can absorb what
+    /// the path read before), so only partial matches within one `**`-free block of
+    /// the pattern are ever kept.
     fn close(&self, set: &mut States) {
+        let mut furthest = None;
         for x in 0..self.segs.len() {
             if self.segs[x] == Seg::Any && set.contains(x) {
                 set.insert(x + 1);
+                furthest = Some(x);
             }
+        }
+        if let Some(f) = furthest {
+            set.clear_below(f);
         }
     }
 
@@ -93,10 +107,12 @@ impl Pattern {
     /// Walking `other` left to right, each `**` contributes the (eventually constant)
     /// sequence of state sets `self` reaches on fresh components, and per position only
     /// the minimal state sets are kept, since a superset of states accepts a superset of
-    /// continuations. Cost: O(len(self)·len(other)) per state set explored; the number of
-    /// state sets per position is one when `other` has no `**`, and stays small for
-    /// patterns in practice. Patterns built to defeat it (many `**`, each between short
-    /// literals, against long `*` runs in `self`) can make it grow exponentially.
+    /// continuations; states before the furthest `**` reached are dropped as dominated,
+    /// so a state set is a set of partial matches inside one `**`-free block of `self`.
+    /// Cost: O(2^b · len(self) · len(other)) where b is the length of the longest
+    /// `**`-free block of `self`: linear-ish for real patterns (b is a handful of
+    /// components), exponential only in b, for patterns built to defeat it (a literal
+    /// followed by a long run of `*` in `self`, against many `**` in `other`).
     pub fn includes(&self, other: &Pattern) -> bool {
         if self.text == other.text {
             return true;
