@@ -8,7 +8,7 @@
 mod blocking;
 mod config;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -204,63 +204,79 @@ impl EngineBuilder {
             Some(p) => config::load(p)?,
             None => config::ConfigFile::default(),
         };
-        let mut slots = Vec::with_capacity(self.registrations.len());
+        let mut slots: Vec<Arc<Slot>> = Vec::with_capacity(self.registrations.len());
         for r in self.registrations {
-            let valid = !r.name.is_empty()
-                && r.name.len() <= 64
-                && r.name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !valid {
-                return Err(Error::InvalidProvider {
-                    name: r.name,
-                    reason: "names are 1 to 64 of a-z, 0-9 and -",
-                });
-            }
-            if slots.iter().any(|s: &Slot| s.name == r.name) {
-                return Err(Error::InvalidProvider {
-                    name: r.name,
-                    reason: "a provider with this name is already registered",
-                });
-            }
-            let state = match (r.configurable, saved.providers.get(&r.name)) {
-                (true, Some(config::SavedState::Disabled)) => ProviderState::Disabled,
-                (true, Some(config::SavedState::Crashed { reason })) => {
-                    ProviderState::Crashed(reason.clone())
-                }
-                (true, Some(config::SavedState::Enabled)) => ProviderState::Running,
-                (true, None) if !r.enabled => ProviderState::Disabled,
-                _ => ProviderState::Running,
-            };
-            slots.push(Slot {
-                case_insensitive: r.resolver.case_insensitive(),
-                name: r.name,
-                pattern: r.pattern,
-                configurable: r.configurable,
-                deadline: r.deadline.unwrap_or(self.deadline),
-                resolver: r.resolver,
-                store: r.store,
-                state: Mutex::new(state),
-            });
+            let slot = make_slot(r, &saved, self.deadline, &slots)?;
+            slots.push(Arc::new(slot));
         }
         let default_store = match &self.default_store {
             Some(name) => Some(
                 slots
                     .iter()
-                    .position(|s| &s.name == name && s.store.is_some())
+                    .find(|s| &s.name == name && s.store.is_some())
+                    .map(|s| s.name.clone())
                     .ok_or_else(|| Error::UnknownProvider { name: name.clone() })?,
             ),
-            None => slots.iter().position(|s| s.store.is_some()),
+            None => slots
+                .iter()
+                .find(|s| s.store.is_some())
+                .map(|s| s.name.clone()),
         };
         Ok(Engine {
             inner: Arc::new(Inner {
-                slots,
-                default_store,
+                slots: RwLock::new(slots),
+                default_store: RwLock::new(default_store),
                 config_path,
+                deadline: self.deadline,
                 runtime: OnceLock::new(),
             }),
         })
     }
+}
+
+/// Checks a registration against the slots so far and applies the saved state.
+fn make_slot(
+    r: Registration,
+    saved: &config::ConfigFile,
+    default_deadline: Duration,
+    existing: &[Arc<Slot>],
+) -> Result<Slot, Error> {
+    let valid = !r.name.is_empty()
+        && r.name.len() <= 64
+        && r.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(Error::InvalidProvider {
+            name: r.name,
+            reason: "names are 1 to 64 of a-z, 0-9 and -",
+        });
+    }
+    if existing.iter().any(|s| s.name == r.name) {
+        return Err(Error::InvalidProvider {
+            name: r.name,
+            reason: "a provider with this name is already registered",
+        });
+    }
+    let state = match (r.configurable, saved.providers.get(&r.name)) {
+        (true, Some(config::SavedState::Disabled)) => ProviderState::Disabled,
+        (true, Some(config::SavedState::Crashed { reason })) => {
+            ProviderState::Crashed(reason.clone())
+        }
+        (true, Some(config::SavedState::Enabled)) => ProviderState::Running,
+        (true, None) if !r.enabled => ProviderState::Disabled,
+        _ => ProviderState::Running,
+    };
+    Ok(Slot {
+        case_insensitive: r.resolver.case_insensitive(),
+        name: r.name,
+        pattern: r.pattern,
+        configurable: r.configurable,
+        deadline: r.deadline.unwrap_or(default_deadline),
+        resolver: r.resolver,
+        store: r.store,
+        state: Mutex::new(state),
+    })
 }
 
 struct Slot {
@@ -298,8 +314,10 @@ impl Slot {
 }
 
 struct Inner {
-    slots: Vec<Slot>,
-    default_store: Option<usize>,
+    /// Providers in registration order; [`Engine::register`] appends.
+    slots: RwLock<Vec<Arc<Slot>>>,
+    default_store: RwLock<Option<String>>,
+    deadline: Duration,
     config_path: Option<std::path::PathBuf>,
     /// Created on first use of [`Engine::blocking`].
     runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
@@ -383,13 +401,59 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field(
                 "providers",
-                &self.inner.slots.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                &self
+                    .slots()
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
 }
 
 impl Engine {
+    /// A snapshot of the providers, so no lock is held across an await.
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        self.inner
+            .slots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds a provider to a built engine (a binding's own provider, registered after
+    /// construction). Its saved state is read from the config file, as at build time;
+    /// a store becomes the default store if the engine has none.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use secrets_engine::{ConfigLocation, Engine, MemoryStore, Pattern, Registration};
+    /// let engine = Engine::builder().config(ConfigLocation::None).build()?;
+    /// engine.register(Registration::store("mem", Pattern::parse("**")?, Arc::new(MemoryStore::new())))?;
+    /// assert_eq!(engine.default_store().as_deref(), Some("mem"));
+    /// # Ok::<(), secrets_engine::Error>(())
+    /// ```
+    pub fn register(&self, registration: Registration) -> Result<(), Error> {
+        let saved = match &self.inner.config_path {
+            Some(p) => config::load(p)?,
+            None => config::ConfigFile::default(),
+        };
+        let mut slots = self.inner.slots.write().unwrap_or_else(|e| e.into_inner());
+        let slot = make_slot(registration, &saved, self.inner.deadline, &slots)?;
+        if slot.store.is_some() {
+            let mut default = self
+                .inner
+                .default_store
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if default.is_none() {
+                *default = Some(slot.name.clone());
+            }
+        }
+        slots.push(Arc::new(slot));
+        Ok(())
+    }
+
     /// Starts building an engine.
     pub fn builder() -> EngineBuilder {
         EngineBuilder {
@@ -402,8 +466,7 @@ impl Engine {
 
     /// Every provider with its pattern, configurability and state, in registration order.
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        self.inner
-            .slots
+        self.slots()
             .iter()
             .map(|s| {
                 let state = s.state();
@@ -426,10 +489,9 @@ impl Engine {
         self.inner.config_path.as_deref()
     }
 
-    fn slot(&self, name: &str) -> Result<&Slot, Error> {
-        self.inner
-            .slots
-            .iter()
+    fn slot(&self, name: &str) -> Result<Arc<Slot>, Error> {
+        self.slots()
+            .into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| Error::UnknownProvider {
                 name: name.to_owned(),
@@ -467,13 +529,13 @@ impl Engine {
             if let Err(e) = outcome {
                 let reason = e.to_string();
                 slot.set_state(ProviderState::Crashed(reason.clone()));
-                self.persist(slot, config::SavedState::Crashed { reason })?;
+                self.persist(&slot, config::SavedState::Crashed { reason })?;
                 return Err(Error::Crashed {
                     reason: format!("{name} could not be re-initialised: {e}"),
                 });
             }
         }
-        self.persist(slot, config::SavedState::Enabled)?;
+        self.persist(&slot, config::SavedState::Enabled)?;
         slot.set_state(ProviderState::Running);
         tracing::info!(provider = name, "provider enabled");
         Ok(())
@@ -487,7 +549,7 @@ impl Engine {
                 name: name.to_owned(),
             });
         }
-        self.persist(slot, config::SavedState::Disabled)?;
+        self.persist(&slot, config::SavedState::Disabled)?;
         slot.set_state(ProviderState::Disabled);
         tracing::info!(provider = name, "provider disabled");
         Ok(())
@@ -520,11 +582,10 @@ impl Engine {
     ///
     /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
     pub async fn get_secrets(&self, pattern: &Pattern) -> Result<Resolution, Error> {
-        let asked: Vec<usize> = (0..self.inner.slots.len())
-            .filter(|&i| {
-                let s = &self.inner.slots[i];
-                s.state() == ProviderState::Running && s.overlaps(pattern)
-            })
+        let asked: Vec<Arc<Slot>> = self
+            .slots()
+            .into_iter()
+            .filter(|s| s.state() == ProviderState::Running && s.overlaps(pattern))
             .collect();
         if asked.is_empty() {
             return Err(Error::NoProvider {
@@ -534,8 +595,8 @@ impl Engine {
         let start = Instant::now();
         let calls: Vec<_> = asked
             .iter()
-            .map(|&i| {
-                let resolver = self.inner.slots[i].resolver.clone();
+            .map(|slot| {
+                let resolver = slot.resolver.clone();
                 let p = pattern.clone();
                 tokio::spawn(async move { resolver.get_secrets(&p).await })
             })
@@ -544,8 +605,7 @@ impl Engine {
         let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
         let mut envelopes = Vec::new();
         let mut failures = Vec::new();
-        for (&i, mut call) in asked.iter().zip(calls) {
-            let slot = &self.inner.slots[i];
+        for (slot, mut call) in asked.iter().zip(calls) {
             let outcome = match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(join)) if join.is_panic() => {
@@ -645,17 +705,19 @@ impl Engine {
     }
 
     /// Name of the default writable store, if the engine has one.
-    pub fn default_store(&self) -> Option<&str> {
+    pub fn default_store(&self) -> Option<String> {
         self.inner
             .default_store
-            .map(|i| self.inner.slots[i].name.as_str())
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    fn store_for(&self, id: Option<&Id>) -> Result<(&Slot, Arc<dyn Store>), Error> {
-        let i = self.inner.default_store.ok_or_else(|| Error::NoStore {
+    fn store_for(&self, id: Option<&Id>) -> Result<(Arc<Slot>, Arc<dyn Store>), Error> {
+        let name = self.default_store().ok_or_else(|| Error::NoStore {
             reason: "the engine has no writable store registered".into(),
         })?;
-        let slot = &self.inner.slots[i];
+        let slot = self.slot(&name)?;
         let store = slot.store.clone().ok_or_else(|| Error::NoStore {
             reason: format!("{} is not writable", slot.name),
         })?;
@@ -691,20 +753,20 @@ impl Engine {
     /// Stores `value` under `id` in the default store, replacing what was there.
     pub async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(slot, store.set(id, value, metadata)).await
+        Self::with_deadline(&slot, store.set(id, value, metadata)).await
     }
 
     /// Removes `id` from the default store; [`Error::NotFound`] if it is not there.
     pub async fn remove(&self, id: &Id) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(slot, store.remove(id)).await
+        Self::with_deadline(&slot, store.remove(id)).await
     }
 
     /// Ids and metadata in the default store matching `pattern`, sorted, without the
     /// engine's internal realm.
     pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (slot, store) = self.store_for(None)?;
-        let mut items = Self::with_deadline(slot, store.list(pattern)).await?;
+        let mut items = Self::with_deadline(&slot, store.list(pattern)).await?;
         items.retain(|l| {
             let in_request = if slot.case_insensitive {
                 pattern.matches_ignore_case(&l.id)

@@ -497,7 +497,7 @@ async fn default_store_operations() {
         .store("mem", p("**"), store.clone())
         .build()
         .unwrap();
-    assert_eq!(engine.default_store(), Some("mem"));
+    assert_eq!(engine.default_store().as_deref(), Some("mem"));
     let meta = Metadata::from([("user".to_string(), "alice".to_string())]);
     engine
         .set(&id("b/2"), "two".into(), meta.clone())
