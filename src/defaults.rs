@@ -47,6 +47,8 @@ pub struct DefaultOptions {
     pub store: StoreChoice,
     /// Where provider choices are kept.
     pub config: Option<ConfigLocation>,
+    /// Per-call provider deadline (default 30 s).
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// The store the default engine ended up with.
@@ -84,7 +86,9 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
         StoreChoice::Auto => SelectedStore::File,
     };
     let fs = Arc::new(file::FileStore::from_env());
-    let mut b = Engine::builder().config(options.config.unwrap_or(ConfigLocation::Default));
+    let mut b = Engine::builder()
+        .config(options.config.unwrap_or(ConfigLocation::Default))
+        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE));
     b = match selected {
         SelectedStore::Keychain => b
             .register(Registration::store(keychain::NAME, any(), kc).configurable(false))

@@ -328,7 +328,12 @@ impl Drop for Inner {
         // Dropping a runtime waits for its tasks, and panics inside another runtime;
         // a provider call stuck in the OS must not hang or abort the caller's drop.
         if let Some(Ok(rt)) = self.runtime.take() {
-            rt.shutdown_background();
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            } else {
+                // Join the worker threads (bounded), so nothing outlives the engine.
+                rt.shutdown_timeout(Duration::from_secs(1));
+            }
         }
     }
 }

@@ -34,6 +34,7 @@ mod engine;
 mod env;
 mod envelope;
 mod error;
+pub mod ffi;
 mod grammar;
 mod id;
 mod pattern;

@@ -1,0 +1,176 @@
+//! The C ABI: a thin layer over the Rust API, shaped like rustls-ffi.
+//!
+//! Conventions (DESIGN §7):
+//! - names are `se_<type>_<verb>`; handles are opaque; every `_new` has a `_free`, and
+//!   freeing NULL does nothing;
+//! - every function returns an [`se_status`] (or a documented neutral value), catches
+//!   panics, checks every pointer for NULL and every string for UTF-8;
+//! - after a call returns an error status, [`se_last_error_message`] gives the
+//!   calling thread's detailed message (never a secret value);
+//! - the engine is thread-safe: any function may be called on one engine from many
+//!   threads at once, except `se_engine_free`; calls block on the engine's own runtime.
+//!
+//! The header `include/secrets_engine.h` is generated from this module by cbindgen.
+#![allow(non_camel_case_types, unsafe_code)]
+#![allow(clippy::missing_safety_doc)] // each function documents its pointer contract
+
+mod engine;
+mod lists;
+mod provider;
+mod util;
+
+pub use engine::*;
+pub use lists::*;
+pub use provider::*;
+pub use util::*;
+
+use crate::error::Error;
+
+/// The outcome of a call. Values are stable: new ones are only ever added.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum se_status {
+    /// Success.
+    SE_STATUS_OK = 0,
+    /// A required pointer argument was NULL.
+    SE_STATUS_NULL_ARGUMENT = 1,
+    /// A string argument was not valid UTF-8.
+    SE_STATUS_INVALID_UTF8 = 2,
+    /// An argument was out of range or malformed (e.g. an env entry without `=`).
+    SE_STATUS_INVALID_ARGUMENT = 3,
+    /// A string was not a valid id.
+    SE_STATUS_INVALID_ID = 4,
+    /// A string was not a valid pattern.
+    SE_STATUS_INVALID_PATTERN = 5,
+    /// An env value started with `se://` but was not a valid reference.
+    SE_STATUS_INVALID_REFERENCE = 6,
+    /// Every provider asked answered, and nothing matched.
+    SE_STATUS_NOT_FOUND = 7,
+    /// No enabled provider serves the request.
+    SE_STATUS_NO_PROVIDER = 8,
+    /// Nothing was found and a provider failed (the message names it).
+    SE_STATUS_PROVIDER_FAILED = 9,
+    /// A reference matched several different values.
+    SE_STATUS_AMBIGUOUS = 10,
+    /// A provider did not answer within its deadline.
+    SE_STATUS_TIMEOUT = 11,
+    /// A provider crashed.
+    SE_STATUS_CRASHED = 12,
+    /// A backend could not be reached.
+    SE_STATUS_UNAVAILABLE = 13,
+    /// A backend is locked.
+    SE_STATUS_LOCKED = 14,
+    /// A backend refused for lack of permission.
+    SE_STATUS_PERMISSION_DENIED = 15,
+    /// A backend reported another error.
+    SE_STATUS_BACKEND = 16,
+    /// The config file could not be read, parsed or written.
+    SE_STATUS_CONFIG = 17,
+    /// No provider has that name.
+    SE_STATUS_UNKNOWN_PROVIDER = 18,
+    /// The provider cannot be enabled or disabled.
+    SE_STATUS_NOT_CONFIGURABLE = 19,
+    /// No writable store is available.
+    SE_STATUS_NO_STORE = 20,
+    /// A secret cannot be an environment value (NUL byte).
+    SE_STATUS_UNREPRESENTABLE = 21,
+    /// A local I/O operation failed.
+    SE_STATUS_IO = 22,
+    /// The output buffer was too small; what fits was written.
+    SE_STATUS_BUFFER_TOO_SMALL = 23,
+    /// The library panicked; the call had no effect that can be relied on.
+    SE_STATUS_PANIC = 24,
+}
+
+impl se_status {
+    fn describe(self) -> &'static std::ffi::CStr {
+        use se_status::*;
+        match self {
+            SE_STATUS_OK => c"ok",
+            SE_STATUS_NULL_ARGUMENT => c"a required argument was NULL",
+            SE_STATUS_INVALID_UTF8 => c"a string was not valid UTF-8",
+            SE_STATUS_INVALID_ARGUMENT => c"invalid argument",
+            SE_STATUS_INVALID_ID => c"invalid id",
+            SE_STATUS_INVALID_PATTERN => c"invalid pattern",
+            SE_STATUS_INVALID_REFERENCE => c"invalid secret reference",
+            SE_STATUS_NOT_FOUND => c"not found",
+            SE_STATUS_NO_PROVIDER => c"no provider serves the request",
+            SE_STATUS_PROVIDER_FAILED => c"a provider failed",
+            SE_STATUS_AMBIGUOUS => c"ambiguous reference",
+            SE_STATUS_TIMEOUT => c"timeout",
+            SE_STATUS_CRASHED => c"provider crashed",
+            SE_STATUS_UNAVAILABLE => c"unavailable",
+            SE_STATUS_LOCKED => c"locked",
+            SE_STATUS_PERMISSION_DENIED => c"permission denied",
+            SE_STATUS_BACKEND => c"backend error",
+            SE_STATUS_CONFIG => c"config file error",
+            SE_STATUS_UNKNOWN_PROVIDER => c"unknown provider",
+            SE_STATUS_NOT_CONFIGURABLE => c"provider not configurable",
+            SE_STATUS_NO_STORE => c"no writable store",
+            SE_STATUS_UNREPRESENTABLE => c"value cannot be an environment value",
+            SE_STATUS_IO => c"I/O error",
+            SE_STATUS_BUFFER_TOO_SMALL => c"buffer too small",
+            SE_STATUS_PANIC => c"internal panic",
+        }
+    }
+
+    fn from_u32(v: u32) -> Option<se_status> {
+        use se_status::*;
+        const ALL: [se_status; 25] = [
+            SE_STATUS_OK,
+            SE_STATUS_NULL_ARGUMENT,
+            SE_STATUS_INVALID_UTF8,
+            SE_STATUS_INVALID_ARGUMENT,
+            SE_STATUS_INVALID_ID,
+            SE_STATUS_INVALID_PATTERN,
+            SE_STATUS_INVALID_REFERENCE,
+            SE_STATUS_NOT_FOUND,
+            SE_STATUS_NO_PROVIDER,
+            SE_STATUS_PROVIDER_FAILED,
+            SE_STATUS_AMBIGUOUS,
+            SE_STATUS_TIMEOUT,
+            SE_STATUS_CRASHED,
+            SE_STATUS_UNAVAILABLE,
+            SE_STATUS_LOCKED,
+            SE_STATUS_PERMISSION_DENIED,
+            SE_STATUS_BACKEND,
+            SE_STATUS_CONFIG,
+            SE_STATUS_UNKNOWN_PROVIDER,
+            SE_STATUS_NOT_CONFIGURABLE,
+            SE_STATUS_NO_STORE,
+            SE_STATUS_UNREPRESENTABLE,
+            SE_STATUS_IO,
+            SE_STATUS_BUFFER_TOO_SMALL,
+            SE_STATUS_PANIC,
+        ];
+        ALL.get(v as usize).copied()
+    }
+}
+
+/// The status an error maps to.
+pub(crate) fn status_of(e: &Error) -> se_status {
+    use se_status::*;
+    match e {
+        Error::InvalidId { .. } => SE_STATUS_INVALID_ID,
+        Error::InvalidPattern { .. } => SE_STATUS_INVALID_PATTERN,
+        Error::InvalidReference { .. } => SE_STATUS_INVALID_REFERENCE,
+        Error::NoProvider { .. } => SE_STATUS_NO_PROVIDER,
+        Error::NotFound { .. } => SE_STATUS_NOT_FOUND,
+        Error::ProvidersFailed { .. } => SE_STATUS_PROVIDER_FAILED,
+        Error::Ambiguous { .. } => SE_STATUS_AMBIGUOUS,
+        Error::Variable { source, .. } => status_of(source),
+        Error::UnrepresentableValue { .. } => SE_STATUS_UNREPRESENTABLE,
+        Error::Timeout { .. } => SE_STATUS_TIMEOUT,
+        Error::Crashed { .. } => SE_STATUS_CRASHED,
+        Error::Unavailable { .. } => SE_STATUS_UNAVAILABLE,
+        Error::Locked { .. } => SE_STATUS_LOCKED,
+        Error::PermissionDenied { .. } => SE_STATUS_PERMISSION_DENIED,
+        Error::Backend { .. } => SE_STATUS_BACKEND,
+        Error::Config { .. } => SE_STATUS_CONFIG,
+        Error::UnknownProvider { .. } => SE_STATUS_UNKNOWN_PROVIDER,
+        Error::NotConfigurable { .. } => SE_STATUS_NOT_CONFIGURABLE,
+        Error::InvalidProvider { .. } => SE_STATUS_INVALID_ARGUMENT,
+        Error::NoStore { .. } => SE_STATUS_NO_STORE,
+        Error::Io { .. } => SE_STATUS_IO,
+    }
+}

@@ -1,0 +1,409 @@
+//! Lists handed to C: envelopes, strings, plugins. Each is one allocation owned by the
+//! caller until its `_free`; pointers obtained from a list stay valid until then.
+
+use std::ffi::{CString, c_char};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zeroize::Zeroize;
+
+use super::se_status;
+use super::util::{boundary, c_string, guard, out_arg};
+use crate::engine::{PluginInfo, ProviderState};
+use crate::envelope::Envelope;
+use crate::error::ProviderFailure;
+
+/// One resolved secret inside an `se_envelope_list`.
+pub struct se_envelope {
+    envelope: Envelope,
+    id: CString,
+    provider: CString,
+    version: Option<CString>,
+    metadata: Vec<(CString, CString)>,
+}
+
+/// The result of `se_engine_get_secrets`: envelopes, and the providers that failed
+/// beside them. Free with `se_envelope_list_free`, which zeroes the values.
+pub struct se_envelope_list {
+    items: Vec<se_envelope>,
+    failures: Vec<(CString, CString)>,
+}
+
+impl se_envelope_list {
+    pub(crate) fn new(envelopes: Vec<Envelope>, failures: &[ProviderFailure]) -> se_envelope_list {
+        let items = envelopes
+            .into_iter()
+            .map(|e| se_envelope {
+                id: c_string(e.id().as_str()),
+                provider: c_string(e.provider()),
+                version: e.version().map(c_string),
+                metadata: e
+                    .metadata()
+                    .iter()
+                    .map(|(k, v)| (c_string(k), c_string(v)))
+                    .collect(),
+                envelope: e,
+            })
+            .collect();
+        let failures = failures
+            .iter()
+            .map(|f| (c_string(&f.provider), c_string(&f.error.to_string())))
+            .collect();
+        se_envelope_list { items, failures }
+    }
+}
+
+/// Number of envelopes; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_list_len(list: *const se_envelope_list) -> usize {
+    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+}
+
+/// Envelope `i`, borrowed from the list; NULL when `list` is NULL or `i` is out of range.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_list_get(
+    list: *const se_envelope_list,
+    i: usize,
+) -> *const se_envelope {
+    boundary(std::ptr::null(), || {
+        unsafe { list.as_ref() }
+            .and_then(|l| l.items.get(i))
+            .map_or(std::ptr::null(), |e| e as *const _)
+    })
+}
+
+/// Number of providers that failed while others answered; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_list_failures_len(list: *const se_envelope_list) -> usize {
+    boundary(0, || {
+        unsafe { list.as_ref() }.map_or(0, |l| l.failures.len())
+    })
+}
+
+/// Failure `i`: the provider's name and the error message, borrowed from the list.
+///
+/// # Safety
+/// `provider` and `message` are NULL or writable pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_list_failure(
+    list: *const se_envelope_list,
+    i: usize,
+    provider: *mut *const c_char,
+    message: *mut *const c_char,
+) -> se_status {
+    guard(|| {
+        out_arg(provider, "provider")?;
+        out_arg(message, "message")?;
+        let l = unsafe { list.as_ref() }.ok_or(se_status::SE_STATUS_NULL_ARGUMENT)?;
+        let (p, m) = l
+            .failures
+            .get(i)
+            .ok_or(se_status::SE_STATUS_INVALID_ARGUMENT)?;
+        unsafe {
+            *provider = p.as_ptr();
+            *message = m.as_ptr();
+        }
+        Ok(())
+    })
+}
+
+/// Frees the list and zeroes every value. NULL is a no-op.
+///
+/// # Safety
+/// `list` came from this library and is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_list_free(list: *mut se_envelope_list) {
+    boundary((), || {
+        if !list.is_null() {
+            // SAFETY: created by Box::into_raw in this library. Envelopes zero their values on drop.
+            drop(unsafe { Box::from_raw(list) });
+        }
+    })
+}
+
+/// The envelope's id (NUL-terminated, borrowed); NULL for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_id(e: *const se_envelope) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { e.as_ref() }.map_or(std::ptr::null(), |e| e.id.as_ptr())
+    })
+}
+
+/// The name of the provider that returned it (borrowed); NULL for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_provider(e: *const se_envelope) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { e.as_ref() }.map_or(std::ptr::null(), |e| e.provider.as_ptr())
+    })
+}
+
+/// The backend's version label (borrowed), or NULL when it has none.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_version(e: *const se_envelope) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { e.as_ref() }
+            .and_then(|e| e.version.as_ref())
+            .map_or(std::ptr::null(), |v| v.as_ptr())
+    })
+}
+
+/// The secret bytes, borrowed from the list: `*ptr` and `*len` (binary-safe, not
+/// NUL-terminated). With a NULL envelope, `*ptr` is NULL and `*len` 0. NULL out
+/// pointers are skipped.
+///
+/// # Safety
+/// `ptr` and `len` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_value(
+    e: *const se_envelope,
+    ptr: *mut *const u8,
+    len: *mut usize,
+) {
+    boundary((), || {
+        let (p, n) = unsafe { e.as_ref() }.map_or((std::ptr::null(), 0), |e| {
+            let v = e.envelope.value().expose();
+            (v.as_ptr(), v.len())
+        });
+        unsafe {
+            if let Some(ptr) = ptr.as_mut() {
+                *ptr = p;
+            }
+            if let Some(len) = len.as_mut() {
+                *len = n;
+            }
+        }
+    })
+}
+
+fn millis(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(-1, |d| d.as_millis() as i64)
+}
+
+/// When the engine received it, in milliseconds since the Unix epoch; -1 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_resolved_at_ms(e: *const se_envelope) -> i64 {
+    boundary(-1, || {
+        unsafe { e.as_ref() }.map_or(-1, |e| millis(Some(e.envelope.resolved_at())))
+    })
+}
+
+/// When the backend created it, in milliseconds since the Unix epoch; -1 when unknown.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_created_at_ms(e: *const se_envelope) -> i64 {
+    boundary(-1, || {
+        unsafe { e.as_ref() }.map_or(-1, |e| millis(e.envelope.created_at()))
+    })
+}
+
+/// When it expires, in milliseconds since the Unix epoch; -1 when it does not say.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_expires_at_ms(e: *const se_envelope) -> i64 {
+    boundary(-1, || {
+        unsafe { e.as_ref() }.map_or(-1, |e| millis(e.envelope.expires_at()))
+    })
+}
+
+/// Number of metadata entries; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_metadata_len(e: *const se_envelope) -> usize {
+    boundary(0, || unsafe { e.as_ref() }.map_or(0, |e| e.metadata.len()))
+}
+
+/// Metadata entry `i` (sorted by key), borrowed from the list.
+///
+/// # Safety
+/// `key` and `value` are writable pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_envelope_metadata_get(
+    e: *const se_envelope,
+    i: usize,
+    key: *mut *const c_char,
+    value: *mut *const c_char,
+) -> se_status {
+    guard(|| {
+        out_arg(key, "key")?;
+        out_arg(value, "value")?;
+        let e = unsafe { e.as_ref() }.ok_or(se_status::SE_STATUS_NULL_ARGUMENT)?;
+        let (k, v) = e
+            .metadata
+            .get(i)
+            .ok_or(se_status::SE_STATUS_INVALID_ARGUMENT)?;
+        unsafe {
+            *key = k.as_ptr();
+            *value = v.as_ptr();
+        }
+        Ok(())
+    })
+}
+
+/// A list of NUL-terminated strings (resolved `NAME=VALUE` pairs, or ids). Free with
+/// `se_string_list_free`, which zeroes them.
+pub struct se_string_list {
+    items: Vec<CString>,
+}
+
+impl se_string_list {
+    pub(crate) fn new(items: Vec<CString>) -> se_string_list {
+        se_string_list { items }
+    }
+}
+
+impl Drop for se_string_list {
+    fn drop(&mut self) {
+        for s in self.items.drain(..) {
+            s.into_bytes_with_nul().zeroize();
+        }
+    }
+}
+
+/// Number of strings; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_string_list_len(list: *const se_string_list) -> usize {
+    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+}
+
+/// String `i` (borrowed from the list); NULL when `list` is NULL or `i` is out of range.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_string_list_get(
+    list: *const se_string_list,
+    i: usize,
+) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { list.as_ref() }
+            .and_then(|l| l.items.get(i))
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    })
+}
+
+/// Frees the list and zeroes its strings. NULL is a no-op.
+///
+/// # Safety
+/// `list` came from this library and is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_string_list_free(list: *mut se_string_list) {
+    boundary((), || {
+        if !list.is_null() {
+            drop(unsafe { Box::from_raw(list) });
+        }
+    })
+}
+
+/// A provider's state.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum se_plugin_state {
+    /// Answers lookups.
+    SE_PLUGIN_RUNNING = 0,
+    /// Turned off by the user.
+    SE_PLUGIN_DISABLED = 1,
+    /// Stopped after a fatal error; `se_plugin_message` says why.
+    SE_PLUGIN_CRASHED = 2,
+}
+
+/// One provider inside an `se_plugin_list`.
+pub struct se_plugin {
+    name: CString,
+    pattern: CString,
+    configurable: bool,
+    state: se_plugin_state,
+    message: Option<CString>,
+}
+
+/// The result of `se_engine_plugins`. Free with `se_plugin_list_free`.
+pub struct se_plugin_list {
+    items: Vec<se_plugin>,
+}
+
+impl se_plugin_list {
+    pub(crate) fn new(plugins: Vec<PluginInfo>) -> se_plugin_list {
+        let items = plugins
+            .into_iter()
+            .map(|p| se_plugin {
+                name: c_string(&p.name),
+                pattern: c_string(p.pattern.as_str()),
+                configurable: p.configurable,
+                state: match p.state {
+                    ProviderState::Running => se_plugin_state::SE_PLUGIN_RUNNING,
+                    ProviderState::Disabled => se_plugin_state::SE_PLUGIN_DISABLED,
+                    ProviderState::Crashed(_) => se_plugin_state::SE_PLUGIN_CRASHED,
+                },
+                message: p.message.as_deref().map(c_string),
+            })
+            .collect();
+        se_plugin_list { items }
+    }
+}
+
+/// Number of providers; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_list_len(list: *const se_plugin_list) -> usize {
+    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+}
+
+/// Provider `i` (borrowed from the list); NULL when out of range.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_list_get(
+    list: *const se_plugin_list,
+    i: usize,
+) -> *const se_plugin {
+    boundary(std::ptr::null(), || {
+        unsafe { list.as_ref() }
+            .and_then(|l| l.items.get(i))
+            .map_or(std::ptr::null(), |p| p as *const _)
+    })
+}
+
+/// Frees the list. NULL is a no-op.
+///
+/// # Safety
+/// `list` came from this library and is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_list_free(list: *mut se_plugin_list) {
+    boundary((), || {
+        if !list.is_null() {
+            drop(unsafe { Box::from_raw(list) });
+        }
+    })
+}
+
+/// The provider's name (borrowed); NULL for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_name(p: *const se_plugin) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { p.as_ref() }.map_or(std::ptr::null(), |p| p.name.as_ptr())
+    })
+}
+
+/// The provider's declared pattern (borrowed); NULL for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_pattern(p: *const se_plugin) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { p.as_ref() }.map_or(std::ptr::null(), |p| p.pattern.as_ptr())
+    })
+}
+
+/// Whether the user may enable and disable it; false for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_configurable(p: *const se_plugin) -> bool {
+    boundary(false, || {
+        unsafe { p.as_ref() }.is_some_and(|p| p.configurable)
+    })
+}
+
+/// Its state; `SE_PLUGIN_DISABLED` for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_get_state(p: *const se_plugin) -> se_plugin_state {
+    boundary(se_plugin_state::SE_PLUGIN_DISABLED, || {
+        unsafe { p.as_ref() }.map_or(se_plugin_state::SE_PLUGIN_DISABLED, |p| p.state)
+    })
+}
+
+/// Why it crashed (borrowed), or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_plugin_message(p: *const se_plugin) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        unsafe { p.as_ref() }
+            .and_then(|p| p.message.as_ref())
+            .map_or(std::ptr::null(), |m| m.as_ptr())
+    })
+}
