@@ -2,9 +2,11 @@
 //! the C ABI's `se_engine_new(NULL)` and Python's `Engine()` all use them.
 //!
 //! Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
-//! reachable, else the encrypted `file` store. In keychain mode the `file` provider is
-//! registered too, disabled unless the user enables it; in file mode the keychain is
-//! not registered (it could only fail).
+//! reachable, else the encrypted `file` store. The store chosen is always on (not
+//! configurable), so a saved choice can never leave the engine without its store.
+//! The other one is a provider too when it can work: the keychain whenever it is
+//! reachable (lookups always see it), the file store disabled until the user enables
+//! it (enabling checks it can be unlocked).
 
 use std::sync::Arc;
 
@@ -79,10 +81,14 @@ fn any() -> Pattern {
 /// Service answers; the connection made while probing is kept for later calls.
 pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
     let kc = Arc::new(keychain::Keychain::new());
+    let reachable = match options.store {
+        StoreChoice::Keychain => true,
+        StoreChoice::File | StoreChoice::Auto => kc.is_available().await,
+    };
     let selected = match options.store {
         StoreChoice::Keychain => SelectedStore::Keychain,
         StoreChoice::File => SelectedStore::File,
-        StoreChoice::Auto if kc.is_available().await => SelectedStore::Keychain,
+        StoreChoice::Auto if reachable => SelectedStore::Keychain,
         StoreChoice::Auto => SelectedStore::File,
     };
     let fs = Arc::new(file::FileStore::from_env());
@@ -94,8 +100,12 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             .register(Registration::store(keychain::NAME, any(), kc).configurable(false))
             .register(Registration::store(file::NAME, any(), fs).enabled_by_default(false))
             .default_store(keychain::NAME),
+        SelectedStore::File if reachable => b
+            .register(Registration::store(keychain::NAME, any(), kc).configurable(false))
+            .register(Registration::store(file::NAME, any(), fs).configurable(false))
+            .default_store(file::NAME),
         SelectedStore::File => b
-            .register(Registration::store(file::NAME, any(), fs))
+            .register(Registration::store(file::NAME, any(), fs).configurable(false))
             .default_store(file::NAME),
     };
     Ok((b.build()?, selected))

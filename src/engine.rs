@@ -512,8 +512,10 @@ impl Engine {
         }
     }
 
-    /// Enables a configurable provider and records the choice. A crashed provider is
-    /// re-initialised first and stays crashed (with the new reason) if that fails.
+    /// Enables a configurable provider and records the choice. The provider's
+    /// [`reinitialize`](Resolver::reinitialize) runs first: a crashed provider stays
+    /// crashed (with the new reason) if it fails, a disabled one stays disabled and
+    /// the error is returned.
     /// A crashed non-configurable provider may be re-initialised too; enabling a
     /// running one is refused with [`Error::NotConfigurable`].
     pub async fn enable(&self, name: &str) -> Result<(), Error> {
@@ -524,7 +526,9 @@ impl Engine {
                 name: name.to_owned(),
             });
         }
-        if matches!(state, ProviderState::Crashed(_)) {
+        if state != ProviderState::Running {
+            // Re-initialise a crashed provider; check a disabled one can work, so
+            // enabling it cannot silently break every later lookup.
             let resolver = slot.resolver.clone();
             let outcome = tokio::time::timeout(slot.deadline, resolver.reinitialize())
                 .await
@@ -532,12 +536,15 @@ impl Engine {
                     after: slot.deadline,
                 }));
             if let Err(e) = outcome {
-                let reason = e.to_string();
-                slot.set_state(ProviderState::Crashed(reason.clone()));
-                self.persist(&slot, config::SavedState::Crashed { reason })?;
-                return Err(Error::Crashed {
-                    reason: format!("{name} could not be re-initialised: {e}"),
-                });
+                if matches!(state, ProviderState::Crashed(_)) {
+                    let reason = e.to_string();
+                    slot.set_state(ProviderState::Crashed(reason.clone()));
+                    self.persist(&slot, config::SavedState::Crashed { reason })?;
+                    return Err(Error::Crashed {
+                        reason: format!("{name} could not be re-initialised: {e}"),
+                    });
+                }
+                return Err(e);
             }
         }
         self.persist(&slot, config::SavedState::Enabled)?;

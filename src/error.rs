@@ -249,6 +249,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An env file could not be parsed. The line's text is never quoted (it may hold
+    /// a secret).
+    #[error("env file {path}, line {line}: {reason}")]
+    EnvFile {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A local I/O operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -32,6 +32,7 @@
 mod defaults;
 mod engine;
 mod env;
+pub mod env_file;
 mod envelope;
 mod error;
 pub mod ffi;

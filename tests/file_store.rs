@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use secrets_engine::providers::file::{FileKey, FileStore};
 use secrets_engine::{Error, Metadata, Resolver, SecretValue, Store};
+
 use support::{id, p};
 
 fn store(dir: &std::path::Path, pass: &str) -> FileStore {
@@ -252,4 +253,98 @@ async fn an_interrupted_write_leaves_the_old_value() {
         .await
         .unwrap();
     assert_eq!(value_of(&s, "crash/x").await.as_deref(), Some(&b"new"[..]));
+}
+
+#[tokio::test]
+async fn a_key_for_another_store_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), "pw")
+        .set(&id("k/x"), "original".into(), Metadata::new())
+        .await
+        .unwrap();
+    let before: Vec<_> = secret_files(dir.path())
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    // An unrelated key file pointed at the passphrase store.
+    let key = dir.path().join("other.key");
+    use age::secrecy::ExposeSecret;
+    std::fs::write(
+        &key,
+        age::x25519::Identity::generate()
+            .to_string()
+            .expose_secret(),
+    )
+    .unwrap();
+    let other = FileStore::new(dir.path(), FileKey::KeyFile(key));
+    let err = other
+        .set(&id("k/x"), "overwritten".into(), Metadata::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Locked { .. }) && err.to_string().contains("does not belong"),
+        "{err}"
+    );
+    assert!(matches!(
+        other.get_secrets(&p("k/*")).await,
+        Err(Error::Locked { .. })
+    ));
+    let after: Vec<_> = secret_files(dir.path())
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        value_of(&store(dir.path(), "pw"), "k/x").await.as_deref(),
+        Some(&b"original"[..])
+    );
+}
+
+#[tokio::test]
+async fn first_use_by_two_writers_agrees_on_one_key() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store(dir.path(), "pw");
+        let b = store(dir.path(), "pw");
+        let (ia, ib) = (id("race/a"), id("race/b"));
+        let (ra, rb) = tokio::join!(
+            a.set(&ia, "va".into(), Metadata::new()),
+            b.set(&ib, "vb".into(), Metadata::new())
+        );
+        ra.unwrap();
+        rb.unwrap();
+        let c = store(dir.path(), "pw");
+        assert_eq!(value_of(&c, "race/a").await.as_deref(), Some(&b"va"[..]));
+        assert_eq!(value_of(&c, "race/b").await.as_deref(), Some(&b"vb"[..]));
+    }
+}
+
+#[tokio::test]
+async fn one_unreadable_entry_does_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "pw");
+    s.set(&id("ok/a"), "a".into(), Metadata::new())
+        .await
+        .unwrap();
+    s.set(&id("ok/b"), "b".into(), Metadata::new())
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path().join("secrets").join("6a756e6b.age"),
+        b"not age at all",
+    )
+    .unwrap();
+    assert_eq!(s.list(&p("**")).await.unwrap().len(), 2);
+    assert_eq!(s.get_secrets(&p("ok/*")).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn enabling_checks_the_store_can_be_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let locked = FileStore::new(dir.path(), FileKey::Missing);
+    assert!(matches!(
+        locked.reinitialize().await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(store(dir.path(), "pw").reinitialize().await.is_ok());
 }

@@ -441,3 +441,54 @@ async fn locked_collection_is_a_typed_error() {
     // No prompt, no hang.
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+#[tokio::test]
+async fn two_keychain_objects_writing_one_id_leave_one_item() {
+    let group = "se-test.two-writers";
+    for round in 0..5 {
+        // Two objects: no shared in-process lock, as with two processes.
+        let a = keychain("two-writers");
+        let b = keychain("two-writers");
+        let i = id(&format!("same/{round}"));
+        let (ra, rb) = tokio::join!(
+            a.set(&i, "from-a".into(), Metadata::new()),
+            b.set(&i, "from-b".into(), Metadata::new())
+        );
+        ra.unwrap();
+        rb.unwrap();
+        assert_eq!(count_items(shared(), group, i.as_str()), 1, "round {round}");
+        let v = value_of(&a, i.as_str()).await.unwrap();
+        assert!(v == b"from-a" || v == b"from-b");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain() {
+    let session = private();
+    let k = docker_keychain(&session);
+    k.set(&id("restart/x"), "before".into(), Metadata::new())
+        .await
+        .unwrap();
+    session.kill_daemon();
+    let t = Instant::now();
+    let err = k.get_secrets(&p("restart/x")).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // Nothing was activated behind our back: still no service.
+    assert!(matches!(
+        k.list(&p("**")).await,
+        Err(Error::Unavailable { .. })
+    ));
+    session.restart_daemon();
+    assert_eq!(
+        value_of(&k, "restart/x").await.as_deref(),
+        Some(&b"before"[..])
+    );
+    k.set(&id("restart/y"), "after".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        value_of(&k, "restart/y").await.as_deref(),
+        Some(&b"after"[..])
+    );
+}

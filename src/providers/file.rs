@@ -5,6 +5,8 @@
 //! | path | what |
 //! |---|---|
 //! | `identity.age` | an age X25519 identity, encrypted with the passphrase (scrypt) |
+//! | `recipient.txt` | the identity's public key: a key that does not match is refused |
+//! | `recipient.txt` | the identity's public key: a key that does not match is refused |
 //! | `secrets/<name>.age` | one secret: id, metadata and value, encrypted to that identity |
 //! | `.lock` | taken exclusively by writers |
 //!
@@ -179,7 +181,44 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
+/// Unlocks the identity and checks it is the store's: a key file or passphrase for
+/// another store would otherwise write secrets this store's owner cannot read.
 fn unlock(
+    dir: &Path,
+    key: &FileKey,
+    work_factor: Option<u8>,
+) -> Result<age::x25519::Identity, Error> {
+    let identity = unlock_identity(dir, key, work_factor)?;
+    let public = identity.to_public().to_string();
+    let marker = dir.join("recipient.txt");
+    match std::fs::read_to_string(&marker) {
+        Ok(stored) if stored.trim() == public => Ok(identity),
+        Ok(_) => Err(Error::Locked {
+            reason: format!(
+                "this key does not belong to the file store in {} (its recipient.txt names another key)",
+                dir.display()
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir(dir)?;
+            let tmp = temp_path(dir, "recipient");
+            write_synced(&tmp, format!("{public}\n").as_bytes())?;
+            // First writer wins; a racing one with another key is then refused.
+            let linked = std::fs::hard_link(&tmp, &marker);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(identity),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    unlock(dir, key, work_factor)
+                }
+                Err(e) => Err(io(format!("creating {}", marker.display()))(e)),
+            }
+        }
+        Err(e) => Err(io(format!("reading {}", marker.display()))(e)),
+    }
+}
+
+fn unlock_identity(
     dir: &Path,
     key: &FileKey,
     work_factor: Option<u8>,
@@ -388,8 +427,11 @@ fn all_entries(
         if name.to_string_lossy().starts_with('.') || !name.to_string_lossy().ends_with(".age") {
             continue;
         }
-        if let Some(e) = read_entry(&entry.path(), identity)? {
-            out.push(e);
+        // One unreadable file must not hide every other secret: skip it, loudly.
+        match read_entry(&entry.path(), identity) {
+            Ok(Some(e)) => out.push(e),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "file store entry skipped"),
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -415,6 +457,11 @@ fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Erro
 
 #[async_trait]
 impl Resolver for FileStore {
+    /// Enabling the store checks it can be unlocked.
+    async fn reinitialize(&self) -> Result<(), Error> {
+        self.identity().await.map(|_| ())
+    }
+
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
         let pattern = pattern.clone();
         self.blocking(move |dir, identity| {

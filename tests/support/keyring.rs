@@ -57,6 +57,38 @@ fn start(keyring: bool) -> Session {
     }
 }
 
+impl Session {
+    /// Kills the keyring daemon, leaving the bus up.
+    pub fn kill_daemon(&self) {
+        let dir = self.dir.as_ref().expect("a private session").path();
+        let pid = std::fs::read_to_string(dir.join("keyring.pid")).unwrap();
+        assert!(
+            Command::new("kill")
+                .arg("-9")
+                .arg(pid.trim())
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    /// Starts the keyring daemon again on the same bus and keyring files.
+    pub fn restart_daemon(&self) {
+        let dir = self.dir.as_ref().expect("a private session").path();
+        let out = Command::new(script())
+            .arg("restart-daemon")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The keyring shared by the tests of this binary.
 pub fn shared() -> &'static Session {
     static S: OnceLock<Session> = OnceLock::new();

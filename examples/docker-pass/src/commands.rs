@@ -14,6 +14,12 @@ fn read_value(id: &Id) -> Result<SecretValue, Failure> {
     if stdin.is_terminal() {
         let mut typed = rpassword::prompt_password(format!("Secret for {id}: "))
             .map_err(|e| Failure::new(format!("cannot read the value: {e}"), 1))?;
+        if typed.is_empty() {
+            return Err(Failure::new(
+                format!("no value typed for {id} (to store an empty value, use `set {id}=`)"),
+                1,
+            ));
+        }
         let value = SecretValue::from(typed.as_bytes());
         typed.zeroize();
         return Ok(value);

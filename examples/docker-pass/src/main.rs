@@ -86,7 +86,7 @@ enum Command {
     },
     /// Run a command with every `se://` reference in its environment resolved.
     #[command(
-        after_help = "Examples:\n  GH_TOKEN=se://gh/token docker-pass run -- gh auth status\n  docker-pass run --env-file .env -- ./deploy.sh\n\nThe environment is this process's, then each --env-file in order (later ones win). If any reference fails, the command is not started. On Unix the command replaces docker-pass (same PID; signals, terminal and exit status are its own)."
+        after_help = "Examples:\n  GH_TOKEN=se://gh/token docker-pass run -- gh auth status\n  docker-pass run --env-file .env -- ./deploy.sh\n\nThe environment is this process's, then each --env-file in order (later ones win); the file store's own variables (SECRETS_ENGINE_FILE_PASSPHRASE, SECRETS_ENGINE_FILE_KEY) are not passed on. If any reference fails, the command is not started. On Unix the command replaces docker-pass (same PID; signals, terminal and exit status are its own).\n\nExit status: the command's own once started; 125 when the environment could not be resolved (the command is not started), 126 when the command cannot be executed, 127 when it is not found."
     )]
     Run {
         /// A dotenv file (`NAME=VALUE` lines); repeatable.
@@ -97,6 +97,9 @@ enum Command {
         command: Vec<OsString>,
     },
     /// List, enable and disable providers.
+    #[command(
+        after_help = "Examples:\n  docker-pass plugins ls\n  docker-pass plugins disable file\n  docker-pass plugins enable 1password-cli"
+    )]
     Plugins {
         #[command(subcommand)]
         action: PluginsAction,
@@ -171,13 +174,16 @@ fn init_logging() {
         .try_init();
 }
 
+/// Builds the default engine. One notice line on stderr names the store when it is
+/// the fallback (no Secret Service); `run` never prints it, since its stderr becomes
+/// the command's.
 fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
     let choice: StoreChoice = store.parse().map_err(|e: String| Failure::new(e, 2))?;
     let mut options = DefaultOptions::default();
     options.store = choice;
     let (engine, selected) = secrets_engine::default_engine_blocking(options)?;
     let fell_back = choice == StoreChoice::Auto && selected == SelectedStore::File;
-    if notice || fell_back {
+    if notice && fell_back {
         let why = if fell_back {
             " (no Secret Service reachable)"
         } else {
@@ -221,7 +227,7 @@ fn main() -> ExitCode {
         Command::Run { env_files, command } => {
             engine(&cli.store, false).and_then(|e| run::run(&e, &env_files, &command))
         }
-        Command::Plugins { action } => engine(&cli.store, false).and_then(|e| match action {
+        Command::Plugins { action } => engine(&cli.store, true).and_then(|e| match action {
             PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),
             PluginsAction::Disable { name } => e.blocking().disable(&name).map_err(Failure::from),

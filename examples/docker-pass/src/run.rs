@@ -4,7 +4,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
 
-use secrets_engine::{Engine, EnvOptions};
+use secrets_engine::providers::file;
+use secrets_engine::{Engine, EnvOptions, env_file};
 
 use crate::Failure;
 
@@ -12,18 +13,23 @@ const RESOLVE_FAILED: u8 = 125;
 const CANNOT_EXECUTE: u8 = 126;
 const NOT_FOUND: u8 = 127;
 
+/// Variables that unlock the file store: the command gets none of them.
+const KEY_VARIABLES: [&str; 2] = [file::PASSPHRASE_ENV, file::KEY_FILE_ENV];
+
 /// The process environment, then each env file in order; a later value of a name
-/// replaces an earlier one in place.
+/// replaces an earlier one in place. Parse errors name the file and line, never the
+/// line's text (it may hold a secret).
 fn collect_env(env_files: &[PathBuf]) -> Result<Vec<(OsString, OsString)>, Failure> {
     let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    for file in env_files {
-        let items = dotenvy::from_path_iter(file).map_err(|e| {
-            Failure::new(format!("env file {}: {e}", file.display()), RESOLVE_FAILED)
-        })?;
-        for item in items {
-            let (k, v) = item.map_err(|e| {
-                Failure::new(format!("env file {}: {e}", file.display()), RESOLVE_FAILED)
-            })?;
+    for path in env_files {
+        let shown = path.display().to_string();
+        let fail = |m: String| Failure::new(m, RESOLVE_FAILED);
+        let bytes = std::fs::read(path).map_err(|e| fail(format!("env file {shown}: {e}")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| fail(format!("env file {shown}: not UTF-8")))?;
+        let items = env_file::parse(&shown, &text, |name| std::env::var(name).ok())
+            .map_err(|e| fail(e.to_string()))?;
+        for (k, v) in items {
             let (k, v) = (OsString::from(k), OsString::from(v));
             match vars.iter_mut().find(|(name, _)| *name == k) {
                 Some(slot) => slot.1 = v,
@@ -31,6 +37,7 @@ fn collect_env(env_files: &[PathBuf]) -> Result<Vec<(OsString, OsString)>, Failu
             }
         }
     }
+    vars.retain(|(k, _)| !KEY_VARIABLES.iter().any(|key| k == key));
     Ok(vars)
 }
 

@@ -130,7 +130,7 @@ fn set_get_ls_round_trip() {
         .assert()
         .success()
         .stdout("app/other\napp/token\n")
-        .stderr(predicate::str::contains("OS keychain"));
+        .stderr("");
     e.cmd().args(["ls", "app/t*"]).assert().failure();
     e.cmd()
         .args(["ls", "**/token"])
@@ -299,11 +299,24 @@ fn plugins_list_enable_disable_persist() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("no provider named \"nope\""));
+    // Enabling the file store checks it can be unlocked.
     e.cmd()
+        .args(["plugins", "enable", "file"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("SECRETS_ENGINE_FILE_PASSPHRASE"));
+    e.cmd()
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"file\s+\*\*\s+yes\s+disabled").unwrap());
+    e.cmd()
+        .env("SECRETS_ENGINE_FILE_PASSPHRASE", "pw")
         .args(["plugins", "enable", "file"])
         .assert()
         .success();
     e.cmd()
+        .env("SECRETS_ENGINE_FILE_PASSPHRASE", "pw")
         .args(["plugins", "ls", "--json"])
         .assert()
         .success()
@@ -311,6 +324,7 @@ fn plugins_list_enable_disable_persist() {
             r#""name":"file","pattern":"**","state":"running""#,
         ));
     e.cmd()
+        .env("SECRETS_ENGINE_FILE_PASSPHRASE", "pw")
         .args(["plugins", "disable", "file"])
         .assert()
         .success();
@@ -572,4 +586,109 @@ fn help_and_completions() {
             .success()
             .stdout(predicate::str::contains("docker-pass"));
     }
+}
+
+#[test]
+fn run_cannot_execute_is_126() {
+    let e = Env::new();
+    let not_executable = e.dir.path().join("data.txt");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    e.cmd()
+        .arg("run")
+        .arg("--")
+        .arg(&not_executable)
+        .assert()
+        .code(126)
+        .stderr(predicate::str::contains("cannot run"));
+}
+
+#[test]
+fn env_files_are_not_expanded_and_errors_never_quote_lines() {
+    let e = Env::new();
+    let f = e.dir.path().join("three.env");
+    std::fs::write(&f, "PASS=abc$def\n").unwrap();
+    e.cmd()
+        .arg("run")
+        .arg("--env-file")
+        .arg(&f)
+        .args(["--", "sh", "-c", "printf %s \"$PASS\""])
+        .assert()
+        .success()
+        .stdout("abc$def");
+    let broken = e.dir.path().join("broken.env");
+    std::fs::write(&broken, "OK=1\nAPI_KEY=\"sk-live-SUPERSECRET\n").unwrap();
+    e.cmd()
+        .arg("run")
+        .arg("--env-file")
+        .arg(&broken)
+        .args(["--", "true"])
+        .assert()
+        .code(125)
+        .stderr(
+            predicate::str::contains("line 2").and(predicate::str::contains("SUPERSECRET").not()),
+        );
+}
+
+#[test]
+fn file_store_mode_keeps_run_clean_and_still_sees_the_keychain() {
+    let e = Env::new();
+    let no_bus = |c: &mut assert_cmd::Command| {
+        c.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+            .env("SECRETS_ENGINE_FILE_PASSPHRASE", "demo-pass");
+    };
+    let mut c = e.cmd();
+    no_bus(&mut c);
+    c.args(["set", "f/x=file-value"]).assert().success();
+    // run prints no notice (its stderr is the command's) and does not pass the
+    // file store's passphrase on.
+    let mut c = e.cmd();
+    no_bus(&mut c);
+    c.env("V", "se://f/x")
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$V\" \"${SECRETS_ENGINE_FILE_PASSPHRASE:-unset}\"",
+        ])
+        .assert()
+        .success()
+        .stdout("file-value|unset")
+        .stderr("");
+    // --store file with the keychain up: writes go to the file store, lookups still
+    // see the keychain, and the chosen store cannot be disabled.
+    e.cmd()
+        .args(["set", "kc/only=in-keychain"])
+        .assert()
+        .success();
+    let with_pass = |c: &mut assert_cmd::Command| {
+        c.env("SECRETS_ENGINE_FILE_PASSPHRASE", "demo-pass");
+    };
+    let mut c = e.cmd();
+    with_pass(&mut c);
+    c.args(["--store", "file", "get", "kc/only", "--reveal"])
+        .assert()
+        .success()
+        .stdout("in-keychain");
+    let mut c = e.cmd();
+    with_pass(&mut c);
+    c.args(["--store", "file", "plugins", "disable", "file"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not configurable"));
+}
+
+#[test]
+fn help_for_plugins_and_run_exit_codes() {
+    let e = Env::new();
+    e.cmd()
+        .args(["plugins", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Example"));
+    e.cmd().args(["run", "--help"]).assert().success().stdout(
+        predicate::str::contains("125")
+            .and(predicate::str::contains("126"))
+            .and(predicate::str::contains("127")),
+    );
 }

@@ -16,6 +16,10 @@ use crate::pattern::Pattern;
 use crate::resolver::{Listing, Resolver, Store};
 use crate::secret::SecretValue;
 
+/// Calls in flight at once on the connection: buses cap pending replies per
+/// connection (128 by default), so listings of thousands of items go in waves.
+const IN_FLIGHT: usize = 32;
+
 /// Each connection step (bus, name check, session) must finish within this.
 const STEP: Duration = Duration::from_secs(2);
 const SERVICE_NAME: &str = "org.freedesktop.secrets";
@@ -36,10 +40,39 @@ pub struct Keychain {
     group: String,
     name: String,
     address: Option<String>,
-    service: tokio::sync::Mutex<Option<Arc<SecretService<'static>>>>,
+    service: tokio::sync::Mutex<Option<Connected>>,
     /// Serialises this process's writes so two sets of one id cannot both create.
     writes: tokio::sync::Mutex<()>,
 }
+
+/// A session with the Secret Service, and which bus connection owns the service name
+/// it was opened with: a different owner means the daemon restarted.
+struct Connected {
+    service: Arc<SecretService<'static>>,
+    bus: zbus::Connection,
+    owner: String,
+}
+
+/// The unique bus name owning `org.freedesktop.secrets`, if any. Never activates.
+async fn service_owner(bus: &zbus::Connection) -> Result<Option<String>, Error> {
+    let ask = async {
+        let dbus = zbus::fdo::DBusProxy::new(bus).await?;
+        let name =
+            zbus::names::BusName::from_static_str(SERVICE_NAME).map_err(zbus::Error::from)?;
+        match dbus.get_name_owner(name).await {
+            Ok(owner) => Ok(Some(owner.to_string())),
+            Err(zbus::fdo::Error::NameHasNoOwner(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    tokio::time::timeout(STEP, ask)
+        .await
+        .map_err(|_| unavailable("the D-Bus session bus did not answer within 2 s"))?
+        .map_err(|e| unavailable(format!("cannot query the D-Bus session bus: {e}")))
+}
+
+const NO_SERVICE: &str =
+    "no Secret Service on the session bus (org.freedesktop.secrets has no owner)";
 
 impl std::fmt::Debug for Keychain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,7 +143,7 @@ impl Keychain {
         self.service().await.is_ok()
     }
 
-    async fn open(&self) -> Result<SecretService<'static>, Error> {
+    async fn open(&self) -> Result<Connected, Error> {
         let bus = async {
             match &self.address {
                 Some(a) => {
@@ -121,43 +154,49 @@ impl Keychain {
                 None => zbus::Connection::session().await,
             }
         };
-        let conn = tokio::time::timeout(STEP, bus)
+        let bus = tokio::time::timeout(STEP, bus)
             .await
             .map_err(|_| unavailable("the D-Bus session bus did not answer within 2 s"))?
             .map_err(|e| unavailable(format!("cannot connect to the D-Bus session bus: {e}")))?;
         // Asking first avoids D-Bus activation, which can wait 25 s for a service
         // that never comes on a headless host.
-        let owned = tokio::time::timeout(STEP, async {
-            let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-            let name =
-                zbus::names::BusName::from_static_str(SERVICE_NAME).map_err(zbus::Error::from)?;
-            dbus.name_has_owner(name).await
-        })
-        .await
-        .map_err(|_| unavailable("the D-Bus session bus did not answer within 2 s"))?
-        .map_err(|e| unavailable(format!("cannot query the D-Bus session bus: {e}")))?;
-        if !owned {
-            return Err(unavailable(
-                "no Secret Service on the session bus (org.freedesktop.secrets has no owner)",
-            ));
-        }
-        tokio::time::timeout(
+        let owner = service_owner(&bus)
+            .await?
+            .ok_or_else(|| unavailable(NO_SERVICE))?;
+        let service = tokio::time::timeout(
             STEP,
-            SecretService::connect_with_existing(EncryptionType::Dh, conn),
+            SecretService::connect_with_existing(EncryptionType::Dh, bus.clone()),
         )
         .await
         .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))?
-        .map_err(map_error)
+        .map_err(map_error)?;
+        Ok(Connected {
+            service: Arc::new(service),
+            bus,
+            owner,
+        })
     }
 
+    /// The shared session; checks first that the daemon it was opened with still
+    /// owns the service name (one cheap bus call), so a restarted daemon gets a new
+    /// session and a stopped one is `Unavailable`, never an activation.
     async fn service(&self) -> Result<Arc<SecretService<'static>>, Error> {
         let mut cached = self.service.lock().await;
-        if let Some(s) = &*cached {
-            return Ok(s.clone());
+        if let Some(c) = &*cached {
+            match service_owner(&c.bus).await {
+                Ok(Some(owner)) if owner == c.owner => return Ok(c.service.clone()),
+                Ok(None) => {
+                    *cached = None;
+                    return Err(unavailable(NO_SERVICE));
+                }
+                // Restarted daemon or broken connection: start over.
+                _ => *cached = None,
+            }
         }
-        let s = Arc::new(self.open().await?);
-        *cached = Some(s.clone());
-        Ok(s)
+        let c = self.open().await?;
+        let service = c.service.clone();
+        *cached = Some(c);
+        Ok(service)
     }
 
     /// After a call: on errors that may mean a broken connection or a restarted
@@ -218,7 +257,10 @@ async fn matching<'i, 's>(
     items: &'i [Item<'s>],
     pattern: &Pattern,
 ) -> Result<Vec<(&'i Item<'s>, Id, Metadata)>, Error> {
-    let described = join_all(items.iter().map(describe)).await;
+    let mut described = Vec::with_capacity(items.len());
+    for chunk in items.chunks(IN_FLIGHT) {
+        described.extend(join_all(chunk.iter().map(describe)).await);
+    }
     let mut out = Vec::new();
     for (item, d) in items.iter().zip(described) {
         if let Some((id, metadata)) = d?
@@ -235,7 +277,11 @@ async fn refuse_locked(locked: &[Item<'_>], pattern: &Pattern) -> Result<(), Err
     if locked.is_empty() {
         return Ok(());
     }
-    for d in join_all(locked.iter().map(describe)).await {
+    let mut described = Vec::with_capacity(locked.len());
+    for chunk in locked.chunks(IN_FLIGHT) {
+        described.extend(join_all(chunk.iter().map(describe)).await);
+    }
+    for d in described {
         match d {
             Ok(Some((id, _))) if !pattern.matches(&id) => continue,
             Ok(None) => continue,
@@ -271,12 +317,17 @@ impl Keychain {
             let found = svc.search_items(attrs).await.map_err(map_error)?;
             refuse_locked(&found.locked, pattern).await?;
             let items = matching(&found.unlocked, pattern).await?;
-            let values = join_all(items.iter().map(|(item, _, _)| async {
-                let value = item.get_secret().await.map_err(map_error)?;
-                let created = item.get_created().await.ok();
-                Ok::<_, Error>((SecretValue::new(value), created))
-            }))
-            .await;
+            let mut values = Vec::with_capacity(items.len());
+            for chunk in items.chunks(IN_FLIGHT) {
+                values.extend(
+                    join_all(chunk.iter().map(|(item, _, _)| async {
+                        let value = item.get_secret().await.map_err(map_error)?;
+                        let created = item.get_created().await.ok();
+                        Ok::<_, Error>((SecretValue::new(value), created))
+                    }))
+                    .await,
+                );
+            }
             let mut out = Vec::with_capacity(items.len());
             for ((_, id, metadata), v) in items.into_iter().zip(values) {
                 let (value, created) = v?;
