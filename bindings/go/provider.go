@@ -1,0 +1,88 @@
+package secretsengine
+
+/*
+#include <stdlib.h>
+#include <stdint.h>
+#include "secrets_engine.h"
+int se_go_get_secrets(void *userdata, const char *pattern, se_results *results);
+void se_go_free_userdata(void *userdata);
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"unsafe"
+)
+
+// Secret is what a Go provider returns for one id.
+type Secret struct {
+	ID    string
+	Value []byte
+}
+
+// Provider is a secrets backend written in Go (a runtime's own store, a remote
+// service). GetSecrets returns every secret whose id matches pattern (use
+// PatternMatches); it is called from engine worker threads, possibly concurrently,
+// and must not call back into the engine.
+type Provider interface {
+	GetSecrets(pattern string) ([]Secret, error)
+}
+
+// RegisterProvider adds p to the engine under name, serving ids matching pattern.
+// It is configurable and enabled.
+func (e *Engine) RegisterProvider(name, pattern string, p Provider) error {
+	h := cgo.NewHandle(p)
+	// The handle travels through C as a pointer to C memory holding it, so no Go
+	// pointer is ever stored by C.
+	slot := (*C.uintptr_t)(C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0)))))
+	*slot = C.uintptr_t(h)
+	cn, cp := cstring(name), cstring(pattern)
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(cp))
+	callbacks := (*C.se_provider_callbacks)(C.calloc(1, C.sizeof_se_provider_callbacks))
+	defer C.free(unsafe.Pointer(callbacks))
+	callbacks.get_secrets = (*[0]byte)(C.se_go_get_secrets)
+	callbacks.free_userdata = (*[0]byte)(C.se_go_free_userdata)
+	// From here the engine owns the slot: it calls free_userdata even on failure.
+	return e.with(func(ptr *C.se_engine) C.se_status {
+		return C.se_engine_register_provider(ptr, cn, cp, callbacks, unsafe.Pointer(slot))
+	})
+}
+
+func handleOf(userdata unsafe.Pointer) cgo.Handle {
+	return cgo.Handle(*(*C.uintptr_t)(userdata))
+}
+
+//export goGetSecrets
+func goGetSecrets(userdata unsafe.Pointer, pattern *C.char, results *C.se_results) C.int {
+	p := handleOf(userdata).Value().(Provider)
+	secrets, err := p.GetSecrets(C.GoString(pattern))
+	if err != nil {
+		msg := cstring(err.Error())
+		defer C.free(unsafe.Pointer(msg))
+		C.se_results_set_error(results, msg)
+		return 1
+	}
+	for _, s := range secrets {
+		id := cstring(s.ID)
+		var ptr *C.uint8_t
+		if len(s.Value) > 0 {
+			ptr = (*C.uint8_t)(unsafe.Pointer(&s.Value[0]))
+		}
+		status := C.se_results_add(results, id, ptr, C.size_t(len(s.Value)))
+		C.free(unsafe.Pointer(id))
+		if status != C.SE_STATUS_OK {
+			msg := cstring("provider returned an invalid id")
+			C.se_results_set_error(results, msg)
+			C.free(unsafe.Pointer(msg))
+			return 2
+		}
+	}
+	return 0
+}
+
+//export goFreeUserdata
+func goFreeUserdata(userdata unsafe.Pointer) {
+	handleOf(userdata).Delete()
+	C.free(userdata)
+}
