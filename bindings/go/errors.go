@@ -10,31 +10,31 @@ type Status int
 
 // Status values, stable across versions.
 const (
-	StatusOK                 Status = C.SE_STATUS_OK
-	StatusNullArgument       Status = C.SE_STATUS_NULL_ARGUMENT
-	StatusInvalidUTF8        Status = C.SE_STATUS_INVALID_UTF8
-	StatusInvalidArgument    Status = C.SE_STATUS_INVALID_ARGUMENT
-	StatusInvalidID          Status = C.SE_STATUS_INVALID_ID
-	StatusInvalidPattern     Status = C.SE_STATUS_INVALID_PATTERN
-	StatusInvalidReference   Status = C.SE_STATUS_INVALID_REFERENCE
-	StatusNotFound           Status = C.SE_STATUS_NOT_FOUND
-	StatusNoProvider         Status = C.SE_STATUS_NO_PROVIDER
-	StatusProviderFailed     Status = C.SE_STATUS_PROVIDER_FAILED
-	StatusAmbiguous          Status = C.SE_STATUS_AMBIGUOUS
-	StatusTimeout            Status = C.SE_STATUS_TIMEOUT
-	StatusCrashed            Status = C.SE_STATUS_CRASHED
-	StatusUnavailable        Status = C.SE_STATUS_UNAVAILABLE
-	StatusLocked             Status = C.SE_STATUS_LOCKED
-	StatusPermissionDenied   Status = C.SE_STATUS_PERMISSION_DENIED
-	StatusBackend            Status = C.SE_STATUS_BACKEND
-	StatusConfig             Status = C.SE_STATUS_CONFIG
-	StatusUnknownProvider    Status = C.SE_STATUS_UNKNOWN_PROVIDER
-	StatusNotConfigurable    Status = C.SE_STATUS_NOT_CONFIGURABLE
-	StatusNoStore            Status = C.SE_STATUS_NO_STORE
-	StatusUnrepresentable    Status = C.SE_STATUS_UNREPRESENTABLE
-	StatusIO                 Status = C.SE_STATUS_IO
-	StatusPanic              Status = C.SE_STATUS_PANIC
-	statusClosed             Status = -1
+	StatusOK               Status = C.SE_STATUS_OK
+	StatusNullArgument     Status = C.SE_STATUS_NULL_ARGUMENT
+	StatusInvalidUTF8      Status = C.SE_STATUS_INVALID_UTF8
+	StatusInvalidArgument  Status = C.SE_STATUS_INVALID_ARGUMENT
+	StatusInvalidID        Status = C.SE_STATUS_INVALID_ID
+	StatusInvalidPattern   Status = C.SE_STATUS_INVALID_PATTERN
+	StatusInvalidReference Status = C.SE_STATUS_INVALID_REFERENCE
+	StatusNotFound         Status = C.SE_STATUS_NOT_FOUND
+	StatusNoProvider       Status = C.SE_STATUS_NO_PROVIDER
+	StatusProviderFailed   Status = C.SE_STATUS_PROVIDER_FAILED
+	StatusAmbiguous        Status = C.SE_STATUS_AMBIGUOUS
+	StatusTimeout          Status = C.SE_STATUS_TIMEOUT
+	StatusCrashed          Status = C.SE_STATUS_CRASHED
+	StatusUnavailable      Status = C.SE_STATUS_UNAVAILABLE
+	StatusLocked           Status = C.SE_STATUS_LOCKED
+	StatusPermissionDenied Status = C.SE_STATUS_PERMISSION_DENIED
+	StatusBackend          Status = C.SE_STATUS_BACKEND
+	StatusConfig           Status = C.SE_STATUS_CONFIG
+	StatusUnknownProvider  Status = C.SE_STATUS_UNKNOWN_PROVIDER
+	StatusNotConfigurable  Status = C.SE_STATUS_NOT_CONFIGURABLE
+	StatusNoStore          Status = C.SE_STATUS_NO_STORE
+	StatusUnrepresentable  Status = C.SE_STATUS_UNREPRESENTABLE
+	StatusIO               Status = C.SE_STATUS_IO
+	StatusPanic            Status = C.SE_STATUS_PANIC
+	statusClosed           Status = -1
 )
 
 func (s Status) String() string {

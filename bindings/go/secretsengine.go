@@ -468,4 +468,3 @@ func PatternMatches(pattern, id string) bool {
 
 // Version is the library version.
 func Version() string { return C.GoString(C.se_version()) }
-
