@@ -1,0 +1,192 @@
+"""The Python bindings, end to end: every call, typed exceptions, asyncio, a
+Python provider, bytes values, threads, and the real keychain."""
+
+import asyncio
+import os
+import threading
+
+import pytest
+
+import secrets_engine
+from secrets_engine import Engine, Secret
+
+
+@pytest.fixture
+def engine():
+    return Engine(store="memory", no_config=True)
+
+
+def test_set_get_list_remove(engine):
+    engine.set("db/password", b"s3cret")
+    engine.set("db/binary", bytes([0, 1, 255, 0]), metadata={"user": "app"})
+    engine.set("db/empty", b"")
+    found = engine.get_secrets("db/*")
+    assert [e.id for e in found] == ["db/binary", "db/empty", "db/password"]
+    assert all(type(e.value) is bytes for e in found)
+    assert found[0].value == b"\x00\x01\xff\x00"
+    assert found[0].metadata == {"user": "app"}
+    assert found[0].provider == "memory"
+    assert found[1].value == b""
+    assert found[2].resolved_at_ms > 1_700_000_000_000
+    assert engine.list() == ["db/binary", "db/empty", "db/password"]
+    assert engine.list("**/password") == ["db/password"]
+    engine.remove("db/empty")
+    with pytest.raises(secrets_engine.NotFound):
+        engine.remove("db/empty")
+
+
+def test_values_are_bytes_never_str(engine):
+    with pytest.raises(TypeError, match="bytes"):
+        engine.set("a", "not bytes")
+    engine.set("a", bytearray(b"ok"))
+    assert engine.get_secrets("a")[0].value == b"ok"
+
+
+def test_typed_exceptions(engine):
+    with pytest.raises(secrets_engine.NotFound) as info:
+        engine.get_secrets("nothing/here")
+    assert isinstance(info.value, secrets_engine.SecretsEngineError)
+    assert "nothing/here" in str(info.value)
+    with pytest.raises(secrets_engine.InvalidPattern, match="component 1"):
+        engine.get_secrets("a//b")
+    with pytest.raises(secrets_engine.InvalidId):
+        engine.set("bad id", b"x")
+    with pytest.raises(secrets_engine.InvalidReference):
+        engine.resolve_env({"X": "se://a b"})
+    with pytest.raises(secrets_engine.NotConfigurable):
+        engine.disable("memory")
+    with pytest.raises(secrets_engine.UnknownProvider):
+        engine.enable("nope")
+    for name in ["NotFound", "Ambiguous", "NoProvider", "ProviderFailed", "InvalidId", "InvalidPattern",
+                 "InvalidReference", "Unavailable", "Locked", "Timeout", "Crashed", "NotConfigurable"]:
+        assert issubclass(getattr(secrets_engine, name), secrets_engine.SecretsEngineError)
+    assert issubclass(secrets_engine.SecretsEngineError, Exception)
+
+
+def test_validation():
+    secrets_engine.validate_id("docker/auth/hub")
+    with pytest.raises(secrets_engine.InvalidId):
+        secrets_engine.validate_id("a//b")
+    secrets_engine.validate_pattern("a/**")
+    with pytest.raises(secrets_engine.InvalidPattern):
+        secrets_engine.validate_pattern("a*")
+    assert secrets_engine.pattern_matches("docker/*/alice", "docker/hub/alice")
+    assert not secrets_engine.pattern_matches("docker/*", "docker/hub/alice")
+    assert not secrets_engine.pattern_matches("bad*", "x")
+    assert secrets_engine.version()
+
+
+def test_resolve_env_dict_and_list(engine):
+    engine.set("gh/token", b"ghp_abc")
+    engine.set("GH_TOKEN", b"by-name")
+    env = {"PATH": "/bin", "TOKEN": "se://gh/token", "GH_TOKEN": "", "EQ": "a=b"}
+    assert engine.resolve_env(env) == {"PATH": "/bin", "TOKEN": "ghp_abc", "GH_TOKEN": "", "EQ": "a=b"}
+    assert list(engine.resolve_env(env)) == ["PATH", "TOKEN", "GH_TOKEN", "EQ"]
+    assert engine.resolve_env(env, container_mode=True)["GH_TOKEN"] == "by-name"
+    oci = ["PATH=/bin", "TOKEN=se://gh/token", "MISSING="]
+    assert engine.resolve_env(oci, container_mode=True) == ["PATH=/bin", "TOKEN=ghp_abc", "MISSING="]
+    with pytest.raises(secrets_engine.NotFound, match="A: no secret matches missing/x"):
+        engine.resolve_env({"A": "se://missing/x"})
+    engine.set("d/1", b"one")
+    engine.set("d/2", b"two")
+    with pytest.raises(secrets_engine.Ambiguous):
+        engine.resolve_env({"D": "se://d/*"})
+    engine.set("nul", b"a\x00b")
+    with pytest.raises(secrets_engine.Unrepresentable):
+        engine.resolve_env({"N": "se://nul"})
+
+
+def test_plugins(engine):
+    plugins = engine.plugins()
+    assert [(p.name, p.pattern, p.configurable, p.state) for p in plugins] == [("memory", "**", False, "running")]
+
+
+class MapProvider(secrets_engine.Provider):
+    def __init__(self, secrets):
+        self.secrets = secrets
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.fail = None
+
+    def get_secrets(self, pattern):
+        with self.lock:
+            self.calls += 1
+        if self.fail:
+            raise self.fail
+        return [Secret(id=i, value=v) for i, v in self.secrets.items() if secrets_engine.pattern_matches(pattern, i)]
+
+
+def test_python_provider(engine):
+    provider = MapProvider({"py/a": b"one", "py/b": b"two"})
+    engine.register_provider("python", "py/**", provider)
+    found = engine.get_secrets("py/*")
+    assert [(e.id, e.value, e.provider) for e in found] == [("py/a", b"one", "python"), ("py/b", b"two", "python")]
+    calls = provider.calls
+    with pytest.raises(secrets_engine.NotFound):
+        engine.get_secrets("other/x")
+    assert provider.calls == calls, "asked outside its declared pattern"
+    assert engine.resolve_env({"A": "se://py/a"}) == {"A": "one"}
+    names = [p.name for p in engine.plugins()]
+    assert names == ["memory", "python"]
+    engine.disable("python")
+    with pytest.raises(secrets_engine.NotFound):
+        engine.get_secrets("py/a")
+    engine.enable("python")
+    provider.fail = secrets_engine.SecretsEngineError.Unavailable("backend down")
+    with pytest.raises(secrets_engine.ProviderFailed, match="python.*backend down"):
+        engine.get_secrets("py/a")
+    provider.fail = RuntimeError("boom")
+    with pytest.raises(secrets_engine.ProviderFailed, match="python"):
+        engine.get_secrets("py/a")
+    with pytest.raises(secrets_engine.SecretsEngineError):
+        engine.register_provider("python", "py/**", provider)
+
+
+def test_asyncio(engine):
+    engine.set("async/a", b"1")
+    engine.set("async/b", b"2")
+
+    async def main():
+        one = await engine.get_secrets_async("async/a")
+        both = await asyncio.gather(*(engine.get_secrets_async(p) for p in ["async/a", "async/b", "async/*"]))
+        with pytest.raises(secrets_engine.NotFound):
+            await engine.get_secrets_async("async/none")
+        return one, both
+
+    one, both = asyncio.run(main())
+    assert one[0].value == b"1"
+    assert [len(r) for r in both] == [1, 1, 2]
+
+
+def test_eight_threads(engine):
+    for i in range(8):
+        engine.set(f"t/{i}", f"v{i}".encode())
+    engine.register_provider("python", "py/**", MapProvider({"py/x": b"from-python"}))
+    errors = []
+
+    def work(n):
+        try:
+            for i in range(100):
+                assert engine.get_secrets(f"t/{(n + i) % 8}")[0].value == f"v{(n + i) % 8}".encode()
+                assert engine.resolve_env({"P": "se://py/x"}) == {"P": "from-python"}
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_default_engine_on_the_real_keychain():
+    assert os.environ.get("DBUS_SESSION_BUS_ADDRESS"), "run through scripts/test-python"
+    engine = Engine()
+    assert engine.plugins()[0].name == "docker-pass"
+    engine.set("pytest/token", b"from-python")
+    try:
+        assert engine.get_secrets("pytest/token")[0].value == b"from-python"
+        assert engine.resolve_env({"T": "se://pytest/token"}) == {"T": "from-python"}
+    finally:
+        engine.remove("pytest/token")
