@@ -236,8 +236,11 @@ typedef struct {
  several threads at once, so `userdata` must be thread-safe. It receives the
  request pattern and adds each matching secret with `se_results_add`; it returns 0
  on success, anything else on failure (after `se_results_set_error` for a message).
- It must not call back into the engine that called it. `free_userdata`, when not
- NULL, is called once when the engine is freed.
+ It must not call back into the engine that called it, and must not put secret
+ values in `se_results_set_error` messages. `free_userdata`, when not NULL, is
+ called exactly once, after the engine is freed and no callback is running any
+ more (a callback abandoned at its deadline may finish after `se_engine_free`
+ returned; `free_userdata` then runs on that callback's thread).
  */
 typedef struct {
   /*
@@ -256,7 +259,8 @@ extern "C" {
 
 /*
  Creates an engine. With `opts` NULL it is the default engine, with the same
- providers and default store as `docker-pass`. On success `*out` owns a new engine.
+ providers and default store as `docker-pass`. On success `*out` owns a new engine;
+ on failure `*out` is left untouched (as for every `out` parameter).
 
  # Safety
  `opts` is NULL or points to an initialised `se_engine_options`; `out` is writable.
@@ -295,7 +299,7 @@ se_status se_engine_get_secrets(const se_engine *engine,
 se_status se_engine_resolve_env(const se_engine *engine,
                                 const char *const *env,
                                 size_t n,
-                                uint32_t flags,
+                                int flags,
                                 se_string_list **out);
 
 /*
@@ -382,9 +386,11 @@ size_t se_envelope_list_failures_len(const se_envelope_list *list);
 
 /*
  Failure `i`: the provider's name and the error message, borrowed from the list.
+ `SE_STATUS_NULL_ARGUMENT` when an argument is NULL, `SE_STATUS_INVALID_ARGUMENT`
+ when `i` is out of range.
 
  # Safety
- `provider` and `message` are NULL or writable pointers.
+ `provider` and `message` are writable pointers.
  */
 se_status se_envelope_list_failure(const se_envelope_list *list,
                                    size_t i,

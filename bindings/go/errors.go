@@ -83,5 +83,12 @@ var (
 	ErrUnknownProvider  = &Error{Status: StatusUnknownProvider}
 	ErrNoStore          = &Error{Status: StatusNoStore}
 	ErrUnrepresentable  = &Error{Status: StatusUnrepresentable}
+	ErrPermissionDenied = &Error{Status: StatusPermissionDenied}
+	ErrBackend          = &Error{Status: StatusBackend}
+	ErrConfig           = &Error{Status: StatusConfig}
+	ErrIO               = &Error{Status: StatusIO}
+	ErrInvalidUTF8      = &Error{Status: StatusInvalidUTF8}
+	ErrNullArgument     = &Error{Status: StatusNullArgument}
+	ErrPanic            = &Error{Status: StatusPanic}
 	ErrClosed           = &Error{Status: statusClosed}
 )

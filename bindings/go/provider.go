@@ -10,7 +10,9 @@ void se_go_free_userdata(void *userdata);
 import "C"
 
 import (
+	"fmt"
 	"runtime/cgo"
+	"strings"
 	"unsafe"
 )
 
@@ -23,7 +25,8 @@ type Secret struct {
 // Provider is a secrets backend written in Go (a runtime's own store, a remote
 // service). GetSecrets returns every secret whose id matches pattern (use
 // PatternMatches); it is called from engine worker threads, possibly concurrently,
-// and must not call back into the engine.
+// and must not call back into the engine. The error's text is shown to users: never
+// put a secret value in it. A panic is recovered and reported as a failure.
 type Provider interface {
 	GetSecrets(pattern string) ([]Secret, error)
 }
@@ -31,6 +34,9 @@ type Provider interface {
 // RegisterProvider adds p to the engine under name, serving ids matching pattern.
 // It is configurable and enabled.
 func (e *Engine) RegisterProvider(name, pattern string, p Provider) error {
+	if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(pattern, 0) >= 0 {
+		return &Error{Status: StatusInvalidArgument, Message: "name or pattern contains a NUL byte"}
+	}
 	h := cgo.NewHandle(p)
 	// The handle travels through C as a pointer to C memory holding it, so no Go
 	// pointer is ever stored by C.
@@ -53,17 +59,30 @@ func handleOf(userdata unsafe.Pointer) cgo.Handle {
 	return cgo.Handle(*(*C.uintptr_t)(userdata))
 }
 
+func fail(results *C.se_results, message string, code C.int) C.int {
+	msg := cstring(strings.ReplaceAll(message, "\x00", " "))
+	defer C.free(unsafe.Pointer(msg))
+	C.se_results_set_error(results, msg)
+	return code
+}
+
 //export goGetSecrets
-func goGetSecrets(userdata unsafe.Pointer, pattern *C.char, results *C.se_results) C.int {
+func goGetSecrets(userdata unsafe.Pointer, pattern *C.char, results *C.se_results) (rc C.int) {
+	// A panic must not cross into C (it would abort the process).
+	defer func() {
+		if r := recover(); r != nil {
+			rc = fail(results, fmt.Sprintf("the Go provider panicked: %T", r), 3)
+		}
+	}()
 	p := handleOf(userdata).Value().(Provider)
 	secrets, err := p.GetSecrets(C.GoString(pattern))
 	if err != nil {
-		msg := cstring(err.Error())
-		defer C.free(unsafe.Pointer(msg))
-		C.se_results_set_error(results, msg)
-		return 1
+		return fail(results, err.Error(), 1)
 	}
 	for _, s := range secrets {
+		if strings.IndexByte(s.ID, 0) >= 0 {
+			return fail(results, "provider returned an id with a NUL byte", 2)
+		}
 		id := cstring(s.ID)
 		var ptr *C.uint8_t
 		if len(s.Value) > 0 {
@@ -72,10 +91,7 @@ func goGetSecrets(userdata unsafe.Pointer, pattern *C.char, results *C.se_result
 		status := C.se_results_add(results, id, ptr, C.size_t(len(s.Value)))
 		C.free(unsafe.Pointer(id))
 		if status != C.SE_STATUS_OK {
-			msg := cstring("provider returned an invalid id")
-			C.se_results_set_error(results, msg)
-			C.free(unsafe.Pointer(msg))
-			return 2
+			return fail(results, "provider returned an invalid id", 2)
 		}
 	}
 	return 0

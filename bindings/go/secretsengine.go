@@ -24,6 +24,7 @@ import "C"
 import (
 	"context"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -81,6 +82,15 @@ func lastError() string {
 }
 
 func cstring(s string) *C.char { return C.CString(s) }
+
+// cstr converts s for C, refusing an embedded NUL (C would silently cut the string
+// there: "a/b\x00x" would become "a/b").
+func cstr(s, what string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, &Error{Status: StatusInvalidArgument, Message: what + " contains a NUL byte"}
+	}
+	return C.CString(s), nil
+}
 
 // New creates an engine. With nil options it is the default engine, with the same
 // providers and default store as docker-pass.
@@ -170,7 +180,10 @@ type Failure struct {
 }
 
 func (e *Engine) getSecrets(pattern string) ([]Envelope, []Failure, error) {
-	cp := cstring(pattern)
+	cp, err := cstr(pattern, "pattern")
+	if err != nil {
+		return nil, nil, err
+	}
 	defer C.free(unsafe.Pointer(cp))
 	var list *C.se_envelope_list
 	if err := e.with(func(p *C.se_engine) C.se_status { return C.se_engine_get_secrets(p, cp, &list) }); err != nil {
@@ -251,6 +264,10 @@ func releaseAll(envs []Envelope) {
 // GetSecrets returns every secret matching pattern from every enabled provider
 // whose declared pattern overlaps it. Failures of providers beside found secrets are
 // dropped here; see GetSecretsPartial.
+//
+// When ctx ends first, GetSecrets returns ctx.Err() at once; the call in the
+// library cannot be interrupted and finishes in the background (bounded by the
+// providers' deadline), releasing what it found. Until it does, Close waits for it.
 func (e *Engine) GetSecrets(ctx context.Context, pattern string) ([]Envelope, error) {
 	return await(ctx, func() ([]Envelope, error) {
 		envs, _, err := e.getSecrets(pattern)
@@ -287,16 +304,24 @@ func (e *Engine) ResolveEnvContext(ctx context.Context, env []string, containerM
 func (e *Engine) resolveEnv(env []string, containerMode bool) ([]string, error) {
 	n := len(env)
 	arr := (*[1 << 28]*C.char)(C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))[: n+1 : n+1]
+	base := unsafe.Pointer(&arr[0])
 	defer func() {
-		for _, p := range arr[:n] {
+		for _, p := range arr[:min(n, len(arr))] {
 			C.free(unsafe.Pointer(p))
 		}
-		C.free(unsafe.Pointer(&arr[0]))
+		C.free(base)
 	}()
 	for i, s := range env {
+		if strings.IndexByte(s, 0) >= 0 {
+			for _, p := range arr[:i] {
+				C.free(unsafe.Pointer(p))
+			}
+			arr = arr[:0:0]
+			return nil, &Error{Status: StatusInvalidArgument, Message: "an env entry contains a NUL byte"}
+		}
 		arr[i] = cstring(s)
 	}
-	var flags C.uint32_t
+	var flags C.int
 	if containerMode {
 		flags = C.SE_ENV_CONTAINER_MODE
 	}
@@ -325,8 +350,16 @@ func (e *Engine) Set(id string, value []byte) error {
 
 // SetWithMetadata stores value and non-secret metadata under id.
 func (e *Engine) SetWithMetadata(id string, value []byte, metadata map[string]string) error {
-	cid := cstring(id)
+	cid, err := cstr(id, "id")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cid))
+	for k, v := range metadata {
+		if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+			return &Error{Status: StatusInvalidArgument, Message: "metadata contains a NUL byte"}
+		}
+	}
 	var ptr *C.uint8_t
 	if len(value) > 0 {
 		cval := C.CBytes(value)
@@ -366,7 +399,10 @@ func (e *Engine) SetWithMetadata(id string, value []byte, metadata map[string]st
 
 // Remove deletes id from the default store (ErrNotFound when absent).
 func (e *Engine) Remove(id string) error {
-	cid := cstring(id)
+	cid, err := cstr(id, "id")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cid))
 	return e.with(func(p *C.se_engine) C.se_status { return C.se_engine_remove_secret(p, cid) })
 }
@@ -375,7 +411,10 @@ func (e *Engine) Remove(id string) error {
 func (e *Engine) List(pattern string) ([]string, error) {
 	var cp *C.char
 	if pattern != "" {
-		cp = cstring(pattern)
+		var err error
+		if cp, err = cstr(pattern, "pattern"); err != nil {
+			return nil, err
+		}
 		defer C.free(unsafe.Pointer(cp))
 	}
 	var out *C.se_string_list
@@ -432,14 +471,20 @@ func (e *Engine) Plugins() ([]Plugin, error) {
 
 // Enable enables a configurable provider (re-initialising a crashed one).
 func (e *Engine) Enable(name string) error {
-	cn := cstring(name)
+	cn, err := cstr(name, "name")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cn))
 	return e.with(func(p *C.se_engine) C.se_status { return C.se_engine_enable_plugin(p, cn) })
 }
 
 // Disable disables a configurable provider.
 func (e *Engine) Disable(name string) error {
-	cn := cstring(name)
+	cn, err := cstr(name, "name")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cn))
 	return e.with(func(p *C.se_engine) C.se_status { return C.se_engine_disable_plugin(p, cn) })
 }

@@ -298,3 +298,57 @@ func TestDefaultEngineOnTheKeychain(t *testing.T) {
 		t.Fatalf("%v %v", out, err)
 	}
 }
+
+func TestNulBytesAreRefusedNotTruncated(t *testing.T) {
+	e := memoryEngine(t)
+	if err := e.Set("a/b\x00evil", []byte("v")); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("%v", err)
+	}
+	if _, err := e.List(""); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := e.List(""); len(ids) != 0 {
+		t.Fatalf("stored %v", ids)
+	}
+	if _, err := e.GetSecrets(context.Background(), "a\x00b"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("%v", err)
+	}
+	if _, err := e.ResolveEnv([]string{"A=se://x\x00y"}, false); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("%v", err)
+	}
+	if err := e.RegisterProvider("x\x00", "**", &mapProvider{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("%v", err)
+	}
+}
+
+type panicky struct{}
+
+func (panicky) GetSecrets(string) ([]Secret, error) { panic("provider bug") }
+
+func TestPanickingProviderIsAFailureNotACrash(t *testing.T) {
+	e := memoryEngine(t)
+	if err := e.RegisterProvider("panicky", "p/**", panicky{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.GetSecrets(context.Background(), "p/x")
+	if !errors.Is(err, ErrProviderFailed) || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestTimeoutIsTyped(t *testing.T) {
+	e, err := New(&Options{Store: StoreMemory, NoConfig: true, Deadline: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	block := make(chan struct{})
+	defer close(block)
+	if err := e.RegisterProvider("slow", "slow/**", &mapProvider{block: block}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.GetSecrets(context.Background(), "slow/x")
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "slow") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -1,8 +1,10 @@
 //! The engine handle: create, look up, resolve an env list, store, plugins.
 
-use std::ffi::{CString, OsString, c_char};
+use std::ffi::{CString, OsString, c_char, c_int};
 use std::sync::Arc;
 use std::time::Duration;
+
+use zeroize::Zeroize;
 
 use super::lists::{se_envelope_list, se_plugin_list, se_string_list};
 use super::se_status;
@@ -97,7 +99,8 @@ unsafe fn build(opts: Option<&se_engine_options>) -> Result<Engine, se_status> {
 }
 
 /// Creates an engine. With `opts` NULL it is the default engine, with the same
-/// providers and default store as `docker-pass`. On success `*out` owns a new engine.
+/// providers and default store as `docker-pass`. On success `*out` owns a new engine;
+/// on failure `*out` is left untouched (as for every `out` parameter).
 ///
 /// # Safety
 /// `opts` is NULL or points to an initialised `se_engine_options`; `out` is writable.
@@ -180,7 +183,7 @@ pub unsafe extern "C" fn se_engine_resolve_env(
     engine: *const se_engine,
     env: *const *const c_char,
     n: usize,
-    flags: u32,
+    flags: c_int,
     out: *mut *mut se_string_list,
 ) -> se_status {
     guard(|| {
@@ -189,6 +192,7 @@ pub unsafe extern "C" fn se_engine_resolve_env(
         if env.is_null() && n > 0 {
             return Err(fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "env is NULL"));
         }
+        let flags = flags as u32;
         if flags & !SE_ENV_CONTAINER_MODE != 0 {
             return Err(fail_with(
                 se_status::SE_STATUS_INVALID_ARGUMENT,
@@ -217,11 +221,17 @@ pub unsafe extern "C" fn se_engine_resolve_env(
             .map_err(|e| fail(&e))?;
         let mut items = Vec::with_capacity(resolved.len());
         for (k, v) in resolved {
-            let mut entry = k.into_encoded_bytes();
+            let (k, mut v) = (k.into_encoded_bytes(), v.into_encoded_bytes());
+            // Sized for the NUL too, so CString::new never reallocates and leaves a
+            // stray copy of the secret behind.
+            let mut entry = Vec::with_capacity(k.len() + v.len() + 2);
+            entry.extend_from_slice(&k);
             entry.push(b'=');
-            entry.extend_from_slice(v.as_encoded_bytes());
+            entry.extend_from_slice(&v);
+            v.zeroize();
             // resolve_env refuses NUL bytes in values, and C strings cannot carry them.
-            let c = CString::new(entry).map_err(|_| {
+            let c = CString::new(entry).map_err(|e| {
+                e.into_vec().zeroize();
                 fail_with(
                     se_status::SE_STATUS_UNREPRESENTABLE,
                     "a resolved entry contains a NUL byte",

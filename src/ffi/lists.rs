@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroize;
 
 use super::se_status;
-use super::util::{boundary, c_string, guard, out_arg};
+use super::util::{boundary, c_string, fail_with, guard, out_arg};
 use crate::engine::{PluginInfo, ProviderState};
 use crate::envelope::Envelope;
 use crate::error::ProviderFailure;
@@ -80,9 +80,11 @@ pub unsafe extern "C" fn se_envelope_list_failures_len(list: *const se_envelope_
 }
 
 /// Failure `i`: the provider's name and the error message, borrowed from the list.
+/// `SE_STATUS_NULL_ARGUMENT` when an argument is NULL, `SE_STATUS_INVALID_ARGUMENT`
+/// when `i` is out of range.
 ///
 /// # Safety
-/// `provider` and `message` are NULL or writable pointers.
+/// `provider` and `message` are writable pointers.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_failure(
     list: *const se_envelope_list,
@@ -93,11 +95,14 @@ pub unsafe extern "C" fn se_envelope_list_failure(
     guard(|| {
         out_arg(provider, "provider")?;
         out_arg(message, "message")?;
-        let l = unsafe { list.as_ref() }.ok_or(se_status::SE_STATUS_NULL_ARGUMENT)?;
-        let (p, m) = l
-            .failures
-            .get(i)
-            .ok_or(se_status::SE_STATUS_INVALID_ARGUMENT)?;
+        let l = unsafe { list.as_ref() }
+            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "list is NULL"))?;
+        let (p, m) = l.failures.get(i).ok_or_else(|| {
+            fail_with(
+                se_status::SE_STATUS_INVALID_ARGUMENT,
+                &format!("index {i} is out of range"),
+            )
+        })?;
         unsafe {
             *provider = p.as_ptr();
             *message = m.as_ptr();
@@ -223,11 +228,14 @@ pub unsafe extern "C" fn se_envelope_metadata_get(
     guard(|| {
         out_arg(key, "key")?;
         out_arg(value, "value")?;
-        let e = unsafe { e.as_ref() }.ok_or(se_status::SE_STATUS_NULL_ARGUMENT)?;
-        let (k, v) = e
-            .metadata
-            .get(i)
-            .ok_or(se_status::SE_STATUS_INVALID_ARGUMENT)?;
+        let e = unsafe { e.as_ref() }
+            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "envelope is NULL"))?;
+        let (k, v) = e.metadata.get(i).ok_or_else(|| {
+            fail_with(
+                se_status::SE_STATUS_INVALID_ARGUMENT,
+                &format!("index {i} is out of range"),
+            )
+        })?;
         unsafe {
             *key = k.as_ptr();
             *value = v.as_ptr();

@@ -26,8 +26,11 @@ pub struct se_results {
 /// several threads at once, so `userdata` must be thread-safe. It receives the
 /// request pattern and adds each matching secret with `se_results_add`; it returns 0
 /// on success, anything else on failure (after `se_results_set_error` for a message).
-/// It must not call back into the engine that called it. `free_userdata`, when not
-/// NULL, is called once when the engine is freed.
+/// It must not call back into the engine that called it, and must not put secret
+/// values in `se_results_set_error` messages. `free_userdata`, when not NULL, is
+/// called exactly once, after the engine is freed and no callback is running any
+/// more (a callback abandoned at its deadline may finish after `se_engine_free`
+/// returned; `free_userdata` then runs on that callback's thread).
 #[repr(C)]
 pub struct se_provider_callbacks {
     /// Answers a lookup. Required.
@@ -42,7 +45,10 @@ pub struct se_provider_callbacks {
     pub free_userdata: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
 }
 
-struct CProvider {
+/// The callbacks and their userdata. Shared by every in-flight call, so
+/// `free_userdata` runs only when the engine is gone *and* the last callback has
+/// returned (a call abandoned at its deadline may still be running).
+struct Callbacks {
     get: unsafe extern "C" fn(*mut c_void, *const c_char, *mut se_results) -> c_int,
     free: Option<unsafe extern "C" fn(*mut c_void)>,
     userdata: *mut c_void,
@@ -50,17 +56,19 @@ struct CProvider {
 
 // SAFETY: the registration contract requires `userdata` and the callbacks to be
 // usable from any thread.
-unsafe impl Send for CProvider {}
-unsafe impl Sync for CProvider {}
+unsafe impl Send for Callbacks {}
+unsafe impl Sync for Callbacks {}
 
-impl Drop for CProvider {
+impl Drop for Callbacks {
     fn drop(&mut self) {
         if let Some(free) = self.free {
-            // SAFETY: called once, as the contract says.
+            // SAFETY: called once, after the last callback returned.
             unsafe { free(self.userdata) };
         }
     }
 }
+
+struct CProvider(Arc<Callbacks>);
 
 #[async_trait]
 impl Resolver for CProvider {
@@ -69,15 +77,15 @@ impl Resolver for CProvider {
         let pattern = CString::new(pattern.as_str()).map_err(|_| Error::Backend {
             message: "pattern with NUL".into(),
         })?;
-        let (get, userdata) = (self.get, SendPtr(self.userdata));
+        let callbacks = self.0.clone();
         tokio::task::spawn_blocking(move || {
-            let userdata = userdata;
             let mut results = se_results {
                 items: Vec::new(),
                 error: None,
             };
-            // SAFETY: the registration contract: a valid callback and userdata.
-            let rc = unsafe { get(userdata.0, pattern.as_ptr(), &mut results) };
+            // SAFETY: the registration contract: a valid callback and userdata,
+            // kept alive by `callbacks` until this call returns.
+            let rc = unsafe { (callbacks.get)(callbacks.userdata, pattern.as_ptr(), &mut results) };
             if rc == 0 {
                 Ok(results.items)
             } else {
@@ -94,10 +102,6 @@ impl Resolver for CProvider {
         })?
     }
 }
-
-struct SendPtr(*mut c_void);
-// SAFETY: see CProvider.
-unsafe impl Send for SendPtr {}
 
 /// Adds one secret to `results`: `id` (a valid id) and `len` bytes at `value`.
 /// The bytes are copied. `SE_STATUS_INVALID_ID` for an invalid id.
@@ -180,11 +184,11 @@ pub unsafe extern "C" fn se_engine_register_provider(
             ));
         };
         // From here the provider owns userdata: dropping it frees it.
-        let provider = CProvider {
+        let provider = CProvider(Arc::new(Callbacks {
             get,
             free: table.free_userdata,
             userdata,
-        };
+        }));
         let engine = unsafe { engine.as_ref() }
             .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "engine is NULL"))?;
         let name = unsafe { str_arg(name, "name") }?;

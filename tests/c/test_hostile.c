@@ -75,6 +75,44 @@ int main(void) {
   se_provider_callbacks empty = {NULL, NULL};
   CHECK_STATUS(se_engine_register_provider(e, "x", "**", &empty, NULL), SE_STATUS_NULL_ARGUMENT);
 
+  CHECK_STATUS(se_engine_enable_plugin(NULL, "x"), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_engine_disable_plugin(e, NULL), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_engine_enable_plugin(e, bad_utf8), SE_STATUS_INVALID_UTF8);
+  se_provider_callbacks some = {NULL, NULL};
+  CHECK_STATUS(se_engine_register_provider(NULL, "x", "**", &some, NULL), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_engine_remove_secret(e, bad_utf8), SE_STATUS_INVALID_UTF8);
+  CHECK_STATUS(se_engine_list_secrets(e, bad_utf8, &strings), SE_STATUS_INVALID_UTF8);
+  const char *meta_keys[] = {"k"};
+  const char *meta_null_value[] = {NULL};
+  const char *meta_bad_value[] = {bad_utf8};
+  CHECK_STATUS(se_engine_set_secret_with_metadata(e, "a", (const uint8_t *)"v", 1, meta_keys, meta_null_value, 1), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_engine_set_secret_with_metadata(e, "a", (const uint8_t *)"v", 1, meta_keys, meta_bad_value, 1), SE_STATUS_INVALID_UTF8);
+  CHECK_STATUS(se_results_add(NULL, "a", (const uint8_t *)"v", 1), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_results_set_error(NULL, "m"), SE_STATUS_NULL_ARGUMENT);
+
+  /* out-pointers of accessors, on a real list */
+  CHECK_OK(se_engine_set_secret(e, "m/x", (const uint8_t *)"v", 1));
+  CHECK_OK(se_engine_get_secrets(e, "m/x", &list));
+  const se_envelope *env0 = se_envelope_list_get(list, 0);
+  const char *kk, *vv;
+  CHECK_STATUS(se_envelope_metadata_get(env0, 0, NULL, &vv), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_envelope_metadata_get(env0, 0, &kk, NULL), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_envelope_metadata_get(env0, 0, &kk, &vv), SE_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "out of range") != NULL);
+  CHECK_STATUS(se_envelope_list_failure(list, 0, NULL, &vv), SE_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(se_envelope_list_failure(list, 0, &kk, &vv), SE_STATUS_INVALID_ARGUMENT);
+  se_envelope_list_free(list);
+  list = NULL;
+
+  /* plugin accessors on NULL */
+  CHECK(se_plugin_list_get(NULL, 0) == NULL);
+  CHECK(se_plugin_pattern(NULL) == NULL);
+  CHECK(se_plugin_message(NULL) == NULL);
+  CHECK(se_plugin_get_state(NULL) == SE_PLUGIN_DISABLED);
+  CHECK(se_envelope_created_at_ms(NULL) == -1);
+  CHECK(se_envelope_expires_at_ms(NULL) == -1);
+  CHECK(se_envelope_list_failures_len(NULL) == 0);
+
   /* accessors on NULL give neutral values */
   CHECK(se_envelope_list_len(NULL) == 0);
   CHECK(se_envelope_list_get(NULL, 0) == NULL);

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	secretsengine "github.com/secrets-engine/secrets-engine/bindings/go"
@@ -77,12 +78,25 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	// The file now holds secrets: owner-only, replaced atomically.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(out, '\n'), 0o600); err != nil {
+	// The file now holds secrets: a new owner-only file (CreateTemp makes it 0600 and
+	// never follows a planted symlink), synced, then renamed over the old one.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config.json.*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(out, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func main() {

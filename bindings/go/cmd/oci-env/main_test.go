@@ -22,9 +22,9 @@ func TestResolvesProcessEnvOfAnOCIConfig(t *testing.T) {
 	if err := e.Set("GH_TOKEN", []byte("ghp_kc")); err != nil {
 		t.Fatal(err)
 	}
+	defer e.Close()
 	defer e.Remove("oci/db-password")
 	defer e.Remove("GH_TOKEN")
-	e.Close()
 	t.Setenv("RUNTIME_SECRET_API_KEY", "rt-key")
 
 	dir := t.TempDir()
