@@ -6,14 +6,17 @@
 //! configurable), so a saved choice can never leave the engine without its store.
 //! The other one is a provider too when it can work: the keychain whenever it is
 //! reachable (lookups always see it), the file store disabled until the user enables
-//! it (enabling checks it can be unlocked).
+//! it (enabling checks it can be unlocked). The 1Password providers (`1password-cli`,
+//! `1password-sdk`) are registered disabled; enabling one checks `op` works.
 
 use std::sync::Arc;
 
 use crate::engine::{ConfigLocation, Engine, Registration};
 use crate::error::Error;
 use crate::pattern::Pattern;
+use crate::providers::onepassword::{self, OnePassword};
 use crate::providers::{file, keychain};
+use crate::resolver::Store;
 
 /// Which store the default engine writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +95,11 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
         StoreChoice::Auto => SelectedStore::File,
     };
     let fs = Arc::new(file::FileStore::from_env());
+    // The service-account token lives in the default store, in the internal realm.
+    let token_store: Arc<dyn Store> = match selected {
+        SelectedStore::Keychain => kc.clone(),
+        SelectedStore::File => fs.clone(),
+    };
     let mut b = Engine::builder()
         .config(options.config.unwrap_or(ConfigLocation::Default))
         .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE));
@@ -108,6 +116,20 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             .register(Registration::store(file::NAME, any(), fs).configurable(false))
             .default_store(file::NAME),
     };
+    // 1Password: off until the user enables it (or runs `plugins 1password setup`).
+    b = b
+        .register(
+            Registration::resolver(onepassword::CLI_NAME, any(), Arc::new(OnePassword::cli()))
+                .enabled_by_default(false),
+        )
+        .register(
+            Registration::resolver(
+                onepassword::SDK_NAME,
+                any(),
+                Arc::new(OnePassword::service_account(token_store)),
+            )
+            .enabled_by_default(false),
+        );
     Ok((b.build()?, selected))
 }
 

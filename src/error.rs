@@ -260,6 +260,13 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A credential given to the engine (a 1Password service-account token) does not
+    /// have the expected shape. Never quotes the credential.
+    #[error("invalid token: {reason}")]
+    InvalidToken {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A local I/O operation failed.
     #[error("{context}: {source}")]
     Io {

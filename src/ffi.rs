@@ -181,6 +181,6 @@ pub(crate) fn status_of(e: &Error) -> se_status {
         Error::InvalidProvider { .. } => SE_STATUS_INVALID_ARGUMENT,
         Error::NoStore { .. } => SE_STATUS_NO_STORE,
         Error::Io { .. } => SE_STATUS_IO,
-        Error::EnvFile { .. } => SE_STATUS_INVALID_ARGUMENT,
+        Error::EnvFile { .. } | Error::InvalidToken { .. } => SE_STATUS_INVALID_ARGUMENT,
     }
 }

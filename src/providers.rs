@@ -4,3 +4,4 @@
 pub mod file;
 pub mod keychain;
 pub mod memory;
+pub mod onepassword;

@@ -222,3 +222,40 @@ pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+pub(crate) fn onepassword_setup(engine: &Engine) -> Result<(), Failure> {
+    use secrets_engine::providers::onepassword::{
+        SDK_NAME, TOKEN_ID, validate_service_account_token,
+    };
+    let id = Id::parse(TOKEN_ID).expect("valid id");
+    let mut token = read_value(&id)?.into_bytes();
+    // A pasted token often ends with a newline.
+    while token.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        token.pop();
+    }
+    if let Err(e) = validate_service_account_token(&token) {
+        token.zeroize();
+        return Err(e.into());
+    }
+    engine
+        .blocking()
+        .set(&id, SecretValue::new(token), Metadata::new())?;
+    engine.blocking().enable(SDK_NAME).map_err(|e| {
+        Failure::new(
+            format!("the token is stored, but {SDK_NAME} could not be enabled: {e}"),
+            1,
+        )
+    })
+}
+
+pub(crate) fn onepassword_purge(engine: &Engine) -> Result<(), Failure> {
+    use secrets_engine::providers::onepassword::{SDK_NAME, TOKEN_ID};
+    let id = Id::parse(TOKEN_ID).expect("valid id");
+    match engine.blocking().remove(&id) {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    engine.blocking().disable(SDK_NAME)?;
+    Ok(())
+}

@@ -138,6 +138,25 @@ enum PluginsAction {
         /// The provider.
         name: String,
     },
+    /// Set up or remove the 1Password service account (the 1password-sdk provider).
+    #[command(name = "1password")]
+    OnePassword {
+        #[command(subcommand)]
+        action: OnePasswordAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OnePasswordAction {
+    /// Store a service-account token (read from stdin, never from the command line)
+    /// in the default store and enable 1password-sdk.
+    #[command(
+        after_help = "Example:\n  printf %s \"$OP_SERVICE_ACCOUNT_TOKEN\" | docker-pass plugins 1password setup"
+    )]
+    Setup,
+    /// Remove the stored token and disable 1password-sdk.
+    #[command(after_help = "Example:\n  docker-pass plugins 1password purge")]
+    Purge,
 }
 
 /// An error worth one line on stderr and an exit status.
@@ -231,6 +250,12 @@ fn main() -> ExitCode {
             PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),
             PluginsAction::Disable { name } => e.blocking().disable(&name).map_err(Failure::from),
+            PluginsAction::OnePassword {
+                action: OnePasswordAction::Setup,
+            } => commands::onepassword_setup(&e),
+            PluginsAction::OnePassword {
+                action: OnePasswordAction::Purge,
+            } => commands::onepassword_purge(&e),
         }),
     };
     match outcome {

@@ -692,3 +692,166 @@ fn help_for_plugins_and_run_exit_codes() {
             .and(predicate::str::contains("127")),
     );
 }
+
+/// A fake `op` (tests/fakes/op) with a one-item fixture, configured by a file.
+struct FakeOp {
+    dir: tempfile::TempDir,
+}
+
+impl FakeOp {
+    fn new() -> FakeOp {
+        let dir = tempfile::tempdir().unwrap();
+        let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fakes/op");
+        std::os::unix::fs::symlink(real, dir.path().join("op")).unwrap();
+        let f = FakeOp { dir };
+        f.mode("ok");
+        f
+    }
+    fn mode(&self, mode: &str) {
+        let fixture = r#"{"vaults": [{"id": "vltteam0000000000000000001", "name": "Team", "items": [
+            {"id": "itmgh000000000000000000001", "title": "GitHub", "category": "LOGIN", "fields": [
+              {"id": "password", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password", "value": "op-value"}]}]}]}"#;
+        let config = format!(
+            r#"{{"fixture": {fixture}, "mode": "{mode}", "log": "{}"}}"#,
+            self.dir.path().join("calls.jsonl").display()
+        );
+        std::fs::write(self.dir.path().join("fake-op.json"), config).unwrap();
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("calls.jsonl")).unwrap_or_default()
+    }
+}
+
+const TOKEN: &str = "ops_eyJzaWduSW5BZGRyZXNzIjoibXkuMXBhc3N3b3JkLmNvbSJ9";
+const TOKEN_ID: &str = "docker/secrets-engine/1password/service-account-token";
+
+#[test]
+fn onepassword_setup_and_purge_keep_the_token_in_the_keychain_only() {
+    let e = Env::new();
+    let op = FakeOp::new();
+    let cmd = || {
+        let mut c = e.cmd();
+        c.env("SECRETS_ENGINE_OP", op.dir.path().join("op"));
+        c
+    };
+    // A malformed token is refused, and nothing is stored.
+    cmd()
+        .args(["plugins", "1password", "setup"])
+        .write_stdin("ghp_not_a_service_account")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("invalid token").and(predicate::str::contains("ghp_").not()),
+        );
+    assert!(e.secret_tool(&["lookup", "id", TOKEN_ID], b"").is_empty());
+    cmd()
+        .args(["plugins", "1password", "setup"])
+        .write_stdin(format!("{TOKEN}\n"))
+        .assert()
+        .success();
+    // In the real keychain, under the internal id, hidden from ls.
+    assert_eq!(
+        e.secret_tool(&["lookup", "id", TOKEN_ID], b""),
+        TOKEN.as_bytes()
+    );
+    cmd().args(["ls"]).assert().success().stdout("");
+    cmd()
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"1password-sdk\s+\*\*\s+yes\s+running").unwrap());
+    // Lookups go through op as the service account: token in its environment only.
+    cmd()
+        .args(["get", "team/github", "--reveal"])
+        .assert()
+        .success()
+        .stdout("op-value");
+    let log = op.log();
+    assert!(
+        log.contains(r#""OP_SERVICE_ACCOUNT_TOKEN": "ops_"#),
+        "token not in op's env"
+    );
+    for line in log.lines() {
+        let argv = line.split(r#""env""#).next().unwrap();
+        assert!(!argv.contains("ops_"), "token in argv: {argv}");
+    }
+    // The token is never returned to a lookup.
+    cmd()
+        .args(["get", "docker/secrets-engine/**"])
+        .assert()
+        .code(1);
+    cmd()
+        .args(["plugins", "1password", "purge"])
+        .assert()
+        .success();
+    assert!(e.secret_tool(&["lookup", "id", TOKEN_ID], b"").is_empty());
+    cmd()
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"1password-sdk\s+\*\*\s+yes\s+disabled").unwrap());
+}
+
+#[test]
+fn a_crashed_1password_cli_stays_crashed_across_invocations_until_enabled() {
+    let e = Env::new();
+    let op = FakeOp::new();
+    let cmd = || {
+        let mut c = e.cmd();
+        c.env("SECRETS_ENGINE_OP", op.dir.path().join("op"));
+        c
+    };
+    cmd()
+        .args(["plugins", "enable", "1password-cli"])
+        .assert()
+        .success();
+    cmd()
+        .args(["get", "team/github", "--reveal"])
+        .assert()
+        .success()
+        .stdout("op-value");
+    op.mode("prompt-dismissed");
+    cmd()
+        .args(["get", "team/github"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("authorization prompt dismissed"));
+    // A later invocation still shows it crashed, with the reason.
+    cmd().args(["plugins", "ls"]).assert().success().stdout(
+        predicate::str::is_match(r"1password-cli\s+\*\*\s+yes\s+crashed\s+.*authorization")
+            .unwrap(),
+    );
+    // Lookups meanwhile skip it (the keychain still answers).
+    cmd().args(["set", "kc/x=v"]).assert().success();
+    cmd()
+        .args(["get", "kc/x", "--reveal"])
+        .assert()
+        .success()
+        .stdout("v");
+    cmd()
+        .args(["plugins", "enable", "1password-cli"])
+        .assert()
+        .code(1);
+    op.mode("ok");
+    cmd()
+        .args(["plugins", "enable", "1password-cli"])
+        .assert()
+        .success();
+    cmd()
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"1password-cli\s+\*\*\s+yes\s+running").unwrap());
+    // op missing from PATH: enabling says so.
+    let mut c = e.cmd();
+    c.env("SECRETS_ENGINE_OP", "/nonexistent/op");
+    c.args(["plugins", "disable", "1password-cli"])
+        .assert()
+        .success();
+    let mut c = e.cmd();
+    c.env("SECRETS_ENGINE_OP", "/nonexistent/op");
+    c.args(["plugins", "enable", "1password-cli"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not found"));
+}
