@@ -75,10 +75,21 @@ impl From<se::Error> for SecretsEngineError {
     fn from(e: se::Error) -> Self {
         use SecretsEngineError as P;
         use se::Error as E;
-        let inner = match &e {
+        let mut inner = match &e {
             E::Variable { source, .. } => source.as_ref(),
             other => other,
         };
+        // Every provider failed the same specific way (all locked, all timed out):
+        // raise that, as the C ABI reports it; the message names each provider.
+        if let E::ProvidersFailed { failures, .. } = inner
+            && let Some(first) = failures.first()
+            && !matches!(first.error, E::Backend { .. })
+            && failures
+                .iter()
+                .all(|f| std::mem::discriminant(&f.error) == std::mem::discriminant(&first.error))
+        {
+            inner = &first.error;
+        }
         let message = e.to_string();
         match inner {
             E::NotFound { .. } => P::NotFound { message },
@@ -170,6 +181,9 @@ pub struct EngineOptions {
 
 /// A secrets backend written in Python. `get_secrets` returns every secret whose
 /// id matches `pattern` (see `pattern_matches`); it is called from worker threads.
+/// Raise `NotFound` (or return an empty list) when nothing matches; other
+/// `SecretsEngineError` kinds are reported as that kind. An exception's text is shown
+/// to users: never put a secret value in it.
 #[uniffi::export(with_foreign)]
 pub trait Provider: Send + Sync {
     /// The secrets matching `pattern`.
@@ -183,19 +197,53 @@ impl se::Resolver for ForeignProvider {
     async fn get_secrets(&self, pattern: &se::Pattern) -> Result<Vec<se::Envelope>, se::Error> {
         let (provider, pattern) = (self.0.clone(), pattern.to_string());
         // Python code may block (and takes the GIL): keep it off the runtime workers.
-        let found = tokio::task::spawn_blocking(move || provider.get_secrets(pattern))
+        let outcome = tokio::task::spawn_blocking(move || provider.get_secrets(pattern))
             .await
             .map_err(|_| se::Error::Crashed {
                 reason: "the Python provider panicked".into(),
-            })?
-            .map_err(|e| se::Error::Backend {
-                message: e.to_string(),
             })?;
+        // NotFound from a provider means "nothing here", not a failure.
+        if let Err(SecretsEngineError::NotFound { .. }) = outcome {
+            return Ok(Vec::new());
+        }
+        let found = outcome.map_err(python_error)?;
         found
             .into_iter()
             .map(|s| Ok(se::Envelope::new(se::Id::parse(&s.id)?, s.value)))
             .collect()
     }
+}
+
+/// A Python provider's exception as the engine's error, keeping its kind.
+fn python_error(e: SecretsEngineError) -> se::Error {
+    use SecretsEngineError as P;
+    match e {
+        P::Unavailable { message } => se::Error::Unavailable { reason: message },
+        P::Locked { message } => se::Error::Locked { reason: message },
+        P::PermissionDenied { message } => se::Error::PermissionDenied { reason: message },
+        P::Crashed { message } => se::Error::Crashed { reason: message },
+        other => se::Error::Backend {
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A provider that failed while others answered.
+#[derive(uniffi::Record)]
+pub struct Failure {
+    /// The provider's name.
+    pub provider: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What a lookup found, and the providers that failed beside it.
+#[derive(uniffi::Record)]
+pub struct PartialResult {
+    /// The secrets found.
+    pub envelopes: Vec<Envelope>,
+    /// Providers that failed while others answered.
+    pub failures: Vec<Failure>,
 }
 
 fn envelope(e: se::Envelope) -> Envelope {
@@ -284,6 +332,25 @@ impl Engine {
             .into_iter()
             .map(envelope)
             .collect())
+    }
+
+    /// `get_secrets`, also returning the providers that failed while others answered.
+    pub fn get_secrets_partial(
+        &self,
+        pattern: String,
+    ) -> Result<PartialResult, SecretsEngineError> {
+        let p = self::pattern(&pattern)?;
+        let (envelopes, failures) = self.inner.blocking().get_secrets(&p)?.into_parts();
+        Ok(PartialResult {
+            envelopes: envelopes.into_iter().map(envelope).collect(),
+            failures: failures
+                .into_iter()
+                .map(|f| Failure {
+                    message: f.error.to_string(),
+                    provider: f.provider,
+                })
+                .collect(),
+        })
     }
 
     /// `get_secrets`, awaitable from asyncio.

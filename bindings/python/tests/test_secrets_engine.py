@@ -132,8 +132,16 @@ def test_python_provider(engine):
     with pytest.raises(secrets_engine.NotFound):
         engine.get_secrets("py/a")
     engine.enable("python")
+    # A provider's typed error keeps its kind when it is the only answer.
     provider.fail = secrets_engine.SecretsEngineError.Unavailable("backend down")
-    with pytest.raises(secrets_engine.ProviderFailed, match="python.*backend down"):
+    with pytest.raises(secrets_engine.Unavailable, match="python.*backend down"):
+        engine.get_secrets("py/a")
+    provider.fail = secrets_engine.SecretsEngineError.Locked("vault sealed")
+    with pytest.raises(secrets_engine.Locked, match="vault sealed"):
+        engine.get_secrets("py/a")
+    # NotFound from a provider means "nothing here".
+    provider.fail = secrets_engine.SecretsEngineError.NotFound("none")
+    with pytest.raises(secrets_engine.NotFound, match="no secret matches py/a"):
         engine.get_secrets("py/a")
     provider.fail = RuntimeError("boom")
     with pytest.raises(secrets_engine.ProviderFailed, match="python"):
@@ -190,3 +198,86 @@ def test_default_engine_on_the_real_keychain():
         assert engine.resolve_env({"T": "se://pytest/token"}) == {"T": "from-python"}
     finally:
         engine.remove("pytest/token")
+
+
+def test_envelopes_never_print_their_value(engine):
+    engine.set("p/x", b"TOPSECRET-PRINT")
+    env = engine.get_secrets("p/x")[0]
+    for text in (str(env), repr(env), f"{env}", str([env]), str(Secret(id="a", value=b"TOPSECRET-PRINT"))):
+        assert "TOPSECRET" not in text
+        assert "bytes redacted" in text
+    assert env.value == b"TOPSECRET-PRINT"
+
+
+def test_provider_results_are_checked(engine):
+    class StrValues(secrets_engine.Provider):
+        def get_secrets(self, pattern):
+            return [Secret(id="s/x", value="a str, not bytes")]
+
+    engine.register_provider("str-values", "s/**", StrValues())
+    with pytest.raises(secrets_engine.ProviderFailed, match="bytes"):
+        engine.get_secrets("s/x")
+
+
+def test_partial_results_carry_failures(engine):
+    broken = MapProvider({})
+    broken.fail = RuntimeError("down")
+    engine.register_provider("broken", "**", broken)
+    engine.set("k", b"v")
+    envelopes, failures = engine.get_secrets_partial("k")
+    assert [e.value for e in envelopes] == [b"v"]
+    assert [f.provider for f in failures] == ["broken"]
+    assert "down" in failures[0].message
+
+
+def test_resolve_env_refuses_non_str(engine):
+    with pytest.raises(TypeError):
+        engine.resolve_env({"A": b"se://x"})
+    with pytest.raises(TypeError):
+        engine.resolve_env({"A": None})
+    with pytest.raises(TypeError):
+        engine.resolve_env(["A=1", 2])
+
+
+def test_timeout_and_unavailable_are_raised_as_such(tmp_path, monkeypatch):
+    slow_engine = Engine(store="memory", no_config=True, deadline_ms=200)
+
+    class Slow(secrets_engine.Provider):
+        def get_secrets(self, pattern):
+            import time
+            time.sleep(1)
+            return []
+
+    slow_engine.register_provider("slow", "slow/**", Slow())
+    with pytest.raises(secrets_engine.Timeout, match="slow"):
+        slow_engine.get_secrets("slow/x")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+    keychain = Engine(store="keychain", no_config=True)
+    with pytest.raises(secrets_engine.Unavailable, match="docker-pass"):
+        keychain.get_secrets("a")
+
+
+def test_options_and_persisted_choices(tmp_path):
+    config = str(tmp_path / "config.json")
+    first = Engine(store="memory", config_path=config)
+    first.register_provider("python", "py/**", MapProvider({}))
+    first.disable("python")
+    second = Engine(secrets_engine.EngineOptions(store="memory", config_path=config))
+    second.register_provider("python", "py/**", MapProvider({}))
+    assert [(p.name, p.state) for p in second.plugins()] == [("memory", "running"), ("python", "disabled")]
+
+
+def test_asyncio_with_a_python_provider_and_the_keychain():
+    engine = Engine()
+    engine.register_provider("python", "py/**", MapProvider({"py/a": b"from-python"}))
+    engine.set("pyasync/token", b"from-keychain")
+
+    async def main():
+        return await asyncio.gather(engine.get_secrets_async("py/a"), engine.get_secrets_async("pyasync/token"))
+
+    try:
+        a, k = asyncio.run(main())
+        assert a[0].value == b"from-python" and a[0].provider == "python"
+        assert k[0].value == b"from-keychain" and k[0].provider == "docker-pass"
+    finally:
+        engine.remove("pyasync/token")

@@ -13,19 +13,19 @@ output is an environment. Every error is a subclass of :class:`SecretsEngineErro
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union, overload
+import functools
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from . import _native
 from ._native import (
     EngineOptions,
     Envelope,
+    Failure,
+    PartialResult,
     PluginInfo,
     Provider,
     Secret,
     SecretsEngineError,
-    pattern_matches,
-    validate_id,
-    validate_pattern,
     version,
 )
 
@@ -33,6 +33,8 @@ __all__ = [
     "Engine",
     "EngineOptions",
     "Envelope",
+    "Failure",
+    "PartialResult",
     "PluginInfo",
     "Provider",
     "Secret",
@@ -60,23 +62,44 @@ __all__ = [
     "version",
 ]
 
-NotFound = SecretsEngineError.NotFound
-Ambiguous = SecretsEngineError.Ambiguous
-NoProvider = SecretsEngineError.NoProvider
-ProviderFailed = SecretsEngineError.ProviderFailed
-InvalidId = SecretsEngineError.InvalidId
-InvalidPattern = SecretsEngineError.InvalidPattern
-InvalidReference = SecretsEngineError.InvalidReference
-Unavailable = SecretsEngineError.Unavailable
-Locked = SecretsEngineError.Locked
-Timeout = SecretsEngineError.Timeout
-Crashed = SecretsEngineError.Crashed
-PermissionDenied = SecretsEngineError.PermissionDenied
-UnknownProvider = SecretsEngineError.UnknownProvider
-NotConfigurable = SecretsEngineError.NotConfigurable
-NoStore = SecretsEngineError.NoStore
-Unrepresentable = SecretsEngineError.Unrepresentable
-Other = SecretsEngineError.Other
+if TYPE_CHECKING:  # typed names for editors and type checkers
+
+    class NotFound(SecretsEngineError): ...
+    class Ambiguous(SecretsEngineError): ...
+    class NoProvider(SecretsEngineError): ...
+    class ProviderFailed(SecretsEngineError): ...
+    class InvalidId(SecretsEngineError): ...
+    class InvalidPattern(SecretsEngineError): ...
+    class InvalidReference(SecretsEngineError): ...
+    class Unavailable(SecretsEngineError): ...
+    class Locked(SecretsEngineError): ...
+    class Timeout(SecretsEngineError): ...
+    class Crashed(SecretsEngineError): ...
+    class PermissionDenied(SecretsEngineError): ...
+    class UnknownProvider(SecretsEngineError): ...
+    class NotConfigurable(SecretsEngineError): ...
+    class NoStore(SecretsEngineError): ...
+    class Unrepresentable(SecretsEngineError): ...
+    class Other(SecretsEngineError): ...
+
+else:
+    NotFound = SecretsEngineError.NotFound
+    Ambiguous = SecretsEngineError.Ambiguous
+    NoProvider = SecretsEngineError.NoProvider
+    ProviderFailed = SecretsEngineError.ProviderFailed
+    InvalidId = SecretsEngineError.InvalidId
+    InvalidPattern = SecretsEngineError.InvalidPattern
+    InvalidReference = SecretsEngineError.InvalidReference
+    Unavailable = SecretsEngineError.Unavailable
+    Locked = SecretsEngineError.Locked
+    Timeout = SecretsEngineError.Timeout
+    Crashed = SecretsEngineError.Crashed
+    PermissionDenied = SecretsEngineError.PermissionDenied
+    UnknownProvider = SecretsEngineError.UnknownProvider
+    NotConfigurable = SecretsEngineError.NotConfigurable
+    NoStore = SecretsEngineError.NoStore
+    Unrepresentable = SecretsEngineError.Unrepresentable
+    Other = SecretsEngineError.Other
 
 
 def _error_str(self: BaseException) -> str:
@@ -85,6 +108,57 @@ def _error_str(self: BaseException) -> str:
 
 
 SecretsEngineError.__str__ = _error_str  # type: ignore[method-assign]
+
+
+def _redacted(self) -> str:
+    # Never print secret bytes, whatever logs or prints an envelope.
+    provider = getattr(self, "provider", None)
+    where = f", provider={provider!r}" if provider is not None else ""
+    return f"{type(self).__name__}(id={self.id!r}{where}, value=<{len(self.value)} bytes redacted>)"
+
+
+for _cls in (Envelope, Secret):
+    _cls.__repr__ = _redacted  # type: ignore[method-assign]
+    _cls.__str__ = _redacted  # type: ignore[method-assign]
+
+
+def _wrap_internal(fn):
+    """uniffi raises InternalError for a failure inside the library; make it one
+    of ours, so every error derives from SecretsEngineError."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _native.InternalError as e:
+            raise SecretsEngineError.Other(str(e)) from e
+
+    return call
+
+
+pattern_matches = _wrap_internal(_native.pattern_matches)
+validate_id = _wrap_internal(_native.validate_id)
+validate_pattern = _wrap_internal(_native.validate_pattern)
+
+
+class _CheckedProvider(Provider):
+    """Checks what a Python provider returns: a silent str-for-bytes mix-up would
+    otherwise corrupt the secret."""
+
+    def __init__(self, inner: Provider) -> None:
+        self._inner = inner
+
+    def get_secrets(self, pattern: str) -> List[Secret]:
+        out = []
+        for s in self._inner.get_secrets(pattern) or []:
+            if not isinstance(s, Secret):
+                raise TypeError(f"a provider returns Secret objects, not {type(s).__name__}")
+            if not isinstance(s.id, str):
+                raise TypeError("Secret.id must be a str")
+            if not isinstance(s.value, (bytes, bytearray, memoryview)):
+                raise TypeError(f"Secret.value must be bytes, not {type(s.value).__name__}")
+            out.append(Secret(id=s.id, value=bytes(s.value)))
+        return out
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -111,16 +185,25 @@ class Engine:
             options = EngineOptions(
                 store=store or "auto", config_path=config_path, no_config=no_config, deadline_ms=deadline_ms
             )
-        self._native = _native.Engine(options)
+        self._native = _wrap_internal(_native.Engine)(options)
 
     def get_secrets(self, pattern: str) -> List[Envelope]:
         """Every secret matching ``pattern`` from every enabled provider whose
         declared pattern overlaps it. Values are ``bytes``."""
-        return self._native.get_secrets(pattern)
+        return _wrap_internal(self._native.get_secrets)(pattern)
+
+    def get_secrets_partial(self, pattern: str) -> Tuple[List[Envelope], List[Failure]]:
+        """:meth:`get_secrets`, also returning the providers that failed while
+        others answered (a partial result)."""
+        r = _wrap_internal(self._native.get_secrets_partial)(pattern)
+        return r.envelopes, r.failures
 
     async def get_secrets_async(self, pattern: str) -> List[Envelope]:
         """:meth:`get_secrets`, awaitable from asyncio."""
-        return await self._native.get_secrets_async(pattern)
+        try:
+            return await self._native.get_secrets_async(pattern)
+        except _native.InternalError as e:
+            raise SecretsEngineError.Other(str(e)) from e
 
     @overload
     def resolve_env(self, env: Mapping[str, str], container_mode: bool = False) -> Dict[str, str]: ...
@@ -135,42 +218,50 @@ class Engine:
         if isinstance(env, Mapping):
             entries = []
             for name, value in env.items():
+                if not isinstance(name, str) or not isinstance(value, str):
+                    raise TypeError("environment names and values are str")
                 if "=" in name:
                     raise ValueError(f"environment names cannot contain '=': {name!r}")
                 entries.append(f"{name}={value}")
-            resolved = self._native.resolve_env_list(entries, container_mode)
+            resolved = _wrap_internal(self._native.resolve_env_list)(entries, container_mode)
             return dict(entry.split("=", 1) for entry in resolved)
         if isinstance(env, (str, bytes)):
             raise TypeError("env is a dict or a list of NAME=VALUE strings")
-        return self._native.resolve_env_list(list(env), container_mode)
+        entries = list(env)
+        if not all(isinstance(e, str) for e in entries):
+            raise TypeError("env entries are NAME=VALUE str")
+        return _wrap_internal(self._native.resolve_env_list)(entries, container_mode)
 
     def plugins(self) -> List[PluginInfo]:
         """Every provider with its pattern, configurability and state."""
-        return self._native.plugins()
+        return _wrap_internal(self._native.plugins)()
 
     def enable(self, name: str) -> None:
         """Enables a configurable provider (re-initialising a crashed one)."""
-        self._native.enable(name)
+        _wrap_internal(self._native.enable)(name)
 
     def disable(self, name: str) -> None:
         """Disables a configurable provider."""
-        self._native.disable(name)
+        _wrap_internal(self._native.disable)(name)
 
     def set(self, id: str, value: BytesLike, metadata: Optional[Mapping[str, str]] = None) -> None:
         """Stores ``value`` (bytes) under ``id`` in the default store."""
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise TypeError(f"secret values are bytes, not {type(value).__name__}; encode str values explicitly")
-        self._native.set(id, bytes(value), dict(metadata) if metadata is not None else None)
+        _wrap_internal(self._native.set)(id, bytes(value), dict(metadata) if metadata is not None else None)
 
     def remove(self, id: str) -> None:
         """Removes ``id`` from the default store (:class:`NotFound` when absent)."""
-        self._native.remove(id)
+        _wrap_internal(self._native.remove)(id)
 
     def list(self, pattern: Optional[str] = None) -> List[str]:
         """Ids in the default store matching ``pattern`` (all when None), sorted."""
-        return self._native.list(pattern)
+        return _wrap_internal(self._native.list)(pattern)
 
     def register_provider(self, name: str, pattern: str, provider: Provider) -> None:
         """Adds ``provider`` (a :class:`Provider` subclass) under ``name``, serving
-        ids matching ``pattern``. Its ``get_secrets`` runs on worker threads."""
-        self._native.register_provider(name, pattern, provider)
+        ids matching ``pattern``. Its ``get_secrets`` runs on worker threads; it
+        returns ``Secret`` objects with ``bytes`` values, and raises ``NotFound`` or
+        returns ``[]`` when nothing matches. Exception texts are shown to users:
+        never put a secret in them."""
+        _wrap_internal(self._native.register_provider)(name, pattern, _CheckedProvider(provider))
