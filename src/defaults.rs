@@ -7,7 +7,9 @@
 //! The other one is a provider too when it can work: the keychain whenever it is
 //! reachable (lookups always see it), the file store disabled until the user enables
 //! it (enabling checks it can be unlocked). The 1Password providers (`1password-cli`,
-//! `1password-sdk`) are registered disabled; enabling one checks `op` works.
+//! `1password-sdk`) are registered disabled; enabling one checks `op` works. The
+//! `credential-helper` provider is registered when Docker's config names a
+//! `credsStore`.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use crate::engine::{ConfigLocation, Engine, Registration};
 use crate::error::Error;
 use crate::pattern::Pattern;
 use crate::providers::onepassword::{self, OnePassword};
-use crate::providers::{file, keychain};
+use crate::providers::{credential_helper, file, keychain};
 use crate::resolver::Store;
 
 /// Which store the default engine writes to.
@@ -116,6 +118,15 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             .register(Registration::store(file::NAME, any(), fs).configurable(false))
             .default_store(file::NAME),
     };
+    // Docker's credential helper, when Docker's config names one (docker login
+    // already writes there).
+    if let Some(helper) = credential_helper::CredentialHelper::from_docker_config() {
+        b = b.register(Registration::resolver(
+            credential_helper::NAME,
+            Pattern::parse(credential_helper::PATTERN).expect("valid"),
+            Arc::new(helper),
+        ));
+    }
     // 1Password: off until the user enables it (or runs `plugins 1password setup`).
     b = b
         .register(
