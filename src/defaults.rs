@@ -131,7 +131,8 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     b = b
         .register(
             Registration::resolver(onepassword::CLI_NAME, any(), Arc::new(OnePassword::cli()))
-                .enabled_by_default(false),
+                .enabled_by_default(false)
+                .deadline(onepassword::DEADLINE),
         )
         .register(
             Registration::resolver(
@@ -139,7 +140,8 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
                 any(),
                 Arc::new(OnePassword::service_account(token_store)),
             )
-            .enabled_by_default(false),
+            .enabled_by_default(false)
+            .deadline(onepassword::DEADLINE),
         );
     Ok((b.build()?, selected))
 }

@@ -6,3 +6,4 @@ pub mod file;
 pub mod keychain;
 pub mod memory;
 pub mod onepassword;
+pub mod vault;

@@ -270,8 +270,12 @@ async fn cached_lookups_spawn_nothing_and_one_item_is_fetched_once() {
 #[tokio::test]
 async fn refresh_picks_up_new_items() {
     let mut op = FakeOp::new();
-    let p1 = op.cli().with_refresh(Duration::from_millis(300));
+    let p1 = op
+        .cli()
+        .with_refresh(Duration::from_millis(300))
+        .with_miss_refresh(Duration::from_millis(50));
     value(&p1, "team/*").await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
     op.add_item(1, item("itmnew000000000000000000001", "New Thing", "PASSWORD", json!([{"id": "p", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password", "value": "fresh"}])));
     // A miss on an exact id rebuilds the index once.
     assert_eq!(
@@ -473,4 +477,60 @@ async fn service_account_token_stays_out_of_argv_and_vault_is_always_given() {
         matches!(&err, Error::Crashed { reason } if reason.contains("invalid") && !reason.contains("not-a-token")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_miss_does_not_rebuild_a_fresh_index_or_refetch_values() {
+    let op = FakeOp::new();
+    let p1 = op.cli();
+    value(&p1, "team/github-work").await;
+    assert!(value(&p1, "keychain/only/id").await.is_empty());
+    value(&p1, "team/github-work").await;
+    assert_eq!(
+        op.count("whoami", "--format"),
+        1,
+        "index rebuilt on a miss right after building it"
+    );
+    assert_eq!(op.count("item", "get"), 1, "value fetched again");
+}
+
+#[tokio::test]
+async fn a_deleted_item_or_a_forbidden_vault_hides_nothing_else() {
+    let mut op = FakeOp::new();
+    let p1 = op.cli();
+    // One vault we may not list: the other one still answers.
+    op.set(
+        "fail",
+        json!({"item list vltprivate0000000000000001": "forbidden"}),
+    );
+    assert_eq!(
+        value(&p1, "*/github-work")
+            .await
+            .iter()
+            .map(|v| v.0.as_str())
+            .collect::<Vec<_>>(),
+        ["team/github-work", "vltteam0000000000000000001/github-work"]
+    );
+    // An item deleted since the index was built is simply not found.
+    let p2 = op.cli();
+    op.set("fail", json!({}));
+    value(&p2, "team/*").await;
+    op.set("fail", json!({"item get": "missing-item"}));
+    assert!(value(&p2, "private-vault/github-work").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_authorization_timeout_crashes() {
+    let mut op = FakeOp::new();
+    op.set("mode", json!("auth-timeout"));
+    let err = op.cli().get_secrets(&p("a/b")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Crashed { reason } if reason.contains("timed out")),
+        "{err:?}"
+    );
+    op.set("mode", json!("no-account"));
+    assert!(matches!(
+        op.cli().get_secrets(&p("a/b")).await,
+        Err(Error::Unavailable { .. })
+    ));
 }

@@ -185,8 +185,11 @@ impl Resolver for CredentialHelper {
         let servers: BTreeMap<String, String> =
             serde_json::from_slice(&listed).map_err(|e| Error::Backend {
                 message: format!(
-                    "{} list printed unexpected JSON: {e}",
-                    self.program.display()
+                    "{} list printed unexpected JSON ({:?} error at line {}, column {})",
+                    self.program.display(),
+                    e.classify(),
+                    e.line(),
+                    e.column()
                 ),
             })?;
         let mut out = Vec::new();
@@ -205,8 +208,11 @@ impl Resolver for CredentialHelper {
             raw.zeroize();
             let mut creds = parsed.map_err(|e| Error::Backend {
                 message: format!(
-                    "{} get printed unexpected JSON: {e}",
-                    self.program.display()
+                    "{} get printed unexpected JSON ({:?} error at line {}, column {})",
+                    self.program.display(),
+                    e.classify(),
+                    e.line(),
+                    e.column()
                 ),
             })?;
             // Some helpers answer an unknown URL with an empty secret and exit 0.

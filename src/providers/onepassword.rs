@@ -46,6 +46,9 @@ pub const CLI_NAME: &str = "1password-cli";
 pub const SDK_NAME: &str = "1password-sdk";
 /// Where the service-account token is kept (hidden from lookups and `ls`).
 pub const TOKEN_ID: &str = "docker/secrets-engine/1password/service-account-token";
+/// The engine deadline the default engine gives the 1Password providers: longer
+/// than `op`'s own, so an authorization timeout is seen as such.
+pub const DEADLINE: Duration = Duration::from_secs(150);
 /// Environment variable naming the `op` executable (default: `op` from PATH).
 pub const OP_ENV: &str = "SECRETS_ENGINE_OP";
 
@@ -136,6 +139,7 @@ pub struct OnePassword {
     op: op::Op,
     auth: Auth,
     refresh: Duration,
+    miss_refresh: Duration,
     index: tokio::sync::Mutex<IndexState>,
     items: Mutex<HashMap<String, (Instant, ItemCell)>>,
     token: tokio::sync::Mutex<Option<SecretValue>>,
@@ -164,10 +168,13 @@ impl OnePassword {
         OnePassword {
             op: op::Op {
                 program: op_program(),
-                deadline: Duration::from_secs(90),
+                // Under the registration deadline of the default engine (150 s), so
+                // op's own "authorization timeout" (after 1-2 min) arrives first.
+                deadline: Duration::from_secs(120),
             },
             auth,
             refresh: Duration::from_secs(300),
+            miss_refresh: MISS_REFRESH_EVERY,
             index: tokio::sync::Mutex::new(IndexState::default()),
             items: Mutex::new(HashMap::new()),
             token: tokio::sync::Mutex::new(None),
@@ -198,7 +205,14 @@ impl OnePassword {
         self
     }
 
-    /// Deadline of one `op` call (default 90 s: a desktop prompt can take a minute).
+    /// How often a miss may rebuild the index (default 10 s).
+    pub fn with_miss_refresh(mut self, every: Duration) -> OnePassword {
+        self.miss_refresh = every;
+        self
+    }
+
+    /// Deadline of one `op` call (default 120 s: a desktop prompt can take two
+    /// minutes). Register the provider with a longer engine deadline.
     pub fn with_op_deadline(mut self, deadline: Duration) -> OnePassword {
         self.op.deadline = deadline;
         self
@@ -238,8 +252,15 @@ impl OnePassword {
     async fn op_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, Error> {
         let token = self.token().await?;
         let mut out = self.op.run(args, token.as_ref()).await?;
+        // serde_json's messages can quote a value: report where, never what.
         let parsed = serde_json::from_slice(&out).map_err(|e| Error::Backend {
-            message: format!("op {} printed unexpected JSON: {e}", args[..2].join(" ")),
+            message: format!(
+                "op {} printed unexpected JSON ({:?} error at line {}, column {})",
+                args[..2].join(" "),
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
         });
         out.zeroize();
         parsed
@@ -250,9 +271,20 @@ impl OnePassword {
         let vaults: Vec<Vault> = self.op_json(&["vault", "list", "--format", "json"]).await?;
         let mut items = Vec::new();
         for v in vaults {
-            let listed: Vec<ItemSummary> = self
+            // One vault we cannot list (removed, no access) must not hide the others.
+            let listed: Vec<ItemSummary> = match self
                 .op_json(&["item", "list", "--vault", &v.id, "--format", "json"])
-                .await?;
+                .await
+            {
+                Ok(l) => l,
+                Err(
+                    e @ (Error::Crashed { .. } | Error::Unavailable { .. } | Error::Timeout { .. }),
+                ) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(vault = %v.name, error = %e, "1Password vault skipped");
+                    continue;
+                }
+            };
             for mut summary in listed {
                 // `item list --vault` names the vault; fill it in if a version does not.
                 if summary.vault.id.is_empty() {
@@ -273,10 +305,9 @@ impl OnePassword {
     async fn index(&self, on_miss: bool) -> Result<Option<Arc<Vec<Indexed>>>, Error> {
         let mut state = self.index.lock().await;
         let stale = state.built.is_none_or(|t| t.elapsed() >= self.refresh);
-        let miss_ok = on_miss
-            && state
-                .miss_refreshed
-                .is_none_or(|t| t.elapsed() >= MISS_REFRESH_EVERY);
+        // A miss right after a build learns nothing new: rate-limit by either.
+        let recent = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() < self.miss_refresh);
+        let miss_ok = on_miss && !recent(state.miss_refreshed) && !recent(state.built);
         if on_miss && !miss_ok && !stale {
             return Ok(None);
         }
@@ -286,7 +317,7 @@ impl OnePassword {
             if on_miss {
                 state.miss_refreshed = state.built;
             }
-            self.items.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            // Fetched values keep their own expiry: a rebuild does not refetch them.
         }
         Ok(Some(state.items.clone()))
     }

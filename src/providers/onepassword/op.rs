@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::secret::SecretValue;
 
-/// Variables `op` may see; everything else in our environment stays ours.
-const ALLOWED_ENV: [&str; 9] = [
+/// Variables `op` may see; everything else in our environment stays ours. Plus
+/// every `OP_*` but the credentials we pass ourselves or never want passed on.
+const ALLOWED_ENV: [&str; 14] = [
     "PATH",
     "HOME",
     "USER",
@@ -17,9 +18,22 @@ const ALLOWED_ENV: [&str; 9] = [
     "LC_ALL",
     "TMPDIR",
     "XDG_CONFIG_HOME",
-    "OP_CONFIG_DIR",
-    "OP_ACCOUNT",
+    "XDG_RUNTIME_DIR",
+    // Windows: where op keeps its config and finds the desktop app.
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "SystemRoot",
+    "ProgramFiles",
+    "ComSpec",
 ];
+
+fn allowed(key: &str) -> bool {
+    ALLOWED_ENV.contains(&key)
+        || (key.starts_with("OP_")
+            && key != "OP_SERVICE_ACCOUNT_TOKEN"
+            && !key.starts_with("OP_CONNECT_"))
+}
 
 /// How to run `op`.
 #[derive(Clone)]
@@ -31,9 +45,11 @@ pub(crate) struct Op {
 /// What a failed `op` call means.
 fn classify(stderr: &str) -> Error {
     // "[ERROR] 2024/01/01 12:00:00 message" (some versions omit the time stamp).
+    // The [ERROR] line, wherever it is (warnings may come first).
     let message = stderr
         .lines()
-        .find(|l| !l.trim().is_empty())
+        .find(|l| l.trim_start().starts_with("[ERROR]"))
+        .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or("op failed without a message")
         .trim();
     let message = message.strip_prefix("[ERROR]").map_or(message, |m| {
@@ -81,11 +97,7 @@ impl Op {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(args)
             .env_clear()
-            .envs(
-                ALLOWED_ENV
-                    .iter()
-                    .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
-            )
+            .envs(std::env::vars_os().filter(|(k, _)| k.to_str().is_some_and(allowed)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,460 @@
+//! The `vault` provider: HashiCorp Vault or OpenBao, KV version 2, over HTTP.
+//!
+//! Mapping: the id `<prefix>/<path...>/<key>` is field `<key>` of the KV v2 secret at
+//! `<path...>` in the mount (default `secret`), prefix default `vault`. A pattern is
+//! answered by walking `LIST` on the metadata endpoint from its deepest literal
+//! folder, descending only into folders the pattern can reach, bounded in depth and
+//! in secrets read, several requests at a time. Envelopes carry the KV version and
+//! custom metadata; `created_at` is the version's creation time.
+//!
+//! Errors name the provider and the path, never the token: 403 is
+//! [`Error::PermissionDenied`], 503 (sealed) [`Error::Locked`], a refused or broken
+//! connection and TLS failures [`Error::Unavailable`], the deadline
+//! [`Error::Timeout`]; 404 (absent, deleted or destroyed version) is "not found".
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+use crate::envelope::{Envelope, Metadata};
+use crate::error::Error;
+use crate::id::Id;
+use crate::pattern::Pattern;
+use crate::resolver::Resolver;
+use crate::secret::SecretValue;
+
+/// The provider's user-visible name.
+pub const NAME: &str = "vault";
+
+/// How to reach the vault.
+#[derive(Clone)]
+pub struct VaultConfig {
+    /// Base URL, e.g. `https://vault.example.com:8200`.
+    pub address: String,
+    /// The token (sent as `X-Vault-Token`).
+    pub token: SecretValue,
+    /// Enterprise/OpenBao namespace, sent as `X-Vault-Namespace`.
+    pub namespace: Option<String>,
+    /// The KV v2 mount (default `secret`).
+    pub mount: String,
+    /// The first component(s) of every id this provider serves (default `vault`).
+    pub prefix: String,
+    /// A PEM CA bundle to trust, for private PKI.
+    pub ca_file: Option<PathBuf>,
+    /// Deadline of one HTTP request (default 10 s).
+    pub request_timeout: Duration,
+    /// Folders descended at most, below the walk's start (default 16).
+    pub max_depth: usize,
+    /// Secrets read at most by one pattern lookup (default 1000).
+    pub max_secrets: usize,
+}
+
+impl std::fmt::Debug for VaultConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultConfig")
+            .field("address", &self.address)
+            .field("token", &"<redacted>")
+            .field("namespace", &self.namespace)
+            .field("mount", &self.mount)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultConfig {
+    /// A config with the defaults for everything but address and token.
+    pub fn new(address: &str, token: SecretValue) -> VaultConfig {
+        VaultConfig {
+            address: address.trim_end_matches('/').to_owned(),
+            token,
+            namespace: None,
+            mount: "secret".into(),
+            prefix: "vault".into(),
+            ca_file: None,
+            request_timeout: Duration::from_secs(10),
+            max_depth: 16,
+            max_secrets: 1000,
+        }
+    }
+
+    /// From `VAULT_ADDR`/`BAO_ADDR`, `VAULT_TOKEN`/`BAO_TOKEN`, `VAULT_NAMESPACE`/
+    /// `BAO_NAMESPACE` and `VAULT_CACERT`/`BAO_CACERT`; `None` without an address and
+    /// a token.
+    pub fn from_env() -> Option<VaultConfig> {
+        let var = |a: &str, b: &str| {
+            std::env::var(a)
+                .or_else(|_| std::env::var(b))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        let address = var("VAULT_ADDR", "BAO_ADDR")?;
+        let token = var("VAULT_TOKEN", "BAO_TOKEN")?;
+        let mut c = VaultConfig::new(&address, SecretValue::from(token));
+        c.namespace = var("VAULT_NAMESPACE", "BAO_NAMESPACE");
+        c.ca_file = var("VAULT_CACERT", "BAO_CACERT").map(PathBuf::from);
+        Some(c)
+    }
+
+    /// The pattern the provider declares: `<prefix>/**`.
+    pub fn pattern(&self) -> Pattern {
+        Pattern::parse(&format!("{}/**", self.prefix))
+            .unwrap_or_else(|_| Pattern::parse("vault/**").expect("valid"))
+    }
+}
+
+/// The vault provider (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Vault {
+    config: VaultConfig,
+    prefix_len: usize,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct ListResponse {
+    data: ListData,
+}
+#[derive(Deserialize)]
+struct ListData {
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ReadResponse {
+    data: ReadData,
+}
+#[derive(Deserialize)]
+struct ReadData {
+    #[serde(default)]
+    data: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    metadata: Option<VersionMetadata>,
+}
+#[derive(Deserialize)]
+struct VersionMetadata {
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(default)]
+    created_time: Option<String>,
+    #[serde(default)]
+    custom_metadata: Option<BTreeMap<String, String>>,
+}
+
+/// RFC 3339 (`2026-11-27T17:29:07.648840266Z`) to a time; `None` if it does not parse.
+fn parse_time(s: &str) -> Option<SystemTime> {
+    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = t.next()?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60;
+    if secs < 0 {
+        return None;
+    }
+    Some(
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs as u64)
+            + Duration::from_secs_f64(sec.max(0.0)),
+    )
+}
+
+impl Vault {
+    /// A provider for `config`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the CA file cannot be read or the HTTP client
+    /// cannot be built.
+    pub fn new(config: VaultConfig) -> Result<Vault, Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .use_rustls_tls();
+        if let Some(ca) = &config.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| Error::Unavailable {
+                reason: format!("vault: cannot read CA file {}: {e}", ca.display()),
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Unavailable {
+                reason: format!("vault: CA file {} is not PEM: {e}", ca.display()),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| Error::Unavailable {
+            reason: format!("vault: cannot build an HTTP client: {e}"),
+        })?;
+        let prefix_len = config.prefix.split('/').count();
+        Ok(Vault {
+            config,
+            prefix_len,
+            client,
+        })
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let token = self
+            .config
+            .token
+            .expose_str()
+            .ok_or_else(|| Error::Unavailable {
+                reason: "vault: the token is not UTF-8".into(),
+            })?;
+        let mut r = self
+            .client
+            .request(method, url)
+            .header("X-Vault-Token", token);
+        if let Some(ns) = &self.config.namespace {
+            r = r.header("X-Vault-Namespace", ns);
+        }
+        Ok(r)
+    }
+
+    /// Sends, mapping transport and status errors; `Ok(None)` for 404.
+    async fn send(&self, r: reqwest::RequestBuilder, what: &str) -> Result<Option<Vec<u8>>, Error> {
+        let addr = &self.config.address;
+        let resp = r.send().await.map_err(|e| {
+            if e.is_timeout() {
+                Error::Timeout {
+                    after: self.config.request_timeout,
+                }
+            } else {
+                // reqwest's message names the URL (no token) and the cause.
+                Error::Unavailable {
+                    reason: format!("vault at {addr}: {what}: {}", error_chain(&e)),
+                }
+            }
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| Error::Unavailable {
+            reason: format!("vault at {addr}: {what}: {e}"),
+        })?;
+        match status.as_u16() {
+            200..=299 => Ok(Some(body.to_vec())),
+            404 => Ok(None),
+            403 => Err(Error::PermissionDenied {
+                reason: format!("vault: {what}: permission denied (403)"),
+            }),
+            503 => Err(Error::Locked {
+                reason: format!("vault at {addr} is sealed or not ready (503): {what}"),
+            }),
+            code => Err(Error::Backend {
+                message: format!("vault: {what}: HTTP {code}"),
+            }),
+        }
+    }
+
+    /// Folder/secret names directly under `folder` ("" for the mount's root).
+    async fn list(&self, folder: &str) -> Result<Vec<String>, Error> {
+        let url = format!(
+            "{}/v1/{}/metadata/{folder}",
+            self.config.address, self.config.mount
+        );
+        let r = self.request(
+            reqwest::Method::from_bytes(b"LIST").expect("valid method"),
+            &url,
+        )?;
+        let Some(body) = self.send(r, &format!("list {folder}/")).await? else {
+            return Ok(Vec::new());
+        };
+        let parsed: ListResponse = serde_json::from_slice(&body).map_err(|e| Error::Backend {
+            message: format!(
+                "vault: list {folder}/: unexpected JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        })?;
+        Ok(parsed.data.keys)
+    }
+
+    /// Every field of the secret at `path` that `pattern` matches.
+    async fn read(&self, path: &str, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
+        let url = format!(
+            "{}/v1/{}/data/{path}",
+            self.config.address, self.config.mount
+        );
+        let r = self.request(reqwest::Method::GET, &url)?;
+        let Some(mut body) = self.send(r, &format!("read {path}")).await? else {
+            return Ok(Vec::new());
+        };
+        let parsed: Result<ReadResponse, _> = serde_json::from_slice(&body);
+        body.zeroize();
+        let parsed = parsed.map_err(|e| Error::Backend {
+            message: format!(
+                "vault: read {path}: unexpected JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        })?;
+        let meta = parsed.data.metadata;
+        let mut out = Vec::new();
+        for (key, value) in parsed.data.data.unwrap_or_default() {
+            let Ok(id) = Id::parse(&format!("{}/{path}/{key}", self.config.prefix)) else {
+                tracing::debug!(%path, %key, "vault field outside the id grammar skipped");
+                continue;
+            };
+            if !pattern.matches(&id) {
+                continue;
+            }
+            let bytes = match value {
+                serde_json::Value::String(s) => s.into_bytes(),
+                other => other.to_string().into_bytes(),
+            };
+            let mut metadata = Metadata::from([("path".to_string(), path.to_string())]);
+            let mut e = Envelope::new(id, SecretValue::new(bytes));
+            if let Some(m) = &meta {
+                if let Some(v) = m.version {
+                    e = e.with_version(v.to_string());
+                }
+                if let Some(t) = m.created_time.as_deref().and_then(parse_time) {
+                    e = e.with_created_at(t);
+                }
+                for (k, v) in m.custom_metadata.clone().unwrap_or_default() {
+                    metadata.insert(k, v);
+                }
+            }
+            out.push(e.with_metadata(metadata));
+        }
+        Ok(out)
+    }
+
+    /// Can `pattern` reach anything inside `folder` (a KV path, no trailing `/`)?
+    fn reaches(&self, folder: &str, pattern: &Pattern) -> bool {
+        let base = if folder.is_empty() {
+            format!("{}/**", self.config.prefix)
+        } else {
+            format!("{}/{folder}/**", self.config.prefix)
+        };
+        Pattern::parse(&base).is_ok_and(|p| p.overlaps(pattern))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+#[async_trait]
+impl Resolver for Vault {
+    async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
+        let components: Vec<&str> = pattern.components().collect();
+        let prefix: Vec<&str> = self.config.prefix.split('/').collect();
+        if components.len() < self.prefix_len
+            || !components
+                .iter()
+                .zip(&prefix)
+                .all(|(c, p)| c == p || *c == "*" || *c == "**")
+        {
+            return Ok(Vec::new());
+        }
+        // An exact id: one read.
+        if let Some(id) = pattern.as_id() {
+            let rest: Vec<&str> = id.components().skip(self.prefix_len).collect();
+            if rest.len() < 2 {
+                return Ok(Vec::new());
+            }
+            return self.read(&rest[..rest.len() - 1].join("/"), pattern).await;
+        }
+        // A pattern: walk from the deepest literal folder it names.
+        let literal: Vec<&str> = pattern.literal_prefix().skip(self.prefix_len).collect();
+        let start = literal[..literal.len().saturating_sub(1)].join("/");
+        let mut out = Vec::new();
+        let mut read = 0usize;
+        let mut level = vec![start];
+        for _ in 0..=self.config.max_depth {
+            if level.is_empty() {
+                break;
+            }
+            let listings = futures_util::future::join_all(
+                level
+                    .iter()
+                    .map(|folder| async move { (folder, self.list(folder).await) }),
+            )
+            .await;
+            let mut next = Vec::new();
+            let mut secrets = Vec::new();
+            for (folder, keys) in listings {
+                for key in keys? {
+                    let path = if folder.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{folder}/{key}")
+                    };
+                    match path.strip_suffix('/') {
+                        Some(sub) if self.reaches(sub, pattern) => next.push(sub.to_string()),
+                        Some(_) => {}
+                        None if self.reaches(&path, pattern) => secrets.push(path),
+                        None => {}
+                    }
+                }
+            }
+            if read + secrets.len() > self.config.max_secrets {
+                return Err(Error::Backend {
+                    message: format!(
+                        "vault: {pattern} covers more than {} secrets; narrow the pattern or raise the limit",
+                        self.config.max_secrets
+                    ),
+                });
+            }
+            read += secrets.len();
+            for chunk in secrets.chunks(16) {
+                for found in
+                    futures_util::future::join_all(chunk.iter().map(|p| self.read(p, pattern)))
+                        .await
+                {
+                    out.extend(found?);
+                }
+            }
+            level = next;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        let t = parse_time("2026-11-27T17:29:07.648840266Z").unwrap();
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_795_800_547);
+        assert_eq!(
+            parse_time("1970-01-01T00:00:00Z"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        assert!(parse_time("not a time").is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = VaultConfig::new("http://127.0.0.1:8200", SecretValue::from("s.TOPSECRET"));
+        assert!(!format!("{c:?}").contains("TOPSECRET"));
+    }
+}
