@@ -9,7 +9,7 @@
 //! it (enabling checks it can be unlocked). The 1Password providers (`1password-cli`,
 //! `1password-sdk`) are registered disabled; enabling one checks `op` works. The
 //! `credential-helper` provider is registered when Docker's config names a
-//! `credsStore`.
+//! `credsStore`, and `vault` when `VAULT_ADDR`/`VAULT_TOKEN` (or `BAO_*`) are set.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::engine::{ConfigLocation, Engine, Registration};
 use crate::error::Error;
 use crate::pattern::Pattern;
 use crate::providers::onepassword::{self, OnePassword};
-use crate::providers::{credential_helper, file, keychain};
+use crate::providers::{credential_helper, file, keychain, vault};
 use crate::resolver::Store;
 
 /// Which store the default engine writes to.
@@ -118,6 +118,16 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             .register(Registration::store(file::NAME, any(), fs).configurable(false))
             .default_store(file::NAME),
     };
+    // A Vault/OpenBao, when the environment names one (VAULT_ADDR + VAULT_TOKEN, or
+    // the BAO_* equivalents).
+    if let Some(config) = vault::VaultConfig::from_env() {
+        let pattern = config.pattern();
+        b = b.register(Registration::resolver(
+            vault::NAME,
+            pattern,
+            Arc::new(vault::Vault::new(config)?),
+        ));
+    }
     // Docker's credential helper, when Docker's config names one (docker login
     // already writes there).
     if let Some(helper) = credential_helper::CredentialHelper::from_docker_config() {

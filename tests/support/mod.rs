@@ -1,6 +1,7 @@
 //! Purpose-built providers for router tests, and real services.
 #![allow(dead_code)]
 
+pub mod bao;
 pub mod keyring;
 
 use std::sync::Arc;

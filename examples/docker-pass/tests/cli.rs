@@ -855,3 +855,73 @@ fn a_crashed_1password_cli_stays_crashed_across_invocations_until_enabled() {
         .code(1)
         .stderr(predicate::str::contains("not found"));
 }
+
+#[test]
+fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
+    let e = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/bao");
+    let out = Command::new(&script)
+        .arg("start")
+        .arg(dir.path())
+        .arg("--watch")
+        .arg(std::process::id().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap()
+            .to_string()
+    };
+    let (addr, token) = (get("VAULT_ADDR="), get("VAULT_TOKEN="));
+    let put = Command::new("curl")
+        .args([
+            "-fsS",
+            "-H",
+            &format!("X-Vault-Token: {token}"),
+            "-d",
+            r#"{"data":{"password":"from-bao"}}"#,
+        ])
+        .arg(format!("{addr}/v1/secret/data/team/db"))
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    e.cmd()
+        .args(["set", "local/token=from-keychain"])
+        .assert()
+        .success();
+    e.cmd()
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_TOKEN", &token)
+        .env("LOCAL", "se://local/token")
+        .env("REMOTE", "se://vault/team/db/password")
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$LOCAL\" \"$REMOTE\"",
+        ])
+        .assert()
+        .success()
+        .stdout("from-keychain|from-bao");
+    e.cmd()
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_TOKEN", &token)
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"vault\s+vault/\*\*\s+yes\s+running").unwrap());
+    let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
+}

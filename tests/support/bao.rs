@@ -1,0 +1,111 @@
+//! A real OpenBao dev server, started through `scripts/services/bao` (shared per
+//! test binary, or private for tests that seal or stop it).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub struct Bao {
+    pub address: String,
+    pub token: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/bao")
+}
+
+impl Bao {
+    pub fn start() -> Bao {
+        let dir = tempfile::Builder::new()
+            .prefix("se-bao-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(script())
+            .arg("start")
+            .arg(dir.path())
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .output()
+            .expect("run scripts/services/bao");
+        assert!(
+            out.status.success(),
+            "could not start OpenBao: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .expect("the script prints it")
+                .to_string()
+        };
+        Bao {
+            address: get("VAULT_ADDR="),
+            token: get("VAULT_TOKEN="),
+            dir,
+        }
+    }
+
+    pub fn stop(&self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+
+    /// A raw API call with the root token (or `token`), optionally in a namespace.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        namespace: Option<&str>,
+    ) -> serde_json::Value {
+        let client = reqwest::Client::new();
+        let mut r = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}/v1/{path}", self.address),
+            )
+            .header("X-Vault-Token", &self.token);
+        if let Some(ns) = namespace {
+            r = r.header("X-Vault-Namespace", ns);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    pub async fn put_secret(&self, path: &str, data: serde_json::Value) {
+        self.api(
+            "POST",
+            &format!("secret/data/{path}"),
+            Some(serde_json::json!({ "data": data })),
+            None,
+        )
+        .await;
+    }
+}
+
+/// The server shared by the tests of this binary.
+pub fn shared() -> &'static Bao {
+    static S: OnceLock<Bao> = OnceLock::new();
+    S.get_or_init(Bao::start)
+}
