@@ -128,6 +128,19 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             Arc::new(vault::Vault::new(config)?),
         ));
     }
+    // AWS Secrets Manager (feature `aws`), when a region is configured; off until
+    // enabled, since its pattern is every id.
+    #[cfg(feature = "aws")]
+    if std::env::var_os("AWS_REGION")
+        .or_else(|| std::env::var_os("AWS_DEFAULT_REGION"))
+        .is_some()
+    {
+        let sm = crate::providers::aws::AwsSecretsManager::new(Default::default()).await;
+        b = b.register(
+            Registration::resolver(crate::providers::aws::NAME, any(), Arc::new(sm))
+                .enabled_by_default(false),
+        );
+    }
     // Docker's credential helper, when Docker's config names one (docker login
     // already writes there).
     if let Some(helper) = credential_helper::CredentialHelper::from_docker_config() {

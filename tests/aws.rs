@@ -1,0 +1,240 @@
+//! The aws-secrets-manager provider (feature `aws`) against moto_server on
+//! 127.0.0.1, reset between tests.
+#![cfg(feature = "aws")]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use aws_sdk_secretsmanager::primitives::Blob;
+use secrets_engine::providers::aws::{AwsOptions, AwsSecretsManager};
+use secrets_engine::{Error, Resolver, SecretValue};
+use support::p;
+
+struct Moto {
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+fn moto() -> &'static Moto {
+    static M: OnceLock<Moto> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/moto"))
+            .arg("start")
+            .arg(dir.path())
+            .arg("--watch")
+            .arg(std::process::id().to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "could not start moto: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let endpoint = text
+            .lines()
+            .find_map(|l| l.strip_prefix("AWS_ENDPOINT_URL="))
+            .unwrap()
+            .to_string();
+        Moto {
+            endpoint,
+            _dir: dir,
+        }
+    })
+}
+
+/// Tests share one moto; this lock runs them one at a time so each can reset it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn fresh() -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    AwsSecretsManager,
+    aws_sdk_secretsmanager::Client,
+) {
+    let guard = SERIAL.lock().await;
+    let m = moto();
+    reqwest::Client::new()
+        .post(format!("{}/moto-api/reset", m.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let options = AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint: Some(m.endpoint.clone()),
+        static_credentials: Some(("test".into(), SecretValue::from("test"))),
+        page_size: Some(7),
+        ..AwsOptions::default()
+    };
+    let provider = AwsSecretsManager::new(options).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&m.endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await;
+    (
+        guard,
+        provider,
+        aws_sdk_secretsmanager::Client::new(&config),
+    )
+}
+
+async fn values(p1: &AwsSecretsManager, pattern: &str) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = p1
+        .get_secrets(&p(pattern))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id().to_string(), e.value().expose().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn string_binary_and_json_keys() {
+    let (_g, sm, client) = fresh().await;
+    client
+        .create_secret()
+        .name("team/api-key")
+        .secret_string("s3cret")
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_secret()
+        .name("team/blob")
+        .secret_binary(Blob::new(vec![0u8, 255, 1]))
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_secret()
+        .name("team/db")
+        .secret_string(r#"{"user":"app","password":"pw","port":5432}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        values(&sm, "team/api-key").await,
+        [("team/api-key".to_string(), b"s3cret".to_vec())]
+    );
+    assert_eq!(values(&sm, "team/blob").await[0].1, vec![0u8, 255, 1]);
+    assert_eq!(
+        values(&sm, "team/db/password").await,
+        [("team/db/password".to_string(), b"pw".to_vec())]
+    );
+    assert_eq!(values(&sm, "team/db/port").await[0].1, b"5432");
+    let e = sm.get_secrets(&p("team/api-key")).await.unwrap().remove(0);
+    assert!(e.version().is_some());
+    assert_eq!(e.metadata()["name"], "team/api-key");
+    let all: Vec<String> = values(&sm, "team/**")
+        .await
+        .into_iter()
+        .map(|v| v.0)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "team/api-key",
+            "team/blob",
+            "team/db",
+            "team/db/password",
+            "team/db/port",
+            "team/db/user"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn prefix_listing_with_paging() {
+    let (_g, sm, client) = fresh().await;
+    for i in 0..30 {
+        client
+            .create_secret()
+            .name(format!("paged/s{i:02}"))
+            .secret_string(format!("v{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .create_secret()
+        .name("other/x")
+        .secret_string("no")
+        .send()
+        .await
+        .unwrap();
+    // Page size 7: five pages for 30 secrets.
+    let got = values(&sm, "paged/*").await;
+    assert_eq!(got.len(), 30);
+    assert_eq!(got[29], ("paged/s29".to_string(), b"v29".to_vec()));
+    assert_eq!(
+        values(&sm, "**/x").await,
+        [("other/x".to_string(), b"no".to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn not_found_deleted_and_unusable_names() {
+    let (_g, sm, client) = fresh().await;
+    assert!(values(&sm, "missing/secret").await.is_empty());
+    client
+        .create_secret()
+        .name("gone/soon")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete_secret()
+        .secret_id("gone/soon")
+        .send()
+        .await
+        .unwrap();
+    assert!(values(&sm, "gone/soon").await.is_empty());
+    assert!(values(&sm, "gone/*").await.is_empty());
+    // A name outside the id grammar is skipped, not fatal.
+    client
+        .create_secret()
+        .name("odd+name@x")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_secret()
+        .name("fine/name")
+        .secret_string("y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        values(&sm, "**").await,
+        [("fine/name".to_string(), b"y".to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_typed_error() {
+    let options = AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint: Some("http://127.0.0.1:9".into()),
+        static_credentials: Some(("test".into(), SecretValue::from("test"))),
+        ..AwsOptions::default()
+    };
+    let sm = AwsSecretsManager::new(options).await;
+    let err = sm.get_secrets(&p("a/b")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable { .. } | Error::Timeout { .. }),
+        "{err:?}"
+    );
+}
