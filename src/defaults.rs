@@ -120,7 +120,29 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     };
     // A Vault/OpenBao, when the environment names one (VAULT_ADDR + VAULT_TOKEN, or
     // the BAO_* equivalents).
-    if let Some(config) = vault::VaultConfig::from_env() {
+    // Without a token variable, the token comes from the default store
+    // (docker/secrets-engine/vault/token, hidden from lookups and ls).
+    let vault_config = match vault::VaultConfig::from_env() {
+        Some(c) => Some(c),
+        None if std::env::var_os("VAULT_ADDR")
+            .or_else(|| std::env::var_os("BAO_ADDR"))
+            .is_some() =>
+        {
+            let id = crate::id::Id::parse(vault::TOKEN_ID).expect("valid id");
+            match token_store.get_secrets(&Pattern::from(id)).await {
+                Ok(found) => found
+                    .into_iter()
+                    .next()
+                    .and_then(|e| vault::VaultConfig::from_env_with_token(e.into_value())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "vault: cannot read the token from the store");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some(config) = vault_config {
         let pattern = config.pattern();
         b = b.register(Registration::resolver(
             vault::NAME,
@@ -161,7 +183,7 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             Registration::resolver(
                 onepassword::SDK_NAME,
                 any(),
-                Arc::new(OnePassword::service_account(token_store)),
+                Arc::new(OnePassword::service_account(token_store.clone())),
             )
             .enabled_by_default(false)
             .deadline(onepassword::DEADLINE),

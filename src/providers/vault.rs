@@ -29,6 +29,17 @@ use crate::secret::SecretValue;
 
 /// The provider's user-visible name.
 pub const NAME: &str = "vault";
+/// Where the default engine looks for the token when no `VAULT_TOKEN`/`BAO_TOKEN`
+/// is set: the default store, in the engine's internal realm (hidden from `ls`).
+pub const TOKEN_ID: &str = "docker/secrets-engine/vault/token";
+
+/// The first non-empty of two variables.
+fn env_var(a: &str, b: &str) -> Option<String> {
+    std::env::var(a)
+        .or_else(|_| std::env::var(b))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
 
 /// How to reach the vault.
 #[derive(Clone)]
@@ -85,17 +96,17 @@ impl VaultConfig {
     /// `BAO_NAMESPACE` and `VAULT_CACERT`/`BAO_CACERT`; `None` without an address and
     /// a token.
     pub fn from_env() -> Option<VaultConfig> {
-        let var = |a: &str, b: &str| {
-            std::env::var(a)
-                .or_else(|_| std::env::var(b))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
-        let address = var("VAULT_ADDR", "BAO_ADDR")?;
-        let token = var("VAULT_TOKEN", "BAO_TOKEN")?;
-        let mut c = VaultConfig::new(&address, SecretValue::from(token));
-        c.namespace = var("VAULT_NAMESPACE", "BAO_NAMESPACE");
-        c.ca_file = var("VAULT_CACERT", "BAO_CACERT").map(PathBuf::from);
+        let token = env_var("VAULT_TOKEN", "BAO_TOKEN")?;
+        VaultConfig::from_env_with_token(SecretValue::from(token))
+    }
+
+    /// Like [`from_env`](VaultConfig::from_env), with the token given (e.g. read from
+    /// the keychain under [`TOKEN_ID`]); `None` without an address.
+    pub fn from_env_with_token(token: SecretValue) -> Option<VaultConfig> {
+        let address = env_var("VAULT_ADDR", "BAO_ADDR")?;
+        let mut c = VaultConfig::new(&address, token);
+        c.namespace = env_var("VAULT_NAMESPACE", "BAO_NAMESPACE");
+        c.ca_file = env_var("VAULT_CACERT", "BAO_CACERT").map(PathBuf::from);
         Some(c)
     }
 

@@ -923,5 +923,31 @@ fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
         .assert()
         .success()
         .stdout(predicate::str::is_match(r"vault\s+vault/\*\*\s+yes\s+running").unwrap());
+    // The token can live in the keychain instead (internal realm, hidden from ls).
+    e.secret_tool(
+        &[
+            "store",
+            "--label=vault token",
+            "service:group",
+            GROUP,
+            "service:name",
+            NAME,
+            "id",
+            "docker/secrets-engine/vault/token",
+        ],
+        token.as_bytes(),
+    );
+    e.cmd()
+        .env("VAULT_ADDR", &addr)
+        .env("REMOTE", "se://vault/team/db/password")
+        .args(["run", "--", "sh", "-c", "printf %s \"$REMOTE\""])
+        .assert()
+        .success()
+        .stdout("from-bao");
+    e.cmd()
+        .args(["ls"])
+        .assert()
+        .success()
+        .stdout("local/token\n");
     let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
 }
