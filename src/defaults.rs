@@ -144,11 +144,12 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     };
     if let Some(config) = vault_config {
         let pattern = config.pattern();
-        b = b.register(Registration::resolver(
-            vault::NAME,
-            pattern,
-            Arc::new(vault::Vault::new(config)?),
-        ));
+        // A broken vault setting (an unreadable CA file) must not take the
+        // keychain down with it.
+        match vault::Vault::new(config) {
+            Ok(v) => b = b.register(Registration::resolver(vault::NAME, pattern, Arc::new(v))),
+            Err(e) => tracing::warn!(error = %e, "vault provider not registered"),
+        }
     }
     // AWS Secrets Manager (feature `aws`), when a region is configured; off until
     // enabled, since its pattern is every id.

@@ -154,7 +154,42 @@ async fn pass_helper_with_a_throwaway_gnupg_home() {
         )]
     );
     // This build answers an unknown URL with an empty secret and exit 0: not found.
-    assert!(found(&h, "docker/auth/unknown.example").await.is_empty());
+    // A wrapper lists one URL that pass does not hold, so `get` is really asked.
+    let wrapper = dir.path().join("docker-credential-wrapped");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nif [ \"$1\" = list ]; then echo '{\"https://unknown.example/\":\"nobody\"}'; else exec docker-credential-pass \"$@\"; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let raw = Command::new(&wrapper)
+        .arg("get")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = {
+        let mut raw = raw;
+        raw.stdin
+            .take()
+            .unwrap()
+            .write_all(b"https://unknown.example/")
+            .unwrap();
+        raw.wait_with_output().unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "this pass build answers unknown URLs with exit 0"
+    );
+    let mut w = CredentialHelper::with_program(&wrapper);
+    for (k, v) in &env {
+        w = w.with_env(k, v);
+    }
+    assert!(found(&w, "docker/auth/*").await.is_empty());
 }
 
 #[tokio::test]

@@ -216,3 +216,79 @@ async fn sealed_then_stopped_are_typed_errors_without_a_hang() {
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn soft_deleted_versions_and_dot_segments_are_not_found() {
+    let b = shared();
+    b.put_secret("soft/db", json!({"password": "x"})).await;
+    b.api("DELETE", "secret/data/soft/db", None, None).await;
+    let v = vault(b);
+    assert!(
+        v.get_secrets(&p("vault/soft/db/password"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        v.get_secrets(&p("vault/soft/*/password"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // `..` is a valid id component but must never walk out of the mount.
+    b.api(
+        "POST",
+        "sys/mounts/other",
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+        None,
+    )
+    .await;
+    b.api(
+        "POST",
+        "other/data/app/db",
+        Some(json!({"data": {"password": "elsewhere"}})),
+        None,
+    )
+    .await;
+    assert!(
+        v.get_secrets(&p("vault/../../other/data/app/db/password"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        v.get_secrets(&p("vault/../other/**"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn walks_are_depth_bounded_and_read_only_what_can_match() {
+    let b = shared();
+    b.put_secret("deep/a/b/c/d/e/leaf", json!({"k": "v"})).await;
+    let mut shallow = VaultConfig::new(&b.address, SecretValue::from(b.token.as_str()));
+    shallow.max_depth = 2;
+    let err = Vault::new(shallow)
+        .unwrap()
+        .get_secrets(&p("vault/deep/**"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("deeper than 2"), "{err}");
+    // A name-anchored pattern reads one secret, so a small read budget suffices.
+    for i in 0..30 {
+        b.put_secret(&format!("many/m{i}"), json!({"v": "x"})).await;
+    }
+    let mut budget = VaultConfig::new(&b.address, SecretValue::from(b.token.as_str()));
+    budget.max_secrets = 5;
+    assert_eq!(
+        Vault::new(budget)
+            .unwrap()
+            .get_secrets(&p("vault/many/m7/v"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -205,6 +205,24 @@ impl AwsSecretsManager {
                 .send()
                 .await
                 .map_err(|e| service_error("batch read", e))?;
+            // Per-secret errors: not found is fine, anything else is reported.
+            for e in got.errors() {
+                let code = e.error_code().unwrap_or("unknown");
+                let name = e.secret_id().unwrap_or("?");
+                match code {
+                    "ResourceNotFoundException" => {}
+                    "AccessDeniedException" => {
+                        return Err(Error::PermissionDenied {
+                            reason: format!("aws-secrets-manager: read {name}: {code}"),
+                        });
+                    }
+                    _ => {
+                        return Err(Error::Backend {
+                            message: format!("aws-secrets-manager: read {name}: {code}"),
+                        });
+                    }
+                }
+            }
             for v in got.secret_values() {
                 out.push(Fetched {
                     name: v.name().unwrap_or_default().to_owned(),
@@ -294,6 +312,9 @@ impl Resolver for AwsSecretsManager {
             .await?
             .into_iter()
             .filter(|n| {
+                if Id::parse(n).is_err() {
+                    tracing::debug!(name = %n, "secret name outside the id grammar skipped");
+                }
                 Id::parse(n).is_ok_and(|id| {
                     pattern.matches(&id)
                         || (self.json_keys

@@ -348,6 +348,12 @@ impl Vault {
         Ok(out)
     }
 
+    /// Can `pattern` match a field of the secret at `path`?
+    fn holds(&self, path: &str, pattern: &Pattern) -> bool {
+        Pattern::parse(&format!("{}/{path}/*", self.config.prefix))
+            .is_ok_and(|p| p.overlaps(pattern))
+    }
+
     /// Can `pattern` reach anything inside `folder` (a KV path, no trailing `/`)?
     fn reaches(&self, folder: &str, pattern: &Pattern) -> bool {
         let base = if folder.is_empty() {
@@ -370,9 +376,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// `.` and `..` are valid id components but URL path segments that resolve: an id
+/// like `vault/../../sys/x` must never leave the mount.
+fn has_dot_segment<'a>(mut parts: impl Iterator<Item = &'a str>) -> bool {
+    parts.any(|c| c == "." || c == "..")
+}
+
 #[async_trait]
 impl Resolver for Vault {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
+        if has_dot_segment(pattern.components()) {
+            return Ok(Vec::new());
+        }
         let components: Vec<&str> = pattern.components().collect();
         let prefix: Vec<&str> = self.config.prefix.split('/').collect();
         if components.len() < self.prefix_len
@@ -419,7 +434,7 @@ impl Resolver for Vault {
                     match path.strip_suffix('/') {
                         Some(sub) if self.reaches(sub, pattern) => next.push(sub.to_string()),
                         Some(_) => {}
-                        None if self.reaches(&path, pattern) => secrets.push(path),
+                        None if self.holds(&path, pattern) => secrets.push(path),
                         None => {}
                     }
                 }
@@ -442,6 +457,15 @@ impl Resolver for Vault {
                 }
             }
             level = next;
+        }
+        if !level.is_empty() {
+            // Folders left unvisited: a partial answer would pass for a full one.
+            return Err(Error::Backend {
+                message: format!(
+                    "vault: {pattern} reaches deeper than {} folders; narrow the pattern or raise the limit",
+                    self.config.max_depth
+                ),
+            });
         }
         Ok(out)
     }
