@@ -292,3 +292,30 @@ async fn walks_are_depth_bounded_and_read_only_what_can_match() {
         1
     );
 }
+
+#[tokio::test]
+async fn expiry_when_the_secret_says_so() {
+    let b = shared();
+    b.api(
+        "POST",
+        "secret/metadata/expiring/db",
+        Some(json!({"delete_version_after": "1h"})),
+        None,
+    )
+    .await;
+    b.put_secret("expiring/db", json!({"password": "x"})).await;
+    let e = vault(b)
+        .get_secrets(&p("vault/expiring/db/password"))
+        .await
+        .unwrap()
+        .remove(0);
+    let left = e
+        .expires_at()
+        .expect("deletion_time set")
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_secs(3000) && left <= Duration::from_secs(3600),
+        "{left:?}"
+    );
+}

@@ -38,6 +38,8 @@ pub struct AwsOptions {
     pub json_keys: Option<bool>,
     /// Page size of `ListSecrets` (default 100).
     pub page_size: Option<i32>,
+    /// Secrets one pattern lookup may read at most (default 1000).
+    pub max_secrets: Option<usize>,
 }
 
 impl std::fmt::Debug for AwsOptions {
@@ -62,6 +64,7 @@ pub struct AwsSecretsManager {
     client: Client,
     json_keys: bool,
     page_size: i32,
+    max_secrets: usize,
 }
 
 fn service_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(
@@ -141,6 +144,7 @@ impl AwsSecretsManager {
             client: Client::new(&config),
             json_keys: options.json_keys.unwrap_or(true),
             page_size: options.page_size.unwrap_or(100),
+            max_secrets: options.max_secrets.unwrap_or(1000),
         }
     }
 
@@ -323,6 +327,15 @@ impl Resolver for AwsSecretsManager {
                 })
             })
             .collect();
+        if names.len() > self.max_secrets {
+            return Err(Error::Backend {
+                message: format!(
+                    "aws-secrets-manager: {pattern} covers {} secrets, more than {}; narrow the pattern or raise the limit",
+                    names.len(),
+                    self.max_secrets
+                ),
+            });
+        }
         for f in self.batch(&names).await? {
             self.envelopes(f, pattern, &mut out);
         }

@@ -152,6 +152,9 @@ struct VersionMetadata {
     version: Option<u64>,
     #[serde(default)]
     created_time: Option<String>,
+    /// Set when the version is scheduled to go (`delete_version_after`).
+    #[serde(default)]
+    deletion_time: Option<String>,
     #[serde(default)]
     custom_metadata: Option<BTreeMap<String, String>>,
 }
@@ -338,6 +341,15 @@ impl Vault {
                 }
                 if let Some(t) = m.created_time.as_deref().and_then(parse_time) {
                     e = e.with_created_at(t);
+                }
+                // Only when the secret says so: a version scheduled for deletion.
+                if let Some(t) = m
+                    .deletion_time
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .and_then(parse_time)
+                {
+                    e = e.with_expires_at(t);
                 }
                 for (k, v) in m.custom_metadata.clone().unwrap_or_default() {
                     metadata.insert(k, v);
