@@ -12,6 +12,9 @@ use secrets_engine::{
     ConfigLocation, Engine, EnvOptions, Id, Metadata, Pattern, Registration, Store,
 };
 
+#[path = "../tests/support/services.rs"]
+mod services;
+
 struct Keyring {
     dir: tempfile::TempDir,
     address: String,
@@ -19,36 +22,15 @@ struct Keyring {
 
 impl Drop for Keyring {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        services::stop("keyring", self.dir.path());
     }
-}
-
-fn script() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/keyring")
 }
 
 fn start() -> Keyring {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(script())
-        .arg("start")
-        .arg(dir.path())
-        .arg("--watch")
-        .arg(std::process::id().to_string())
-        .output()
+    let address = services::start("keyring", dir.path(), &[])
+        .remove("DBUS_SESSION_BUS_ADDRESS")
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let address = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .trim_start_matches("DBUS_SESSION_BUS_ADDRESS=")
-        .to_owned();
     Keyring { dir, address }
 }
 

@@ -5,32 +5,14 @@
 //! `cargo bench --bench providers [--features aws]`
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrets_engine::providers::credential_helper::CredentialHelper;
 use secrets_engine::{Pattern, Resolver};
 
-fn start(service: &str, dir: &Path) -> String {
-    let out = Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scripts/services")
-            .join(service),
-    )
-    .arg("start")
-    .arg(dir)
-    .arg("--watch")
-    .arg(std::process::id().to_string())
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+#[path = "../tests/support/services.rs"]
+mod services;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -42,10 +24,9 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
 
     let kr = tempfile::tempdir().unwrap();
-    let bus = start("keyring", kr.path())
-        .trim()
-        .trim_start_matches("DBUS_SESSION_BUS_ADDRESS=")
-        .to_string();
+    let bus = services::start("keyring", kr.path(), &[])
+        .remove("DBUS_SESSION_BUS_ADDRESS")
+        .unwrap();
     let mut store = Command::new("docker-credential-secretservice")
         .arg("store")
         .env("DBUS_SESSION_BUS_ADDRESS", &bus)
@@ -73,10 +54,9 @@ fn bench(c: &mut Criterion) {
         use secrets_engine::SecretValue;
         use secrets_engine::providers::aws::{AwsOptions, AwsSecretsManager};
         let moto = tempfile::tempdir().unwrap();
-        let endpoint = start("moto", moto.path())
-            .trim()
-            .trim_start_matches("AWS_ENDPOINT_URL=")
-            .to_string();
+        let endpoint = services::start("moto", moto.path(), &[])
+            .remove("AWS_ENDPOINT_URL")
+            .unwrap();
         let options = AwsOptions {
             region: Some("us-east-1".into()),
             endpoint: Some(endpoint.clone()),

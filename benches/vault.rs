@@ -3,35 +3,20 @@
 //!
 //! `cargo bench --bench vault`
 
-use std::process::Command;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrets_engine::providers::vault::{Vault, VaultConfig};
 use secrets_engine::{Pattern, Resolver, SecretValue};
 
+#[path = "../tests/support/services.rs"]
+mod services;
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/bao");
-    let out = Command::new(&script)
-        .arg("start")
-        .arg(dir.path())
-        .arg("--watch")
-        .arg(std::process::id().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut vars = services::start("bao", dir.path(), &[]);
+    let (addr, token) = (
+        vars.remove("VAULT_ADDR").unwrap(),
+        vars.remove("VAULT_TOKEN").unwrap(),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k))
-            .unwrap()
-            .to_string()
-    };
-    let (addr, token) = (get("VAULT_ADDR="), get("VAULT_TOKEN="));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,7 +51,7 @@ fn bench(c: &mut Criterion) {
             .iter(|| async { v.get_secrets(&walk).await.unwrap() })
     });
     g.finish();
-    let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
+    services::stop("bao", dir.path());
 }
 
 criterion_group!(benches, bench);

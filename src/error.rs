@@ -310,6 +310,43 @@ impl Error {
             _ => false,
         }
     }
+
+    /// The error that says what kind of failure this is, for callers that classify
+    /// (the C status, Python's exception class): the cause inside
+    /// [`Error::Variable`], and for [`Error::ProvidersFailed`] the providers' common
+    /// error when all failed the same specific way (all timed out, all locked). A
+    /// generic [`Error::Backend`] failure stays `ProvidersFailed`. Messages should
+    /// still come from `self`, which names every provider.
+    ///
+    /// ```
+    /// use secrets_engine::{Error, ProviderFailure};
+    /// let timeout = || Error::Timeout { after: std::time::Duration::from_secs(1) };
+    /// let e = Error::ProvidersFailed {
+    ///     pattern: "a".into(),
+    ///     failures: vec![
+    ///         ProviderFailure { provider: "x".into(), error: timeout() },
+    ///         ProviderFailure { provider: "y".into(), error: timeout() },
+    ///     ],
+    /// };
+    /// assert!(matches!(e.kind(), Error::Timeout { .. }));
+    /// ```
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::Variable { source, .. } => source.kind(),
+            Error::ProvidersFailed { failures, .. } => match failures.split_first() {
+                Some((first, rest))
+                    if !matches!(first.error, Error::Backend { .. })
+                        && rest.iter().all(|f| {
+                            std::mem::discriminant(&f.error) == std::mem::discriminant(&first.error)
+                        }) =>
+                {
+                    first.error.kind()
+                }
+                _ => self,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Shortens user input quoted in an error so a 1 MiB argument cannot become a 1 MiB message.

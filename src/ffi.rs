@@ -150,22 +150,14 @@ impl se_status {
 /// The status an error maps to.
 pub(crate) fn status_of(e: &Error) -> se_status {
     use se_status::*;
-    match e {
+    // When every provider failed the same specific way, that is the status.
+    match e.kind() {
         Error::InvalidId { .. } => SE_STATUS_INVALID_ID,
         Error::InvalidPattern { .. } => SE_STATUS_INVALID_PATTERN,
         Error::InvalidReference { .. } => SE_STATUS_INVALID_REFERENCE,
         Error::NoProvider { .. } => SE_STATUS_NO_PROVIDER,
         Error::NotFound { .. } => SE_STATUS_NOT_FOUND,
-        // When every provider failed the same specific way (all timed out, all
-        // locked), say that; the message still names each provider. A generic
-        // backend error stays PROVIDER_FAILED.
-        Error::ProvidersFailed { failures, .. } => {
-            let mut kinds = failures.iter().map(|f| status_of(&f.error));
-            match kinds.next() {
-                Some(first) if first != SE_STATUS_BACKEND && kinds.all(|k| k == first) => first,
-                _ => SE_STATUS_PROVIDER_FAILED,
-            }
-        }
+        Error::ProvidersFailed { .. } => SE_STATUS_PROVIDER_FAILED,
         Error::Ambiguous { .. } => SE_STATUS_AMBIGUOUS,
         Error::Variable { source, .. } => status_of(source),
         Error::UnrepresentableValue { .. } => SE_STATUS_UNREPRESENTABLE,

@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use aws_sdk_secretsmanager::primitives::Blob;
@@ -22,24 +20,9 @@ fn moto() -> &'static Moto {
     static M: OnceLock<Moto> = OnceLock::new();
     M.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/moto"))
-            .arg("start")
-            .arg(dir.path())
-            .arg("--watch")
-            .arg(std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "could not start moto: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let endpoint = text
-            .lines()
-            .find_map(|l| l.strip_prefix("AWS_ENDPOINT_URL="))
-            .unwrap()
-            .to_string();
+        let endpoint = support::services::start("moto", dir.path(), &[])
+            .remove("AWS_ENDPOINT_URL")
+            .expect("the script prints the endpoint");
         Moto {
             endpoint,
             _dir: dir,

@@ -2,8 +2,6 @@
 //! test binary, or private for tests that seal or stop it).
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 pub struct Bao {
@@ -18,47 +16,23 @@ impl Drop for Bao {
     }
 }
 
-fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/bao")
-}
-
 impl Bao {
     pub fn start() -> Bao {
         let dir = tempfile::Builder::new()
             .prefix("se-bao-")
             .tempdir()
             .unwrap();
-        let out = Command::new(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg("--watch")
-            .arg(std::process::id().to_string())
-            .output()
-            .expect("run scripts/services/bao");
-        assert!(
-            out.status.success(),
-            "could not start OpenBao: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .expect("the script prints it")
-                .to_string()
-        };
+        let mut vars = super::services::start("bao", dir.path(), &[]);
+        let mut get = |k: &str| vars.remove(k).expect("the script prints it");
         Bao {
-            address: get("VAULT_ADDR="),
-            token: get("VAULT_TOKEN="),
+            address: get("VAULT_ADDR"),
+            token: get("VAULT_TOKEN"),
             dir,
         }
     }
 
     pub fn stop(&self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        super::services::stop("bao", self.dir.path());
     }
 
     /// A raw API call with the root token (or `token`), optionally in a namespace.

@@ -5,7 +5,7 @@
 //! started is a test failure, never a skip.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -17,13 +17,13 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if let Some(dir) = &self.dir {
-            let _ = Command::new(script()).arg("stop").arg(dir.path()).status();
+            super::services::stop("keyring", dir.path());
         }
     }
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/services/keyring")
+    super::services::script("keyring")
 }
 
 fn start(keyring: bool) -> Session {
@@ -31,26 +31,10 @@ fn start(keyring: bool) -> Session {
         .prefix("se-keyring-")
         .tempdir()
         .unwrap();
-    let mut cmd = Command::new(script());
-    cmd.arg("start")
-        .arg(dir.path())
-        .arg("--watch")
-        .arg(std::process::id().to_string());
-    if !keyring {
-        cmd.arg("--no-keyring");
-    }
-    let out = cmd.output().expect("run scripts/services/keyring");
-    assert!(
-        out.status.success(),
-        "could not start a test keyring: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let address = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("DBUS_SESSION_BUS_ADDRESS="))
-        .expect("the script prints the bus address")
-        .to_owned();
+    let args: &[&str] = if keyring { &[] } else { &["--no-keyring"] };
+    let address = super::services::start("keyring", dir.path(), args)
+        .remove("DBUS_SESSION_BUS_ADDRESS")
+        .expect("the script prints the bus address");
     Session {
         address,
         dir: Some(dir),

@@ -3,6 +3,7 @@
 
 pub mod bao;
 pub mod keyring;
+pub mod services;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

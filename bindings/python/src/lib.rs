@@ -75,21 +75,8 @@ impl From<se::Error> for SecretsEngineError {
     fn from(e: se::Error) -> Self {
         use SecretsEngineError as P;
         use se::Error as E;
-        let mut inner = match &e {
-            E::Variable { source, .. } => source.as_ref(),
-            other => other,
-        };
-        // Every provider failed the same specific way (all locked, all timed out):
-        // raise that, as the C ABI reports it; the message names each provider.
-        if let E::ProvidersFailed { failures, .. } = inner
-            && let Some(first) = failures.first()
-            && !matches!(first.error, E::Backend { .. })
-            && failures
-                .iter()
-                .all(|f| std::mem::discriminant(&f.error) == std::mem::discriminant(&first.error))
-        {
-            inner = &first.error;
-        }
+        // Classified by what kind of failure it is; the message names every provider.
+        let inner = e.kind();
         let message = e.to_string();
         match inner {
             E::NotFound { .. } => P::NotFound { message },

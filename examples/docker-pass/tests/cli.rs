@@ -19,31 +19,16 @@ struct Env {
     address: String,
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/keyring")
-}
+#[path = "../../../tests/support/services.rs"]
+mod services;
 
 impl Env {
     /// A fresh HOME, config file and keyring of this test's own.
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(script())
-            .arg("start")
-            .arg(dir.path().join("keyring"))
-            .arg("--watch")
-            .arg(std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keyring: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let address = String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .trim_start_matches("DBUS_SESSION_BUS_ADDRESS=")
-            .to_owned();
+        let address = services::start("keyring", &dir.path().join("keyring"), &[])
+            .remove("DBUS_SESSION_BUS_ADDRESS")
+            .expect("the bus address");
         Env { dir, address }
     }
 
@@ -85,10 +70,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path().join("keyring"))
-            .status();
+        services::stop("keyring", &self.dir.path().join("keyring"));
     }
 }
 
@@ -860,27 +842,11 @@ fn a_crashed_1password_cli_stays_crashed_across_invocations_until_enabled() {
 fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
     let e = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/bao");
-    let out = Command::new(&script)
-        .arg("start")
-        .arg(dir.path())
-        .arg("--watch")
-        .arg(std::process::id().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut vars = services::start("bao", dir.path(), &[]);
+    let (addr, token) = (
+        vars.remove("VAULT_ADDR").unwrap(),
+        vars.remove("VAULT_TOKEN").unwrap(),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k))
-            .unwrap()
-            .to_string()
-    };
-    let (addr, token) = (get("VAULT_ADDR="), get("VAULT_TOKEN="));
     let put = Command::new("curl")
         .args([
             "-fsS",
@@ -949,5 +915,5 @@ fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
         .assert()
         .success()
         .stdout("local/token\n");
-    let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
+    services::stop("bao", dir.path());
 }

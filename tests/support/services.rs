@@ -1,0 +1,46 @@
+//! Starting the project's test services (scripts/services/*) from Rust. Tests,
+//! benches and the CLI tests share this file (`#[path]` from other targets). A
+//! service that cannot start is a panic, never a skip.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// scripts/services/<name> of this repository (found above the manifest, so the CLI
+/// crate two levels down finds it too).
+pub fn script(name: &str) -> PathBuf {
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("scripts/services").is_dir() {
+        dir = dir.parent().expect("scripts/services above the manifest");
+    }
+    dir.join("scripts/services").join(name)
+}
+
+/// Starts service `name` in `dir` with `args`, stopped when this process exits;
+/// returns the `KEY=VALUE` lines it printed.
+pub fn start(name: &str, dir: &Path, args: &[&str]) -> HashMap<String, String> {
+    let out = Command::new(script(name))
+        .arg("start")
+        .arg(dir)
+        .args(args)
+        .arg("--watch")
+        .arg(std::process::id().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/services/{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "could not start {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+/// Stops service `name` started in `dir`.
+pub fn stop(name: &str, dir: &Path) {
+    let _ = Command::new(script(name)).arg("stop").arg(dir).status();
+}
