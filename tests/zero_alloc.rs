@@ -141,7 +141,10 @@ fn includes_and_overlaps_allocation_counts() {
         assert_eq!(got_inc, *inc, "{a} includes {b}");
         assert_eq!(got_ovl, *ovl, "{a} overlaps {b}");
         eprintln!("allocations: includes {ni:>3}  overlaps {no:>2}  {a} vs {b}");
-        assert!(no <= 2, "overlaps({a}, {b}) allocated {no} times, more than its two rows");
+        assert!(
+            no <= 2,
+            "overlaps({a}, {b}) allocated {no} times, more than its two rows"
+        );
         assert!(ni <= 64, "includes({a}, {b}) allocated {ni} times");
         inc_total += ni;
         ovl_total += no;

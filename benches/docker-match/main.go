@@ -3,8 +3,8 @@
 // from one run.
 //
 //	docker-match typical <match.tsv>             mean ns per match over the whole set
-//	docker-match worst <worst.tsv> <calls> <s>   median ns per call, at most <calls>
-//	                                             calls, stopping once <s> seconds are spent
+//	docker-match worst <worst.tsv> <calls> <s>   lower median ns per call, at most <calls>
+//	                                             calls, no new call once <s> seconds are spent
 //
 // Each mode first checks every vector's expected result, so a timing never hides a
 // disagreement. Output is one line "<ns> <allocs per match>" on stdout.
@@ -111,7 +111,9 @@ func main() {
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 		fmt.Fprintf(os.Stderr, "docker-match worst: %d calls, min %v, max %v\n", len(times), times[0], times[len(times)-1])
-		fmt.Printf("%d -\n", times[len(times)/2].Nanoseconds())
+		// Lower median: with the two calls a busy machine allows, the faster one is the
+		// better estimate of the cost itself.
+		fmt.Printf("%d -\n", times[(len(times)-1)/2].Nanoseconds())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
