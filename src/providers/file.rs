@@ -6,8 +6,8 @@
 //! |---|---|
 //! | `identity.age` | an age X25519 identity, encrypted with the passphrase (scrypt) |
 //! | `recipient.txt` | the identity's public key: a key that does not match is refused |
-//! | `recipient.txt` | the identity's public key: a key that does not match is refused |
 //! | `secrets/<name>.age` | one secret: id, metadata and value, encrypted to that identity |
+//! | `secrets/.tmp/` | writes in progress |
 //! | `.lock` | taken exclusively by writers |
 //!
 //! `<name>` is the lowercase hex of the id (ids longer than 120 bytes use `h` and the
@@ -15,7 +15,10 @@
 //! a file, even on case-insensitive file systems, which plain base64 would not ensure.
 //! Metadata is encrypted with the value. A write goes to a temporary file that is
 //! synced and renamed over the old one, so a crash leaves the old value or the new one,
-//! never a torn file; readers ignore stray temporary files.
+//! never a torn file; a write that fails (disk full, read-only file system) removes its
+//! temporary file and leaves the old value. Writers hold the lock while their temporary
+//! file exists, so the next writer deletes whatever a killed one left in `.tmp/`;
+//! readers ignore names starting with `.`.
 //!
 //! The passphrase unlocks the identity once per store object (scrypt is slow on
 //! purpose); each secret then costs one X25519 decryption. With a key file
@@ -438,6 +441,19 @@ fn all_entries(
     Ok(out)
 }
 
+/// Prepares `pending` (the temporary-file directory) for a write under the lock:
+/// any file in it belongs to a writer that died mid-write, since writers hold the lock
+/// while their temporary file exists.
+fn remove_strays(pending: &Path) -> Result<(), Error> {
+    create_private_dir(pending)?;
+    let listing =
+        std::fs::read_dir(pending).map_err(io(format!("listing {}", pending.display())))?;
+    for entry in listing.flatten() {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    Ok(())
+}
+
 /// Runs `f` holding the store's write lock (an exclusive lock on `.lock`).
 fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     create_private_dir(&dir.join("secrets"))?;
@@ -494,7 +510,9 @@ impl Store for FileStore {
             })?;
             locked(dir, || {
                 let secrets = dir.join("secrets");
-                let tmp = temp_path(&secrets, "write");
+                let pending = secrets.join(".tmp");
+                remove_strays(&pending)?;
+                let tmp = temp_path(&pending, "write");
                 write_synced(&tmp, &sealed)?;
                 let target = secrets.join(file_name(&id));
                 std::fs::rename(&tmp, &target).map_err(|e| {
