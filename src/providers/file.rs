@@ -266,7 +266,7 @@ fn decrypt_identity(
 ) -> Result<age::x25519::Identity, Error> {
     let mut scrypt = age::scrypt::Identity::new(pass.clone());
     scrypt.set_max_work_factor(30);
-    let mut plain = age::decrypt(&scrypt, bytes).map_err(|e| match e {
+    let mut plain = decrypt(&scrypt, bytes).map_err(|e| match e {
         age::DecryptError::DecryptionFailed
         | age::DecryptError::NoMatchingKeys
         | age::DecryptError::KeyDecryptionFailed => Error::Locked {
@@ -283,6 +283,32 @@ fn decrypt_identity(
     parsed.ok_or_else(|| Error::Backend {
         message: format!("{} does not hold an age identity", path.display()),
     })
+}
+
+/// `age::decrypt` without its copies: that one collects the plaintext with
+/// `read_to_end`, whose reallocations free buffers holding the secret without wiping
+/// them. Plaintext is shorter than its ciphertext, so one buffer of the ciphertext's
+/// size never grows; the caller wipes it.
+fn decrypt(identity: &dyn age::Identity, ciphertext: &[u8]) -> Result<Vec<u8>, age::DecryptError> {
+    use std::io::Read;
+    let decryptor = age::Decryptor::new_buffered(ciphertext)?;
+    let mut reader = decryptor.decrypt(std::iter::once(identity))?;
+    let mut plain = vec![0u8; ciphertext.len()];
+    let mut n = 0;
+    while n < plain.len() {
+        match reader.read(&mut plain[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                plain.zeroize();
+                return Err(e.into());
+            }
+        }
+    }
+    // Zeroes past the end stay in the allocation; truncating does not reallocate.
+    plain.truncate(n);
+    Ok(plain)
 }
 
 fn create_identity(
@@ -402,7 +428,7 @@ fn read_entry(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
     };
-    let mut plain = age::decrypt(identity, &bytes).map_err(|e| Error::Backend {
+    let mut plain = decrypt(identity, &bytes).map_err(|e| Error::Backend {
         message: format!("cannot decrypt {}: {e}", path.display()),
     })?;
     let entry = decode(&plain);
