@@ -751,34 +751,52 @@ impl Engine {
         Ok((slot, store))
     }
 
+    /// Runs a store call within the slot's deadline; a panic in it crashes the
+    /// provider, as in [`get_secrets`](Engine::get_secrets), instead of unwinding into
+    /// the caller (the payload is not shown: it may hold the value being written).
     async fn with_deadline<T>(
+        &self,
         slot: &Slot,
         f: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        tokio::time::timeout(slot.deadline, f)
-            .await
-            .unwrap_or(Err(Error::Timeout {
+        use futures_util::FutureExt;
+        match tokio::time::timeout(
+            slot.deadline,
+            std::panic::AssertUnwindSafe(f).catch_unwind(),
+        )
+        .await
+        {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_panic)) => {
+                self.crash(slot, "panicked".into());
+                Err(Error::Crashed {
+                    reason: "panicked".into(),
+                })
+            }
+            Err(_) => Err(Error::Timeout {
                 after: slot.deadline,
-            }))
+            }),
+        }
     }
 
     /// Stores `value` under `id` in the default store, replacing what was there.
     pub async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(&slot, store.set(id, value, metadata)).await
+        self.with_deadline(&slot, store.set(id, value, metadata))
+            .await
     }
 
     /// Removes `id` from the default store; [`Error::NotFound`] if it is not there.
     pub async fn remove(&self, id: &Id) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(&slot, store.remove(id)).await
+        self.with_deadline(&slot, store.remove(id)).await
     }
 
     /// Ids and metadata in the default store matching `pattern`, sorted, without the
     /// engine's internal realm.
     pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (slot, store) = self.store_for(None)?;
-        let mut items = Self::with_deadline(&slot, store.list(pattern)).await?;
+        let mut items = self.with_deadline(&slot, store.list(pattern)).await?;
         items.retain(|l| {
             let in_request = if slot.case_insensitive {
                 pattern.matches_ignore_case(&l.id)
