@@ -9,17 +9,17 @@
 //! be represented by one fresh symbol: every literal rejects it and every wildcard accepts
 //! it. That is what makes both questions finite.
 //!
-//! Why inclusion is polynomial here although containment of the tree patterns of XPath
-//! with `/`, `//` and `*` is coNP-complete (Miklau & Suciu, "Containment and equivalence
-//! for a fragment of XPath", J. ACM 51(1), 2004): their hardness needs branching, which
-//! lets the contained pattern offer one independent path per clause of a formula. A path
-//! pattern offers a single word at a time, and against one word the container is matched
-//! greedily, block by block; the contained pattern's only freedom is the lengths of its
-//! `**` runs, and the argument on [`includes`](Pattern::includes) shows that its best
-//! choice is forced block by block. (Over a finite alphabet, as in Martens, Neven &
-//! Schwentick's regular-expression fragments with `Σ` and `Σ*`, a wildcard of the
-//! contained side can spell every letter, which is a different and harder question; ids
-//! have no finite alphabet.)
+//! On the literature: containment of XPath tree patterns with `/`, `//` and `*` is
+//! coNP-complete (Miklau & Suciu, "Containment and equivalence for a fragment of XPath",
+//! J. ACM 51(1), 2004), but that hardness comes from combining all three features; the
+//! same paper recalls that any two of them (branching, `*`, `//`) keep containment
+//! efficient.
+//! Our patterns are the branch-free case: the contained pattern offers one word at a
+//! time, the container is matched against it greedily block by block, and the contained
+//! pattern's best choice of `**` lengths is forced block by block (the argument is on
+//! [`includes`](Pattern::includes)). It relies on the alphabet being unbounded (a fresh
+//! component always exists); over a finite alphabet a wildcard could spell every letter,
+//! which this argument does not cover.
 
 use super::{Pattern, Seg};
 
@@ -134,7 +134,9 @@ impl Pattern {
         }
         let items = other.items();
         let blocks: Vec<&[Seg]> = self.segs.split(|s| *s == Seg::Any).collect();
-        let (first, rest) = blocks.split_first().expect("split yields at least one block");
+        let (first, rest) = blocks
+            .split_first()
+            .expect("split yields at least one block");
         let Some((last, middle)) = rest.split_last() else {
             // No `**`: every word of `other` must be one fixed-length word `self` accepts.
             return items.len() == first.len()
@@ -164,10 +166,13 @@ impl Pattern {
             return false; // some word is too short
         }
         // Up to the first gap the components are fixed; from there any may be fresh.
-        block.iter().enumerate().all(|(t, seg)| match items[..position_of_gap(items)].get(t) {
-            Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
-            _ => *seg == Seg::One,
-        })
+        block
+            .iter()
+            .enumerate()
+            .all(|(t, seg)| match items[..position_of_gap(items)].get(t) {
+                Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
+                _ => *seg == Seg::One,
+            })
     }
 
     /// Whether every continuation of `items` from `place` ends with components `block`
@@ -178,11 +183,18 @@ impl Pattern {
             return false; // some continuation is too short
         }
         // After the last gap the components are fixed; before it any may be fresh.
-        let fixed = &tail[tail.iter().rposition(|i| *i == Item::Gap).map_or(0, |g| g + 1)..];
-        block.iter().rev().enumerate().all(|(k, seg)| match fixed.iter().rev().nth(k) {
-            Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
-            _ => *seg == Seg::One,
-        })
+        let fixed = &tail[tail
+            .iter()
+            .rposition(|i| *i == Item::Gap)
+            .map_or(0, |g| g + 1)..];
+        block
+            .iter()
+            .rev()
+            .enumerate()
+            .all(|(k, seg)| match fixed.iter().rev().nth(k) {
+                Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
+                _ => *seg == Seg::One,
+            })
     }
 
     /// The latest place where the first occurrence of `block` (no `**`, not empty) can
@@ -191,7 +203,10 @@ impl Pattern {
         let Some(lo) = block.iter().position(|s| *s != Seg::One) else {
             return advance(items, place, block.len());
         };
-        let hi = block.iter().rposition(|s| *s != Seg::One).expect("has a literal");
+        let hi = block
+            .iter()
+            .rposition(|s| *s != Seg::One)
+            .expect("has a literal");
         let core = &block[lo..=hi];
         let mut at = advance(items, place, lo)?;
         // The first occurrence of the core inside one gap-free stretch of `items`.
@@ -238,7 +253,10 @@ fn count_syms(items: &[Item<'_>]) -> usize {
 }
 
 fn position_of_gap(items: &[Item<'_>]) -> usize {
-    items.iter().position(|i| *i == Item::Gap).unwrap_or(items.len())
+    items
+        .iter()
+        .position(|i| *i == Item::Gap)
+        .unwrap_or(items.len())
 }
 
 impl Pattern {
@@ -315,5 +333,52 @@ impl Pattern {
             std::mem::swap(&mut row, &mut next);
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pattern, STEPS};
+
+    /// Component comparisons one `includes` call makes, with its answer.
+    fn counted(container: &str, contained: &str) -> (bool, u64) {
+        let (a, b) = (
+            Pattern::parse(container).unwrap(),
+            Pattern::parse(contained).unwrap(),
+        );
+        STEPS.with(|s| s.set(0));
+        let answer = a.includes(&b);
+        (answer, STEPS.with(|s| s.get()))
+    }
+
+    /// The bound in the docs, O(len(self)·len(other)), as a hard count rather than a
+    /// timing: on the shapes that cost the former state-set search 2^n, and on random-ish
+    /// long ones.
+    #[test]
+    fn comparisons_stay_within_the_product_of_lengths() {
+        let rep = |part: &str, n: usize| vec![part; n].join("/");
+        for n in [1, 5, 40, 300] {
+            let cases = [
+                (
+                    format!("**/a/{}/**", rep("*", n)),
+                    format!("{}/**", rep("**/a", n)),
+                ),
+                (
+                    format!("**/a/{}/b/**", rep("*", n)),
+                    format!("{}/{}/b", rep("**/a", n), rep("*", n)),
+                ),
+                (format!("**/{}/**", rep("a/*", n)), rep("**/a/*", n)),
+                (format!("{}/**/b", rep("a/**/*/a", n)), rep("a/*/**/a", n)),
+                (rep("**/a/b/*", n), rep("a/b/**/a/b/a", n)),
+            ];
+            for (a, b) in cases {
+                let (_, steps) = counted(&a, &b);
+                let (la, lb) = (a.split('/').count() as u64, b.split('/').count() as u64);
+                assert!(
+                    steps <= (la + 1) * (lb + 1),
+                    "{steps} comparisons for {a} ⊇ {b}"
+                );
+            }
+        }
     }
 }
