@@ -69,8 +69,8 @@ fn reference_includes(container: &[&str], contained: &[&str]) -> bool {
     type Set = BTreeSet<usize>;
     let m = container.len();
     let close = |mut s: Set| {
-        for x in 0..m {
-            if container[x] == "**" && s.contains(&x) {
+        for (x, seg) in container.iter().enumerate() {
+            if *seg == "**" && s.contains(&x) {
                 s.insert(x + 1);
             }
         }

@@ -166,13 +166,11 @@ impl Pattern {
             return false; // some word is too short
         }
         // Up to the first gap the components are fixed; from there any may be fresh.
-        block
-            .iter()
-            .enumerate()
-            .all(|(t, seg)| match items[..position_of_gap(items)].get(t) {
-                Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
-                _ => *seg == Seg::One,
-            })
+        let fixed = &items[..position_of_gap(items)];
+        block.iter().enumerate().all(|(t, seg)| match fixed.get(t) {
+            Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
+            _ => *seg == Seg::One,
+        })
     }
 
     /// Whether every continuation of `items` from `place` ends with components `block`
@@ -187,14 +185,12 @@ impl Pattern {
             .iter()
             .rposition(|i| *i == Item::Gap)
             .map_or(0, |g| g + 1)..];
-        block
-            .iter()
-            .rev()
-            .enumerate()
-            .all(|(k, seg)| match fixed.iter().rev().nth(k) {
-                Some(Item::Sym(sym)) => self.accepts(*seg, *sym),
+        block.iter().rev().enumerate().all(|(k, seg)| {
+            match fixed.len().checked_sub(k + 1).map(|i| fixed[i]) {
+                Some(Item::Sym(sym)) => self.accepts(*seg, sym),
                 _ => *seg == Seg::One,
-            })
+            }
+        })
     }
 
     /// The latest place where the first occurrence of `block` (no `**`, not empty) can
