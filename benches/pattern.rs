@@ -183,5 +183,21 @@ fn worst_case(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, match_set, typical, worst_case);
+/// The family that made the previous `includes` (a search over sets of automaton states)
+/// exponential: `**/a/*^n/**` against `(**/a)^n/**`. It must now grow at most as the
+/// product of the two lengths; n = 400 is close to the 4096-byte limit.
+fn includes_adversarial(c: &mut Criterion) {
+    let mut g = c.benchmark_group("includes_adversarial");
+    for n in [10usize, 40, 400] {
+        let container = p(&format!("**/a/{}/**", vec!["*"; n].join("/")));
+        let contained = p(&format!("{}/**", vec!["**/a"; n].join("/")));
+        assert!(!container.includes(&contained), "the word a^n escapes");
+        g.bench_function(format!("n={n}"), |b| {
+            b.iter(|| black_box(&container).includes(black_box(&contained)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, match_set, typical, worst_case, includes_adversarial);
 criterion_main!(benches);
