@@ -380,6 +380,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
+type Answer = Result<Vec<Envelope>, Error>;
+
+/// One provider call of a lookup.
+enum Call {
+    /// Answered on its first poll.
+    Answered(Answer),
+    /// Panicked on its first poll.
+    Panicked,
+    /// Still running, as a task of its own.
+    Running(tokio::task::JoinHandle<Answer>),
+}
+
+impl Call {
+    /// Polls the call once where the lookup runs and spawns it only if it is not done.
+    ///
+    /// Most calls wait on something (D-Bus, HTTP, a child process, a binding's callback
+    /// on `spawn_blocking`) and become tasks, so the lookup's providers run in parallel
+    /// and each deadline is kept by the lookup however the others behave. A call that
+    /// answers at once (an in-memory store, a cache hit) costs no spawn and no wake-up
+    /// of another thread, which was most of a blocking lookup's cost. A provider whose
+    /// first poll blocks the thread (against the [`Resolver`] contract) delays the
+    /// lookup by as long, since a deadline only bounds waiting.
+    fn start(resolver: Arc<dyn Resolver>, pattern: Pattern) -> Call {
+        let mut call: std::pin::Pin<Box<dyn Future<Output = Answer> + Send>> =
+            Box::pin(async move { resolver.get_secrets(&pattern).await });
+        // A waker that does nothing is enough: a future that returns Pending is polled
+        // again by its task, and registers that poll's waker then.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let first =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+        match first {
+            Ok(std::task::Poll::Ready(answer)) => Call::Answered(answer),
+            Ok(std::task::Poll::Pending) => Call::Running(tokio::spawn(call)),
+            Err(_) => Call::Panicked,
+        }
+    }
+}
+
 /// The outcome of a lookup that found something: the envelopes, and the providers that
 /// failed beside them (a partial result).
 #[derive(Debug)]
@@ -634,6 +672,15 @@ impl Engine {
         slot.set_state(ProviderState::Crashed(reason));
     }
 
+    /// Marks a provider crashed by a panic. The payload is not shown: it may hold
+    /// whatever the provider had.
+    fn panicked<T>(&self, slot: &Slot) -> Result<T, Error> {
+        self.crash(slot, "panicked".into());
+        Err(Error::Crashed {
+            reason: "panicked".into(),
+        })
+    }
+
     /// Every secret matching `pattern`, from every running provider whose declared
     /// pattern overlaps it.
     ///
@@ -653,36 +700,40 @@ impl Engine {
             });
         }
         let start = Instant::now();
-        let calls: Vec<_> = asked
+        let calls: Vec<Call> = asked
             .iter()
-            .map(|slot| {
-                let resolver = slot.resolver.clone();
-                let p = pattern.clone();
-                tokio::spawn(async move { resolver.get_secrets(&p).await })
-            })
+            .map(|slot| Call::start(slot.resolver.clone(), pattern.clone()))
             .collect();
         // If the caller stops waiting, the provider calls stop too.
-        let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
+        let _abort = AbortOnDrop(
+            calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Running(task) => Some(task.abort_handle()),
+                    _ => None,
+                })
+                .collect(),
+        );
         let mut envelopes = Vec::new();
         let mut failures = Vec::new();
-        for (slot, mut call) in asked.iter().zip(calls) {
-            let outcome = match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(join)) if join.is_panic() => {
-                    // The payload is not shown: it may hold whatever the provider had.
-                    self.crash(slot, "panicked".into());
-                    Err(Error::Crashed {
-                        reason: "panicked".into(),
-                    })
-                }
-                Ok(Err(_)) => Err(Error::Crashed {
-                    reason: "cancelled".into(),
-                }),
-                Err(_) => {
-                    call.abort();
-                    Err(Error::Timeout {
-                        after: slot.deadline,
-                    })
+        for (slot, call) in asked.iter().zip(calls) {
+            let outcome = match call {
+                Call::Answered(outcome) => outcome,
+                Call::Panicked => self.panicked(slot),
+                Call::Running(mut task) => {
+                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(join)) if join.is_panic() => self.panicked(slot),
+                        Ok(Err(_)) => Err(Error::Crashed {
+                            reason: "cancelled".into(),
+                        }),
+                        Err(_) => {
+                            task.abort();
+                            Err(Error::Timeout {
+                                after: slot.deadline,
+                            })
+                        }
+                    }
                 }
             };
             match outcome {
