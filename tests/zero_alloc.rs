@@ -114,10 +114,9 @@ fn matches_allocates_nothing_on_typical_vectors_and_the_worst_case() {
     assert_eq!(n, 0, "100 rounds of matches allocated {n} times");
 }
 
-/// `overlaps` keeps two dynamic-programming rows of `len(other) + 1` flags: two
-/// allocations per call, whatever the patterns. `includes` keeps sets of automaton
-/// states and a work list, so its count depends on the pair; it is printed
-/// (`cargo test --test zero_alloc -- --nocapture`) and must stay bounded, not zero.
+/// `includes` and `overlaps` keep their scratch space (the contained pattern's items,
+/// the two dynamic-programming rows) on the stack for patterns under 32 components, so
+/// on typical pairs neither allocates; longer patterns fall back to the heap.
 #[test]
 fn includes_and_overlaps_allocation_counts() {
     let pairs: Vec<(Pattern, Pattern, bool, bool)> = rows(PAIRS_TSV)
@@ -134,25 +133,25 @@ fn includes_and_overlaps_allocation_counts() {
     for (a, b, _, _) in &pairs {
         std::hint::black_box((a.includes(b), a.overlaps(b)));
     }
-    let (mut inc_total, mut ovl_total) = (0, 0);
     for (a, b, inc, ovl) in &pairs {
         let (ni, got_inc) = allocations(|| a.includes(b));
         let (no, got_ovl) = allocations(|| a.overlaps(b));
         assert_eq!(got_inc, *inc, "{a} includes {b}");
         assert_eq!(got_ovl, *ovl, "{a} overlaps {b}");
-        eprintln!("allocations: includes {ni:>3}  overlaps {no:>2}  {a} vs {b}");
-        assert!(
-            no <= 2,
-            "overlaps({a}, {b}) allocated {no} times, more than its two rows"
-        );
-        assert!(ni <= 64, "includes({a}, {b}) allocated {ni} times");
-        inc_total += ni;
-        ovl_total += no;
+        assert_eq!(no, 0, "overlaps({a}, {b}) allocated {no} times");
+        assert_eq!(ni, 0, "includes({a}, {b}) allocated {ni} times");
     }
-    eprintln!(
-        "allocations per call, mean over {} pairs: includes {:.1}, overlaps {:.1}",
-        pairs.len(),
-        inc_total as f64 / pairs.len() as f64,
-        ovl_total as f64 / pairs.len() as f64
+    // Past the inline limit the heap is used, and the counter sees it.
+    let long_a = Pattern::parse(&["**/a"; 40].join("/")).unwrap();
+    let long_b = Pattern::parse(&["**/b"; 40].join("/")).unwrap();
+    let (n, _) = allocations(|| long_a.includes(&long_b));
+    assert!(
+        n > 0,
+        "includes of 80-component patterns should need heap scratch space"
+    );
+    let (n, _) = allocations(|| long_a.overlaps(&long_b));
+    assert!(
+        n > 0,
+        "overlaps of 80-component patterns should need heap scratch space"
     );
 }

@@ -45,6 +45,9 @@ enum Item<'a> {
 /// the place after it does, and more.
 type Place = usize;
 
+/// Patterns shorter than this many components get their scratch space on the stack.
+const INLINE: usize = 32;
+
 #[cfg(test)]
 thread_local! {
     /// Component comparisons made by `includes`, for the unit test that pins its bound.
@@ -68,21 +71,41 @@ impl Pattern {
         }
     }
 
-    fn items(&self) -> Vec<Item<'_>> {
+    /// Runs `f` on `self` as its container sees it ([`Item`]s). Typical patterns fit the
+    /// stack buffer, so `includes` does not touch the allocator (routing and config
+    /// checks call it per provider).
+    fn with_items<'a, R>(&'a self, f: impl FnOnce(&[Item<'a>]) -> R) -> R {
+        if self.segs.len() < INLINE {
+            let mut buf = [Item::Gap; INLINE];
+            let n = self.fill_items(&mut buf);
+            f(&buf[..n])
+        } else {
+            let mut buf = vec![Item::Gap; self.segs.len() + 1];
+            let n = self.fill_items(&mut buf);
+            f(&buf[..n])
+        }
+    }
+
+    /// Writes the items into `out` (room for `segs.len() + 1`), returning how many.
+    fn fill_items<'a>(&'a self, out: &mut [Item<'a>]) -> usize {
         // Ids are never empty, so an all-`**` pattern means "one or more components".
         if self.segs.iter().all(|s| *s == Seg::Any) {
-            return vec![Item::Sym(Symbol::Fresh), Item::Gap];
+            out[0] = Item::Sym(Symbol::Fresh);
+            out[1] = Item::Gap;
+            return 2;
         }
-        let mut out: Vec<Item<'_>> = Vec::with_capacity(self.segs.len());
+        let mut n = 0;
         for seg in self.segs.iter() {
-            match *seg {
-                Seg::Any if out.last() == Some(&Item::Gap) => {}
-                Seg::Any => out.push(Item::Gap),
-                Seg::One => out.push(Item::Sym(Symbol::Fresh)),
-                Seg::Lit(a, b) => out.push(Item::Sym(Symbol::Name(self.lit(a, b)))),
-            }
+            let item = match *seg {
+                Seg::Any if n > 0 && out[n - 1] == Item::Gap => continue,
+                Seg::Any => Item::Gap,
+                Seg::One => Item::Sym(Symbol::Fresh),
+                Seg::Lit(a, b) => Item::Sym(Symbol::Name(self.lit(a, b))),
+            };
+            out[n] = item;
+            n += 1;
         }
-        out
+        n
     }
 
     /// True when every id `other` matches is also matched by `self`: L(other) ⊆ L(self).
@@ -132,32 +155,38 @@ impl Pattern {
         if self.text == other.text {
             return true;
         }
-        let items = other.items();
-        let blocks: Vec<&[Seg]> = self.segs.split(|s| *s == Seg::Any).collect();
-        let (first, rest) = blocks
-            .split_first()
-            .expect("split yields at least one block");
-        let Some((last, middle)) = rest.split_last() else {
+        other.with_items(|items| self.includes_items(items))
+    }
+
+    fn includes_items(&self, items: &[Item<'_>]) -> bool {
+        let mut blocks = self.segs.split(|s| *s == Seg::Any);
+        let first = blocks.next().expect("split yields at least one block");
+        let Some(mut last) = blocks.next() else {
             // No `**`: every word of `other` must be one fixed-length word `self` accepts.
             return items.len() == first.len()
-                && first.iter().zip(&items).all(|(seg, item)| match *item {
+                && first.iter().zip(items).all(|(seg, item)| match *item {
                     Item::Sym(sym) => self.accepts(*seg, sym),
                     Item::Gap => false,
                 });
         };
-        if !self.accepts_start(first, &items) {
+        if !self.accepts_start(first, items) {
             return false;
         }
-        let Some(mut place) = advance(&items, 0, first.len()) else {
+        let Some(mut place) = advance(items, 0, first.len()) else {
             return false;
         };
-        for block in middle.iter().filter(|b| !b.is_empty()) {
-            match self.latest_end(block, &items, place) {
+        // Every block but the last is a middle block.
+        for next in blocks {
+            let middle = std::mem::replace(&mut last, next);
+            if middle.is_empty() {
+                continue;
+            }
+            match self.latest_end(middle, items, place) {
                 Some(end) => place = end,
                 None => return false,
             }
         }
-        self.accepts_end(last, &items, place)
+        self.accepts_end(last, items, place)
     }
 
     /// Whether every word of `items` starts with components `block` accepts.
@@ -293,8 +322,16 @@ impl Pattern {
             _ => true,
         };
         // reach[j] for the current row i: some word takes `self` to i and `other` to j.
-        let mut row = vec![false; m + 1];
-        let mut next = vec![false; m + 1];
+        // Rows of typical patterns live on the stack: routing calls this per provider.
+        let (mut row_buf, mut next_buf) = ([false; INLINE], [false; INLINE]);
+        let (mut row_heap, mut next_heap) = (Vec::new(), Vec::new());
+        let (mut row, mut next): (&mut [bool], &mut [bool]) = if m < INLINE {
+            (&mut row_buf[..=m], &mut next_buf[..=m])
+        } else {
+            row_heap.resize(m + 1, false);
+            next_heap.resize(m + 1, false);
+            (&mut row_heap[..], &mut next_heap[..])
+        };
         row[0] = true;
         for i in 0..=n {
             next.iter_mut().for_each(|r| *r = false);
