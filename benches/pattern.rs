@@ -199,5 +199,11 @@ fn includes_adversarial(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, match_set, typical, worst_case, includes_adversarial);
+criterion_group!(
+    benches,
+    match_set,
+    typical,
+    worst_case,
+    includes_adversarial
+);
 criterion_main!(benches);

@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use super::lists::{se_envelope_list, se_plugin_list, se_string_list};
 use super::se_status;
-use super::util::{boundary, fail, fail_with, guard, out_arg, str_arg};
+use super::util::{boundary, fail, fail_with, guard, out_arg, str_arg, str_array_arg};
 use crate::defaults::{DefaultOptions, StoreChoice};
 use crate::engine::{ConfigLocation, Engine, Registration};
 use crate::env::EnvOptions;
@@ -189,9 +189,6 @@ pub unsafe extern "C" fn se_engine_resolve_env(
     guard(|| {
         out_arg(out, "out")?;
         let engine = unsafe { engine_ref(engine) }?;
-        if env.is_null() && n > 0 {
-            return Err(fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "env is NULL"));
-        }
         let flags = flags as u32;
         if flags & !SE_ENV_CONTAINER_MODE != 0 {
             return Err(fail_with(
@@ -199,9 +196,9 @@ pub unsafe extern "C" fn se_engine_resolve_env(
                 &format!("unknown flags {flags:#x}"),
             ));
         }
+        let entries = unsafe { str_array_arg(env, n, "env") }?;
         let mut vars = Vec::with_capacity(n);
-        for i in 0..n {
-            let entry = unsafe { str_arg(*env.add(i), &format!("env[{i}]")) }?;
+        for (i, entry) in entries.into_iter().enumerate() {
             let (name, value) = entry.split_once('=').ok_or_else(|| {
                 fail_with(
                     se_status::SE_STATUS_INVALID_ARGUMENT,
@@ -292,18 +289,13 @@ pub unsafe extern "C" fn se_engine_set_secret_with_metadata(
                 "value is NULL",
             ));
         }
-        if (keys.is_null() || values.is_null()) && n > 0 {
-            return Err(fail_with(
-                se_status::SE_STATUS_NULL_ARGUMENT,
-                "metadata keys or values is NULL",
-            ));
-        }
-        let mut metadata = Metadata::new();
-        for i in 0..n {
-            let k = unsafe { str_arg(*keys.add(i), &format!("keys[{i}]")) }?;
-            let v = unsafe { str_arg(*values.add(i), &format!("values[{i}]")) }?;
-            metadata.insert(k.to_owned(), v.to_owned());
-        }
+        let keys = unsafe { str_array_arg(keys, n, "keys") }?;
+        let values = unsafe { str_array_arg(values, n, "values") }?;
+        let metadata: Metadata = keys
+            .into_iter()
+            .zip(values)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let bytes = if len == 0 {
             Vec::new()
         } else {

@@ -65,6 +65,28 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str
     })
 }
 
+/// `n` borrowed UTF-8 strings at `p`: NULL array (with `n > 0`), NULL elements and
+/// invalid UTF-8 are errors naming `what` and the index.
+pub(crate) unsafe fn str_array_arg<'a>(
+    p: *const *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<&'a str>, se_status> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(fail_with(
+            se_status::SE_STATUS_NULL_ARGUMENT,
+            &format!("{what} is NULL"),
+        ));
+    }
+    // SAFETY: the caller passes `n` readable pointers to NUL-terminated strings.
+    (0..n)
+        .map(|i| unsafe { str_arg(*p.add(i), &format!("{what}[{i}]")) })
+        .collect()
+}
+
 /// Checks an out-pointer for NULL.
 pub(crate) fn out_arg<T>(p: *mut T, what: &str) -> Result<(), se_status> {
     if p.is_null() {
