@@ -256,13 +256,16 @@ pub fn reference(data: &[u8]) {
 
 // --- matcher and algebra against brute force --------------------------------------
 
-/// Does `p` match `id`? A memoized recursion on (pattern position, id position),
-/// written from the definition: nothing shared with the greedy matcher or the
-/// automata of the algebra.
+/// Does `p` match `id`? A table of "p[i..] matches id[j..]" filled from the
+/// definition: nothing shared with the greedy matcher or the automata of the algebra.
+/// Sized for the short inputs of [`differential`], on the stack (this runs
+/// thousands of times per input).
 fn naive_matches(p: &[&str], id: &[&str], eq: fn(&str, &str) -> bool) -> bool {
+    const P: usize = 8;
+    const N: usize = 64;
     let (m, n) = (p.len(), id.len());
-    // ok[i][j]: p[i..] matches id[j..].
-    let mut ok = vec![vec![false; n + 1]; m + 1];
+    assert!(m < P && n < N, "naive_matches is for short inputs");
+    let mut ok = [[false; N]; P];
     ok[m][n] = true;
     for i in (0..m).rev() {
         for j in (0..=n).rev() {
@@ -284,24 +287,30 @@ fn ignore_case(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Every id of 1..=max components over `alphabet`.
-fn all_ids<'a>(alphabet: &[&'a str], max: usize) -> Vec<Vec<&'a str>> {
-    let mut out = Vec::new();
-    let mut level: Vec<Vec<&str>> = vec![Vec::new()];
-    for _ in 0..max {
-        level = level
-            .iter()
-            .flat_map(|w| {
-                alphabet.iter().map(move |c| {
-                    let mut w = w.clone();
-                    w.push(*c);
-                    w
-                })
-            })
-            .collect();
-        out.extend(level.iter().cloned());
+/// The first id of 1..=max components over `alphabet` for which `f` holds.
+fn find_id<'a>(
+    alphabet: &[&'a str],
+    max: usize,
+    mut f: impl FnMut(&[&'a str]) -> bool,
+) -> Option<Vec<&'a str>> {
+    let mut word = Vec::with_capacity(max);
+    for len in 1..=max {
+        // Count in base alphabet.len() over `len` digits.
+        let mut digits = vec![0usize; len];
+        loop {
+            word.clear();
+            word.extend(digits.iter().map(|d| alphabet[*d]));
+            if f(&word) {
+                return Some(word);
+            }
+            let Some(k) = digits.iter().rposition(|d| *d + 1 < alphabet.len()) else {
+                break;
+            };
+            digits[k] += 1;
+            digits[k + 1..].iter_mut().for_each(|d| *d = 0);
+        }
     }
-    out
+    None
 }
 
 /// The non-empty words of `q` with every wildcard a fresh component `x` and each
@@ -398,16 +407,16 @@ pub fn differential(data: &[u8]) {
     let singles = |parts: &[&str]| parts.iter().filter(|c| **c != "**").count();
     let bound = (singles(&p_parts) + singles(&q_parts)).max(1);
     if bound <= 5 {
-        let common = all_ids(&["a", "b", "A", "x"], bound)
-            .into_iter()
-            .find(|w| naive_matches(&p_parts, w, exact) && naive_matches(&q_parts, w, exact));
+        let common = find_id(&["a", "b", "A", "x"], bound, |w| {
+            naive_matches(&p_parts, w, exact) && naive_matches(&q_parts, w, exact)
+        });
         assert_eq!(overlaps, common.is_some(), "{p} overlaps {q}: {common:?}");
     }
     let overlaps_ic = p.overlaps_ignore_case(&q);
     assert_eq!(overlaps_ic, q.overlaps_ignore_case(&p));
     assert!(overlaps_ic || !overlaps);
     if bound <= 6 {
-        let common = all_ids(&["a", "b", "x"], bound).into_iter().find(|w| {
+        let common = find_id(&["a", "b", "x"], bound, |w| {
             naive_matches(&p_parts, w, ignore_case) && naive_matches(&q_parts, w, ignore_case)
         });
         assert_eq!(
@@ -429,16 +438,17 @@ pub fn differential(data: &[u8]) {
             "{p} and {q} are equivalent but disagree on {id}"
         );
     }
-    for w in all_ids(&["a", "b", "A", "x"], 4) {
-        if naive_matches(&q_parts, &w, exact) && !naive_matches(&p_parts, &w, exact) {
-            assert!(!includes, "{p} includes {q}, but not {w:?}");
-        }
+    let escape = find_id(&["a", "b", "A", "x"], 4, |w| {
+        naive_matches(&q_parts, w, exact) && !naive_matches(&p_parts, w, exact)
+    });
+    if let Some(w) = escape {
+        assert!(!includes, "{p} includes {q}, but not {w:?}");
     }
     // Complete: when a wildcard of q can take a value p rejects, the fresh name
     // is rejected too (p only accepts it by a wildcard), and p's states on a run of
     // fresh names settle after len(p) of them: the fresh words with each `**`
     // repeated at most len(p) + 1 times decide it.
-    if let Some(words) = fresh_words(&q_parts, p_parts.len() + 1, 4096) {
+    if let Some(words) = fresh_words(&q_parts, p_parts.len() + 1, 1024) {
         let escapes = words.iter().find(|w| !naive_matches(&p_parts, w, exact));
         assert_eq!(includes, escapes.is_none(), "{p} includes {q}: {escapes:?}");
     }
@@ -612,6 +622,11 @@ pub fn op_stderr(data: &[u8]) {
 /// Vault's KV v2 `LIST` and read answers: errors say where, never what; every field
 /// with an id-shaped name becomes one envelope holding exactly its value.
 pub fn vault_json(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(t) = vault::parse_time(text)
+    {
+        assert!(t >= std::time::SystemTime::UNIX_EPOCH);
+    }
     if let Err(e) = vault::parse_list(data, "team/app") {
         assert_json_error(&e, "backend error: vault: list team/app/: unexpected JSON");
     }
@@ -619,13 +634,18 @@ pub fn vault_json(data: &[u8]) {
     let parsed = serde_json::from_slice(data);
     match vault::read_envelopes(parsed, "vault", "team/app", &pattern) {
         Ok(envelopes) => {
-            let json: serde_json::Value = serde_json::from_slice(data).expect("parsed once");
+            // Ignored fields are skipped unchecked (invalid UTF-8 in them passes):
+            // compare only what a full parse can see.
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) else {
+                return;
+            };
             let fields: BTreeMap<String, serde_json::Value> =
                 serde_json::from_value(field(field(&json, "data", 0), "data", 0).clone())
                     .unwrap_or_default();
             let expected: Vec<(String, Vec<u8>)> = fields
                 .into_iter()
                 .filter(|(k, _)| Id::parse(&format!("vault/team/app/{k}")).is_ok())
+                .filter(|(k, _)| !k.contains('/'))
                 .map(|(k, v)| {
                     let bytes = match v {
                         serde_json::Value::String(s) => s.into_bytes(),
@@ -648,11 +668,6 @@ pub fn vault_json(data: &[u8]) {
             assert_eq!(got, expected);
         }
         Err(e) => assert_json_error(&e, "backend error: vault: read team/app: unexpected JSON"),
-    }
-    if let Ok(text) = std::str::from_utf8(data)
-        && let Some(t) = vault::parse_time(text)
-    {
-        assert!(t >= std::time::SystemTime::UNIX_EPOCH);
     }
 }
 
@@ -686,7 +701,12 @@ pub fn credential_helper_json(data: &[u8]) {
     let parsed = serde_json::from_slice(data);
     match credential_helper::get_envelope(program, server, id.clone(), parsed) {
         Ok(Some(e)) => {
-            let json: serde_json::Value = serde_json::from_slice(data).expect("parsed once");
+            assert!(format!("{e:?}").contains("SecretValue(<redacted>)"));
+            // Ignored fields are skipped unchecked (invalid UTF-8 in them passes):
+            // compare only what a full parse can see.
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) else {
+                return;
+            };
             let text = |name, i| field(&json, name, i).as_str().unwrap_or("");
             let secret = text("Secret", 2);
             assert_eq!(e.value().expose(), secret.as_bytes());
@@ -696,11 +716,11 @@ pub fn credential_helper_json(data: &[u8]) {
             assert_eq!(meta["username"], text("Username", 1));
             let url = Some(text("ServerURL", 0)).filter(|u| !u.is_empty());
             assert_eq!(meta["server_url"], url.unwrap_or(server));
-            assert!(format!("{e:?}").contains("SecretValue(<redacted>)"));
         }
         Ok(None) => {
-            let json: serde_json::Value = serde_json::from_slice(data).expect("parsed once");
-            assert!(field(&json, "Secret", 2).as_str().unwrap_or("").is_empty());
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) {
+                assert!(field(&json, "Secret", 2).as_str().unwrap_or("").is_empty());
+            }
         }
         Err(e) => assert_json_error(
             &e,

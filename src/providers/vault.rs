@@ -363,7 +363,10 @@ pub(crate) fn read_envelopes(
     let meta = parsed.data.metadata;
     let mut out = Vec::new();
     for (key, value) in parsed.data.data.unwrap_or_default() {
-        let Ok(id) = Id::parse(&format!("{prefix}/{path}/{key}")) else {
+        // A key with '/' would name a field of a deeper secret (`a/b` of `x` is the
+        // id of field `b` of `x/a`): not one of this secret's ids.
+        let id = Id::parse(&format!("{prefix}/{path}/{key}")).ok();
+        let Some(id) = id.filter(|_| !key.contains('/')) else {
             tracing::debug!(%path, %key, "vault field outside the id grammar skipped");
             continue;
         };
