@@ -8,7 +8,6 @@
 //!
 //! Only built with the `fuzzing` feature; not part of the API.
 #![allow(unsafe_code)] // `c_abi` calls the exported C functions, as C does.
-#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, c_char};
@@ -20,8 +19,11 @@ use crate::ffi::{self, se_status};
 use crate::providers::{credential_helper, onepassword, vault};
 use crate::{Id, MAX_LEN, Pattern, SCHEME, SecretRef, env_file};
 
+/// A target's body: arbitrary bytes in, a panic when an invariant fails.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name: what the fuzz crate builds and the replay test runs.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("id", id),
     ("pattern", pattern),
     ("reference", reference),
@@ -161,7 +163,7 @@ pub fn id(data: &[u8]) {
         Ok(id) => {
             assert!(naive_valid(s, false), "accepted {s:?}");
             assert_eq!(id.as_str(), s);
-            let again = Id::parse(&id.to_string()).expect("Display re-parses");
+            let again = Id::parse(&format!("{id}")).expect("Display re-parses");
             assert_eq!(again, id);
             let parts: Vec<&str> = s.split('/').collect();
             assert_eq!(id.components().collect::<Vec<_>>(), parts);
@@ -208,7 +210,11 @@ pub fn pattern(data: &[u8]) {
             assert!(p.includes(&p) && p.overlaps(&p) && p.overlaps_ignore_case(&p));
             let everything = Pattern::parse("**").expect("valid");
             assert!(everything.includes(&p) && everything.overlaps(&p));
-            assert!(p.overlaps(&Pattern::from(w)));
+            // Quadratic in the components: only where it stays cheap, so the fuzzer
+            // spends its time on the grammar rather than on 2000-component tables.
+            if parts.len() <= 64 {
+                assert!(p.overlaps(&Pattern::from(w)));
+            }
         }
         Err(e) => {
             assert!(!naive_valid(s, true), "rejected {s:?}: {e}");
@@ -463,7 +469,11 @@ pub fn env_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let lookup = |name: &str| (name.len() % 2 == 0).then(|| format!("from-env-{name}"));
+    let lookup = |name: &str| {
+        name.len()
+            .is_multiple_of(2)
+            .then(|| format!("from-env-{name}"))
+    };
     match env_file::parse("fuzz.env", text, lookup) {
         Ok(vars) => {
             assert!(vars.len() <= text.split('\n').count());

@@ -1,31 +1,39 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/*`, crash reproducers
-//! included) through the same functions the cargo-fuzz targets call, on stable Rust:
-//! the test command needs neither nightly nor cargo-fuzz. Fuzzing itself is
+//! Replays the committed fuzz inputs through the same functions the cargo-fuzz
+//! targets call, on stable Rust: the test command needs neither nightly nor
+//! cargo-fuzz. Per target, `fuzz/seeds/<target>/` holds the hand-written inputs
+//! (grammar edge cases, documented tool output, crash reproducers) and
+//! `fuzz/corpus/<target>/` what the fuzzer found, minimized. Fuzzing itself is
 //! `scripts/fuzz`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrets_engine::fuzzing::TARGETS;
 
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable directory").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
-fn every_target_has_a_corpus_and_every_input_holds() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+fn every_committed_input_holds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut failed = Vec::new();
     for (name, run) in TARGETS {
-        let dir = root.join(name);
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.expect("readable directory").path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
+        let seeds = files(&root.join("seeds").join(name));
+        let corpus = files(&root.join("corpus").join(name));
+        assert!(seeds.len() >= 10, "{name}: only {} seeds", seeds.len());
         assert!(
-            files.len() >= 10,
-            "{name}: only {} corpus files; seed it",
-            files.len()
+            corpus.len() >= 10,
+            "{name}: only {} corpus files",
+            corpus.len()
         );
-        for file in &files {
-            let data = std::fs::read(file).expect("readable corpus file");
+        for file in seeds.iter().chain(&corpus) {
+            let data = std::fs::read(file).expect("readable input");
             // A failing input names itself: rerun it with `cargo fuzz run <target> <file>`.
             if std::panic::catch_unwind(|| run(&data)).is_err() {
                 failed.push(format!("{name}: {}", file.display()));
