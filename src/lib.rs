@@ -36,6 +36,9 @@ pub mod env_file;
 mod envelope;
 mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod grammar;
 mod id;
 mod pattern;

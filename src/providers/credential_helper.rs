@@ -48,7 +48,7 @@ pub struct CredentialHelper {
 }
 
 #[derive(Deserialize)]
-struct Credentials {
+pub(crate) struct Credentials {
     #[serde(rename = "ServerURL", default)]
     server_url: String,
     #[serde(rename = "Username", default)]
@@ -182,16 +182,7 @@ impl CredentialHelper {
 impl Resolver for CredentialHelper {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
         let listed = self.call("list", b"").await?.unwrap_or_default();
-        let servers: BTreeMap<String, String> =
-            serde_json::from_slice(&listed).map_err(|e| Error::Backend {
-                message: format!(
-                    "{} list printed unexpected JSON ({:?} error at line {}, column {})",
-                    self.program.display(),
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ),
-            })?;
+        let servers = parse_list(&self.program, &listed)?;
         let mut out = Vec::new();
         for server in servers.keys() {
             let Some(id) = registry_id(server) else {
@@ -206,35 +197,59 @@ impl Resolver for CredentialHelper {
             };
             let parsed: Result<Credentials, _> = serde_json::from_slice(&raw);
             raw.zeroize();
-            let mut creds = parsed.map_err(|e| Error::Backend {
-                message: format!(
-                    "{} get printed unexpected JSON ({:?} error at line {}, column {})",
-                    self.program.display(),
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ),
-            })?;
-            // Some helpers answer an unknown URL with an empty secret and exit 0.
-            if creds.secret.is_empty() {
-                continue;
-            }
-            let value = SecretValue::new(std::mem::take(&mut creds.secret).into_bytes());
-            let metadata = Metadata::from([
-                ("username".to_string(), creds.username),
-                (
-                    "server_url".to_string(),
-                    if creds.server_url.is_empty() {
-                        server.clone()
-                    } else {
-                        creds.server_url
-                    },
-                ),
-            ]);
-            out.push(Envelope::new(id, value).with_metadata(metadata));
+            out.extend(get_envelope(&self.program, server, id, parsed)?);
         }
         Ok(out)
     }
+}
+
+/// The servers of a helper's `list` answer (server URL to username).
+pub(crate) fn parse_list(program: &Path, listed: &[u8]) -> Result<BTreeMap<String, String>, Error> {
+    serde_json::from_slice(listed).map_err(|e| Error::Backend {
+        message: format!(
+            "{} list printed unexpected JSON ({:?} error at line {}, column {})",
+            program.display(),
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+/// The envelope of a helper's `get` answer for `server` (its output parsed, the
+/// output itself already zeroed by the caller); `None` for an empty secret.
+pub(crate) fn get_envelope(
+    program: &Path,
+    server: &str,
+    id: Id,
+    parsed: Result<Credentials, serde_json::Error>,
+) -> Result<Option<Envelope>, Error> {
+    let mut creds = parsed.map_err(|e| Error::Backend {
+        message: format!(
+            "{} get printed unexpected JSON ({:?} error at line {}, column {})",
+            program.display(),
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })?;
+    // Some helpers answer an unknown URL with an empty secret and exit 0.
+    if creds.secret.is_empty() {
+        return Ok(None);
+    }
+    let value = SecretValue::new(std::mem::take(&mut creds.secret).into_bytes());
+    let metadata = Metadata::from([
+        ("username".to_string(), creds.username),
+        (
+            "server_url".to_string(),
+            if creds.server_url.is_empty() {
+                server.to_owned()
+            } else {
+                creds.server_url
+            },
+        ),
+    ]);
+    Ok(Some(Envelope::new(id, value).with_metadata(metadata)))
 }
 
 #[cfg(test)]

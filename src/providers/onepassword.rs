@@ -20,8 +20,8 @@
 //! authorization prompt crash the provider (it stays crashed until enabled again);
 //! other failures are ordinary errors.
 
-mod model;
-mod op;
+pub(crate) mod model;
+pub(crate) mod op;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -82,6 +82,23 @@ pub fn validate_service_account_token(token: &[u8]) -> Result<(), Error> {
     } else {
         Err(bad("what follows ops_ is not base64"))
     }
+}
+
+/// What `op args...` printed on stdout, as `T`. serde_json's messages can quote a
+/// value: report where, never what.
+pub(crate) fn parse_op_json<T: serde::de::DeserializeOwned>(
+    out: &[u8],
+    args: &[&str],
+) -> Result<T, Error> {
+    serde_json::from_slice(out).map_err(|e| Error::Backend {
+        message: format!(
+            "op {} printed unexpected JSON ({:?} error at line {}, column {})",
+            args[..args.len().min(2)].join(" "),
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })
 }
 
 enum Auth {
@@ -252,16 +269,7 @@ impl OnePassword {
     async fn op_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T, Error> {
         let token = self.token().await?;
         let mut out = self.op.run(args, token.as_ref()).await?;
-        // serde_json's messages can quote a value: report where, never what.
-        let parsed = serde_json::from_slice(&out).map_err(|e| Error::Backend {
-            message: format!(
-                "op {} printed unexpected JSON ({:?} error at line {}, column {})",
-                args[..2].join(" "),
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-        });
+        let parsed = parse_op_json(&out, args);
         out.zeroize();
         parsed
     }

@@ -136,7 +136,7 @@ struct ListData {
 }
 
 #[derive(Deserialize)]
-struct ReadResponse {
+pub(crate) struct ReadResponse {
     data: ReadData,
 }
 #[derive(Deserialize)]
@@ -160,7 +160,7 @@ struct VersionMetadata {
 }
 
 /// RFC 3339 (`2026-11-27T17:29:07.648840266Z`) to a time; `None` if it does not parse.
-fn parse_time(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
     let (date, time) = s.trim_end_matches('Z').split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
@@ -170,6 +170,17 @@ fn parse_time(s: &str) -> Option<SystemTime> {
         t.next()?.parse::<i64>().ok()?,
     );
     let sec: f64 = t.next()?.parse().ok()?;
+    // The server's text is untrusted: out-of-range fields (a year of 2^63, seconds of
+    // `inf`) are no time, never an overflow or a panic below.
+    let in_range = (0..=9999).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&h)
+        && (0..60).contains(&min)
+        && (0.0..61.0).contains(&sec);
+    if !in_range {
+        return None;
+    }
     // Days from civil (Howard Hinnant's algorithm).
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
@@ -181,11 +192,7 @@ fn parse_time(s: &str) -> Option<SystemTime> {
     if secs < 0 {
         return None;
     }
-    Some(
-        SystemTime::UNIX_EPOCH
-            + Duration::from_secs(secs as u64)
-            + Duration::from_secs_f64(sec.max(0.0)),
-    )
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64) + Duration::from_secs_f64(sec))
 }
 
 impl Vault {
@@ -288,15 +295,7 @@ impl Vault {
         let Some(body) = self.send(r, &format!("list {folder}/")).await? else {
             return Ok(Vec::new());
         };
-        let parsed: ListResponse = serde_json::from_slice(&body).map_err(|e| Error::Backend {
-            message: format!(
-                "vault: list {folder}/: unexpected JSON ({:?} error at line {}, column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-        })?;
-        Ok(parsed.data.keys)
+        parse_list(&body, folder)
     }
 
     /// Every field of the secret at `path` that `pattern` matches.
@@ -311,53 +310,7 @@ impl Vault {
         };
         let parsed: Result<ReadResponse, _> = serde_json::from_slice(&body);
         body.zeroize();
-        let parsed = parsed.map_err(|e| Error::Backend {
-            message: format!(
-                "vault: read {path}: unexpected JSON ({:?} error at line {}, column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-        })?;
-        let meta = parsed.data.metadata;
-        let mut out = Vec::new();
-        for (key, value) in parsed.data.data.unwrap_or_default() {
-            let Ok(id) = Id::parse(&format!("{}/{path}/{key}", self.config.prefix)) else {
-                tracing::debug!(%path, %key, "vault field outside the id grammar skipped");
-                continue;
-            };
-            if !pattern.matches(&id) {
-                continue;
-            }
-            let bytes = match value {
-                serde_json::Value::String(s) => s.into_bytes(),
-                other => other.to_string().into_bytes(),
-            };
-            let mut metadata = Metadata::from([("path".to_string(), path.to_string())]);
-            let mut e = Envelope::new(id, SecretValue::new(bytes));
-            if let Some(m) = &meta {
-                if let Some(v) = m.version {
-                    e = e.with_version(v.to_string());
-                }
-                if let Some(t) = m.created_time.as_deref().and_then(parse_time) {
-                    e = e.with_created_at(t);
-                }
-                // Only when the secret says so: a version scheduled for deletion.
-                if let Some(t) = m
-                    .deletion_time
-                    .as_deref()
-                    .filter(|t| !t.is_empty())
-                    .and_then(parse_time)
-                {
-                    e = e.with_expires_at(t);
-                }
-                for (k, v) in m.custom_metadata.clone().unwrap_or_default() {
-                    metadata.insert(k, v);
-                }
-            }
-            out.push(e.with_metadata(metadata));
-        }
-        Ok(out)
+        read_envelopes(parsed, &self.config.prefix, path, pattern)
     }
 
     /// Can `pattern` match a field of the secret at `path`?
@@ -375,6 +328,80 @@ impl Vault {
         };
         Pattern::parse(&base).is_ok_and(|p| p.overlaps(pattern))
     }
+}
+
+/// The keys of a KV v2 `LIST` answer for `folder`.
+pub(crate) fn parse_list(body: &[u8], folder: &str) -> Result<Vec<String>, Error> {
+    let parsed: ListResponse = serde_json::from_slice(body).map_err(|e| Error::Backend {
+        message: format!(
+            "vault: list {folder}/: unexpected JSON ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })?;
+    Ok(parsed.data.keys)
+}
+
+/// The envelopes of a KV v2 read of the secret at `path` (its body parsed, the body
+/// itself already zeroed by the caller): every field `pattern` matches, ids under
+/// `prefix`.
+pub(crate) fn read_envelopes(
+    parsed: Result<ReadResponse, serde_json::Error>,
+    prefix: &str,
+    path: &str,
+    pattern: &Pattern,
+) -> Result<Vec<Envelope>, Error> {
+    let parsed = parsed.map_err(|e| Error::Backend {
+        message: format!(
+            "vault: read {path}: unexpected JSON ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })?;
+    let meta = parsed.data.metadata;
+    let mut out = Vec::new();
+    for (key, value) in parsed.data.data.unwrap_or_default() {
+        // A key with '/' would name a field of a deeper secret (`a/b` of `x` is the
+        // id of field `b` of `x/a`): not one of this secret's ids.
+        let id = Id::parse(&format!("{prefix}/{path}/{key}")).ok();
+        let Some(id) = id.filter(|_| !key.contains('/')) else {
+            tracing::debug!(%path, %key, "vault field outside the id grammar skipped");
+            continue;
+        };
+        if !pattern.matches(&id) {
+            continue;
+        }
+        let bytes = match value {
+            serde_json::Value::String(s) => s.into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let mut metadata = Metadata::from([("path".to_string(), path.to_string())]);
+        let mut e = Envelope::new(id, SecretValue::new(bytes));
+        if let Some(m) = &meta {
+            if let Some(v) = m.version {
+                e = e.with_version(v.to_string());
+            }
+            if let Some(t) = m.created_time.as_deref().and_then(parse_time) {
+                e = e.with_created_at(t);
+            }
+            // Only when the secret says so: a version scheduled for deletion.
+            if let Some(t) = m
+                .deletion_time
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .and_then(parse_time)
+            {
+                e = e.with_expires_at(t);
+            }
+            for (k, v) in m.custom_metadata.clone().unwrap_or_default() {
+                metadata.insert(k, v);
+            }
+        }
+        out.push(e.with_metadata(metadata));
+    }
+    Ok(out)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

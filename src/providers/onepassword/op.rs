@@ -43,7 +43,7 @@ pub(crate) struct Op {
 }
 
 /// What a failed `op` call means.
-fn classify(stderr: &str) -> Error {
+pub(crate) fn classify(stderr: &str) -> Error {
     // "[ERROR] 2024/01/01 12:00:00 message" (some versions omit the time stamp).
     // The [ERROR] line, wherever it is (warnings may come first).
     let message = stderr
@@ -57,7 +57,11 @@ fn classify(stderr: &str) -> Error {
         // YYYY/MM/DD HH:MM:SS is 19 bytes, with '/' at 4 and 7 and a space at 10.
         let b = m.as_bytes();
         let stamped = b.len() >= 19 && b[4] == b'/' && b[7] == b'/' && b[10] == b' ';
-        if stamped { m[19..].trim_start() } else { m }
+        // `get`: byte 19 of a line that only looks stamped may be inside a character.
+        match m.get(19..) {
+            Some(rest) if stamped => rest.trim_start(),
+            _ => m,
+        }
     });
     let has = |needle: &str| message.contains(needle);
     if has("authorization prompt dismissed")

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `secrets_engine::fuzzing::pattern` for the invariants.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| secrets_engine::fuzzing::pattern(data));
