@@ -637,50 +637,136 @@ impl Engine {
                     })
                 }
             };
-            match outcome {
-                Ok(found) => {
-                    let before = envelopes.len();
-                    for mut e in found {
-                        let id_ok = if slot.case_insensitive {
-                            pattern.matches_ignore_case(e.id())
-                        } else {
-                            pattern.matches(e.id())
-                        };
-                        if !id_ok || !slot.serves(e.id()) || is_internal(e.id()) {
-                            tracing::debug!(provider = %slot.name, id = %e.id(), "dropped an envelope outside the request or the provider's pattern");
-                            continue;
-                        }
-                        e.stamp(&slot.name);
-                        envelopes.push(e);
-                    }
-                    envelopes[before..].sort_by(|a, b| a.id().cmp(b.id()));
-                }
-                Err(error) => {
-                    if let Error::Crashed { reason } = &error
-                        && slot.state() == ProviderState::Running
-                    {
-                        self.crash(slot, reason.clone());
-                    }
-                    failures.push(ProviderFailure {
-                        provider: slot.name.clone(),
-                        error,
-                    });
-                }
-            }
+            self.absorb(slot, pattern, outcome, &mut envelopes, &mut failures);
         }
         tracing::debug!(%pattern, found = envelopes.len(), failed = failures.len(), "lookup");
-        match (envelopes.is_empty(), failures.is_empty()) {
-            (true, true) => Err(Error::NotFound {
-                pattern: pattern.to_string(),
-            }),
-            (true, false) => Err(Error::ProvidersFailed {
-                pattern: pattern.to_string(),
-                failures,
-            }),
-            _ => Ok(Resolution {
-                envelopes,
-                failures,
-            }),
+        conclude(pattern, envelopes, failures)
+    }
+
+    /// Several lookups at once, answered in the order asked: each result is what
+    /// [`get_secrets`](Engine::get_secrets) would give for that pattern alone.
+    ///
+    /// Each running provider is called once, through
+    /// [`Resolver::get_secrets_many`], with every pattern that overlaps its declared
+    /// pattern, under one deadline; a provider that answers many lookups in one round
+    /// trip (the keychain: one search and one `GetSecrets`) then does so.
+    /// [`resolve_env`](crate::resolve_env) resolves an environment this way.
+    ///
+    /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
+    pub async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Resolution, Error>> {
+        // Per running provider, the indices of the patterns it is asked.
+        let asked: Vec<(Arc<Slot>, Vec<usize>)> = self
+            .slots()
+            .into_iter()
+            .filter(|s| s.state() == ProviderState::Running)
+            .filter_map(|s| {
+                let wanted: Vec<usize> = (0..patterns.len())
+                    .filter(|&i| s.overlaps(&patterns[i]))
+                    .collect();
+                (!wanted.is_empty()).then_some((s, wanted))
+            })
+            .collect();
+        let start = Instant::now();
+        let calls: Vec<_> = asked
+            .iter()
+            .map(|(slot, wanted)| {
+                let resolver = slot.resolver.clone();
+                let ps: Vec<Pattern> = wanted.iter().map(|&i| patterns[i].clone()).collect();
+                tokio::spawn(async move { resolver.get_secrets_many(&ps).await })
+            })
+            .collect();
+        let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
+        let mut found: Vec<(bool, Vec<Envelope>, Vec<ProviderFailure>)> = (0..patterns.len())
+            .map(|_| (false, Vec::new(), Vec::new()))
+            .collect();
+        for ((slot, wanted), mut call) in asked.iter().zip(calls) {
+            let every = |e: &dyn Fn() -> Error| wanted.iter().map(|_| Err(e())).collect();
+            let outcomes: Vec<Result<Vec<Envelope>, Error>> =
+                match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
+                    Ok(Ok(r)) if r.len() == wanted.len() => r,
+                    Ok(Ok(_)) => every(&|| Error::Backend {
+                        message: "the provider answered a different number of lookups".into(),
+                    }),
+                    Ok(Err(join)) if join.is_panic() => {
+                        self.crash(slot, "panicked".into());
+                        every(&|| Error::Crashed {
+                            reason: "panicked".into(),
+                        })
+                    }
+                    Ok(Err(_)) => every(&|| Error::Crashed {
+                        reason: "cancelled".into(),
+                    }),
+                    Err(_) => {
+                        call.abort();
+                        every(&|| Error::Timeout {
+                            after: slot.deadline,
+                        })
+                    }
+                };
+            for (&i, outcome) in wanted.iter().zip(outcomes) {
+                let (seen, envelopes, failures) = &mut found[i];
+                *seen = true;
+                self.absorb(slot, &patterns[i], outcome, envelopes, failures);
+            }
+        }
+        tracing::debug!(
+            lookups = patterns.len(),
+            providers = asked.len(),
+            "batched lookup"
+        );
+        patterns
+            .iter()
+            .zip(found)
+            .map(|(pattern, (seen, envelopes, failures))| {
+                if !seen {
+                    return Err(Error::NoProvider {
+                        pattern: pattern.to_string(),
+                    });
+                }
+                conclude(pattern, envelopes, failures)
+            })
+            .collect()
+    }
+
+    /// One provider's answer to one lookup: post-filtered, stamped and sorted into
+    /// `envelopes`, or recorded in `failures` (a `Crashed` error crashes the provider).
+    fn absorb(
+        &self,
+        slot: &Slot,
+        pattern: &Pattern,
+        outcome: Result<Vec<Envelope>, Error>,
+        envelopes: &mut Vec<Envelope>,
+        failures: &mut Vec<ProviderFailure>,
+    ) {
+        match outcome {
+            Ok(found) => {
+                let before = envelopes.len();
+                for mut e in found {
+                    let id_ok = if slot.case_insensitive {
+                        pattern.matches_ignore_case(e.id())
+                    } else {
+                        pattern.matches(e.id())
+                    };
+                    if !id_ok || !slot.serves(e.id()) || is_internal(e.id()) {
+                        tracing::debug!(provider = %slot.name, id = %e.id(), "dropped an envelope outside the request or the provider's pattern");
+                        continue;
+                    }
+                    e.stamp(&slot.name);
+                    envelopes.push(e);
+                }
+                envelopes[before..].sort_by(|a, b| a.id().cmp(b.id()));
+            }
+            Err(error) => {
+                if let Error::Crashed { reason } = &error
+                    && slot.state() == ProviderState::Running
+                {
+                    self.crash(slot, reason.clone());
+                }
+                failures.push(ProviderFailure {
+                    provider: slot.name.clone(),
+                    error,
+                });
+            }
         }
     }
 
@@ -692,28 +778,7 @@ impl Engine {
     /// As [`get_secrets`](Engine::get_secrets), plus [`Error::Ambiguous`] and
     /// [`Error::ProvidersFailed`] for partial results.
     pub async fn resolve_one(&self, pattern: &Pattern) -> Result<SecretValue, Error> {
-        let (envelopes, failures) = self.get_secrets(pattern).await?.into_parts();
-        if !failures.is_empty() {
-            return Err(Error::ProvidersFailed {
-                pattern: pattern.to_string(),
-                failures,
-            });
-        }
-        let first = &envelopes[0];
-        if envelopes.iter().all(|e| e.value() == first.value()) {
-            return Ok(envelopes
-                .into_iter()
-                .next()
-                .map(Envelope::into_value)
-                .unwrap_or_default());
-        }
-        Err(Error::Ambiguous {
-            pattern: pattern.to_string(),
-            candidates: envelopes
-                .iter()
-                .map(|e| format!("{} ({})", e.id(), e.provider()))
-                .collect(),
-        })
+        one_value(pattern, self.get_secrets(pattern).await)
     }
 
     /// Name of the default writable store, if the engine has one.
@@ -797,4 +862,54 @@ impl Engine {
     pub fn blocking(&self) -> Blocking<'_> {
         Blocking { engine: self }
     }
+}
+
+/// The outcome of one lookup once every provider asked has answered.
+fn conclude(
+    pattern: &Pattern,
+    envelopes: Vec<Envelope>,
+    failures: Vec<ProviderFailure>,
+) -> Result<Resolution, Error> {
+    match (envelopes.is_empty(), failures.is_empty()) {
+        (true, true) => Err(Error::NotFound {
+            pattern: pattern.to_string(),
+        }),
+        (true, false) => Err(Error::ProvidersFailed {
+            pattern: pattern.to_string(),
+            failures,
+        }),
+        _ => Ok(Resolution {
+            envelopes,
+            failures,
+        }),
+    }
+}
+
+/// The one value a lookup stands for (see [`Engine::resolve_one`]).
+pub(crate) fn one_value(
+    pattern: &Pattern,
+    resolution: Result<Resolution, Error>,
+) -> Result<SecretValue, Error> {
+    let (envelopes, failures) = resolution?.into_parts();
+    if !failures.is_empty() {
+        return Err(Error::ProvidersFailed {
+            pattern: pattern.to_string(),
+            failures,
+        });
+    }
+    let first = &envelopes[0];
+    if envelopes.iter().all(|e| e.value() == first.value()) {
+        return Ok(envelopes
+            .into_iter()
+            .next()
+            .map(Envelope::into_value)
+            .unwrap_or_default());
+    }
+    Err(Error::Ambiguous {
+        pattern: pattern.to_string(),
+        candidates: envelopes
+            .iter()
+            .map(|e| format!("{} ({})", e.id(), e.provider()))
+            .collect(),
+    })
 }
