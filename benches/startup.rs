@@ -6,9 +6,9 @@
 //! the vault provider's HTTP client (built, not connected), the file store and the
 //! two 1Password providers (no `op` spawned), and the engine's config file.
 //!
-//! - `startup/default_engine/keyring`: a private gnome-keyring on its own bus
+//! - `default_engine/keyring`: a private gnome-keyring on its own bus
 //!   (`scripts/services/keyring`), so the keychain is the store.
-//! - `startup/default_engine/no_bus`: no session bus, so the probe fails at once and
+//! - `default_engine/no_bus`: no session bus, so the probe fails at once and
 //!   the file store is the store.
 //!
 //! `cargo bench --bench startup`
@@ -76,12 +76,10 @@ fn bench(c: &mut Criterion) {
         engine
     };
 
-    let mut g = c.benchmark_group("startup");
+    let mut g = c.benchmark_group("default_engine");
     // No bus first: a failed connection leaves no zbus threads behind, so the
     // address can still be changed safely afterwards.
-    g.bench_function("default_engine/no_bus", |b| {
-        b.iter(|| start(SelectedStore::File))
-    });
+    g.bench_function("no_bus", |b| b.iter(|| start(SelectedStore::File)));
     // SAFETY: no thread of this process reads the environment concurrently (the
     // runtime is idle between benchmarks; the failed connections spawned nothing).
     unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &keyring.address) };
@@ -89,9 +87,7 @@ fn bench(c: &mut Criterion) {
     let names: Vec<String> = engine.plugins().into_iter().map(|p| p.name).collect();
     eprintln!("startup: providers {names:?}");
     drop(engine);
-    g.bench_function("default_engine/keyring", |b| {
-        b.iter(|| start(SelectedStore::Keychain))
-    });
+    g.bench_function("keyring", |b| b.iter(|| start(SelectedStore::Keychain)));
     g.finish();
 }
 

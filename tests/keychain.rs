@@ -517,7 +517,10 @@ impl BusMonitor {
             .unwrap_or_default()
             .contains("member=NameLost")
         {
-            assert!(t.elapsed() < Duration::from_secs(10), "dbus-monitor did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "dbus-monitor did not start"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         BusMonitor {
@@ -562,7 +565,11 @@ async fn ten_references_cost_one_connection_one_session_one_search_one_get_secre
     let writer = docker_keychain(&session);
     for i in 0..10 {
         writer
-            .set(&id(&format!("batch/s{i}")), format!("v{i}").into(), Metadata::new())
+            .set(
+                &id(&format!("batch/s{i}")),
+                format!("v{i}").into(),
+                Metadata::new(),
+            )
             .await
             .unwrap();
     }
@@ -613,9 +620,13 @@ async fn few_ids_among_many_items_are_searched_by_id() {
     let session = private();
     let k = docker_keychain(&session);
     for i in 0..30 {
-        k.set(&id(&format!("many/s{i}")), format!("v{i}").into(), Metadata::new())
-            .await
-            .unwrap();
+        k.set(
+            &id(&format!("many/s{i}")),
+            format!("v{i}").into(),
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
     }
     let fresh = docker_keychain(&session);
     let monitor = BusMonitor::start(&session).await;
@@ -632,13 +643,32 @@ async fn few_ids_among_many_items_are_searched_by_id() {
                 .collect()
         })
         .collect();
-    assert_eq!(values, [vec![b"v7".to_vec()], vec![b"v21".to_vec()], vec![]]);
+    assert_eq!(
+        values,
+        [vec![b"v7".to_vec()], vec![b"v21".to_vec()], vec![]]
+    );
     // One search for all items of ours (30 > 2 x 3 ids), then one per id; only the
     // two matches are read.
-    assert_eq!(count(&calls, "org.freedesktop.Secret.Service.SearchItems"), 4, "{calls:#?}");
-    assert_eq!(count(&calls, "org.freedesktop.DBus.Properties.GetAll"), 2, "{calls:#?}");
-    assert_eq!(count(&calls, "org.freedesktop.Secret.Service.GetSecrets"), 1, "{calls:#?}");
-    assert_eq!(count(&calls, "org.freedesktop.Secret.Item.GetSecret"), 0, "{calls:#?}");
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Service.SearchItems"),
+        4,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.DBus.Properties.GetAll"),
+        2,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Service.GetSecrets"),
+        1,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Item.GetSecret"),
+        0,
+        "{calls:#?}"
+    );
 }
 
 #[tokio::test]
@@ -679,7 +709,11 @@ async fn a_batch_answers_each_lookup_as_alone() {
                 "{:?}",
                 r.envelopes()
                     .iter()
-                    .map(|e| (e.id().to_string(), e.provider().to_owned(), e.value().expose().to_vec()))
+                    .map(|e| (
+                        e.id().to_string(),
+                        e.provider().to_owned(),
+                        e.value().expose().to_vec()
+                    ))
                     .collect::<Vec<_>>()
             ),
             Err(e) => format!("error {e}"),

@@ -454,12 +454,21 @@ impl Keychain {
         peer: &Peer,
         patterns: &[Pattern],
     ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
-        let (unlocked, locked) = self.candidates(peer, patterns).await?;
-        let locked = locked_ids(peer, locked).await;
-        let items = describe_all(peer, unlocked)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<Described>, Error>>()?;
+        // The session's key exchange (the slowest step: the daemon computes its
+        // side) runs while the search and property reads are in flight; it is
+        // opened once per connection, so a lookup that finds nothing wastes it at
+        // most once.
+        let described = async {
+            let (unlocked, locked) = self.candidates(peer, patterns).await?;
+            let locked = locked_ids(peer, locked).await;
+            let items = describe_all(peer, unlocked)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<Described>, Error>>()?;
+            Ok::<_, Error>((items, locked))
+        };
+        let (described, session) = futures_util::future::join(described, self.session(peer)).await;
+        let (items, locked) = described?;
         // Per pattern, the indices of the items it matches (or why it cannot be
         // answered).
         let wanted: Vec<Result<Vec<usize>, Error>> = patterns
@@ -480,8 +489,7 @@ impl Keychain {
         }
         let mut secrets = HashMap::new();
         if !fetch.is_empty() {
-            let session = self.session(peer).await?;
-            secrets = peer.secrets(&session, &fetch).await?;
+            secrets = peer.secrets(&*session?, &fetch).await?;
         }
         Ok(wanted
             .into_iter()
