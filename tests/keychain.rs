@@ -591,8 +591,8 @@ async fn ten_references_cost_one_connection_one_session_one_search_one_get_secre
     let env = secrets_engine::resolve_env(&engine, vars).await.unwrap();
     let calls = monitor.calls().await;
 
-    for i in 0..10 {
-        assert_eq!(env[i].1, format!("v{i}").as_str());
+    for (i, (_, value)) in env.iter().take(10).enumerate() {
+        assert_eq!(value, format!("v{i}").as_str());
     }
     assert_eq!(env[10].1, "v3");
     assert_eq!(env[11].1, "untouched");

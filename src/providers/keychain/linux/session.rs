@@ -113,10 +113,7 @@ impl Peer {
             )
             .await
             .map_err(backend)?;
-        reply
-            .body()
-            .deserialize::<R>()
-            .map_err(|e| backend(e.into()))
+        reply.body().deserialize::<R>().map_err(backend)
     }
 
     /// Opens an encrypted session (one `Service.OpenSession`).
@@ -215,6 +212,6 @@ impl Session {
         let plain = cipher
             .decrypt_padded::<Pkcs7>(ciphertext)
             .map_err(|_| malformed("secret (it does not decrypt)"))?;
-        Ok(SecretValue::from(&*plain))
+        Ok(SecretValue::from(plain))
     }
 }
