@@ -88,10 +88,26 @@ async fn service_owner(bus: &zbus::Connection) -> Result<Option<String>, Error> 
             Err(e) => Err(e),
         }
     };
-    tokio::time::timeout(STEP, ask)
+    tokio::time::timeout(STEP, drive(bus, ask))
         .await
         .map_err(|_| unavailable("the D-Bus session bus did not answer within 2 s"))?
         .map_err(|e| unavailable(format!("cannot query the D-Bus session bus: {e}")))
+}
+
+/// Runs `f` while driving `bus`'s tasks (its socket reader among them): connections
+/// are built without zbus's internal executor thread, so whatever awaits a reply
+/// must drive the connection meanwhile. Concurrent calls each drive it; that is
+/// what the executor is made for.
+async fn drive<T>(bus: &zbus::Connection, f: impl std::future::Future<Output = T>) -> T {
+    tokio::select! {
+        biased;
+        out = f => out,
+        () = async {
+            loop {
+                bus.executor().tick().await;
+            }
+        } => unreachable!("driving the connection never ends"),
+    }
 }
 
 const NO_SERVICE: &str =
@@ -182,13 +198,15 @@ impl Keychain {
     async fn open(&self) -> Result<Connected, Error> {
         let bus = async {
             match &self.address {
-                Some(a) => {
-                    zbus::connection::Builder::address(a.as_str())?
-                        .build()
-                        .await
-                }
-                None => zbus::Connection::session().await,
+                Some(a) => zbus::connection::Builder::address(a.as_str())?,
+                None => zbus::connection::Builder::session()?,
             }
+            // No executor thread of zbus's own: every call of this provider drives
+            // the connection while it waits (see `drive`), so a reply reaches the
+            // waiting task without a hop through another thread.
+            .internal_executor(false)
+            .build()
+            .await
         };
         let bus = tokio::time::timeout(STEP, bus)
             .await
@@ -236,7 +254,10 @@ impl Keychain {
         if need == Need::Service && c.service.is_none() {
             let service = tokio::time::timeout(
                 STEP,
-                SecretService::connect_with_existing(EncryptionType::Dh, c.peer.bus.clone()),
+                drive(
+                    &c.peer.bus,
+                    SecretService::connect_with_existing(EncryptionType::Dh, c.peer.bus.clone()),
+                ),
             )
             .await
             .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))?
@@ -256,7 +277,7 @@ impl Keychain {
         if let Some(s) = &c.session {
             return Ok(s.clone());
         }
-        let s = tokio::time::timeout(STEP, c.peer.open_session())
+        let s = tokio::time::timeout(STEP, drive(&c.peer.bus, c.peer.open_session()))
             .await
             .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))??;
         let s = Arc::new(s);
@@ -264,10 +285,12 @@ impl Keychain {
         Ok(s)
     }
 
-    /// The crate's handle, for writes.
-    async fn service(&self) -> Result<Arc<SecretService<'static>>, Error> {
-        let (_, service) = self.link(Need::Service).await?;
-        service.ok_or_else(|| unavailable("the Secret Service session was not opened"))
+    /// The crate's handle, for writes, and the connection it uses.
+    async fn service(&self) -> Result<(Peer, Arc<SecretService<'static>>), Error> {
+        let (peer, service) = self.link(Need::Service).await?;
+        let service =
+            service.ok_or_else(|| unavailable("the Secret Service session was not opened"))?;
+        Ok((peer, service))
     }
 
     /// After a call: on errors that may mean a broken connection or a restarted
@@ -404,7 +427,7 @@ impl Resolver for Keychain {
     /// item and one `Service.GetSecrets` for everything the batch matched.
     async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
         let out = match self.link(Need::Bus).await {
-            Ok((peer, _)) => self.lookup(&peer, patterns).await,
+            Ok((peer, _)) => drive(&peer.bus, self.lookup(&peer, patterns)).await,
             Err(e) => Err(e),
         };
         match self.settle(out).await {
@@ -647,21 +670,21 @@ impl Keychain {
 impl Store for Keychain {
     async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let _write = self.writes.lock().await;
-        let svc = self.service().await?;
-        let out = self.upsert(&svc, id, value, metadata).await;
+        let (peer, svc) = self.service().await?;
+        let out = drive(&peer.bus, self.upsert(&svc, id, value, metadata)).await;
         self.settle(out).await
     }
 
     async fn remove(&self, id: &Id) -> Result<(), Error> {
         let _write = self.writes.lock().await;
-        let svc = self.service().await?;
-        let out = self.delete(&svc, id).await;
+        let (peer, svc) = self.service().await?;
+        let out = drive(&peer.bus, self.delete(&svc, id)).await;
         self.settle(out).await
     }
 
     async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let out = match self.link(Need::Bus).await {
-            Ok((peer, _)) => self.listing(&peer, pattern).await,
+            Ok((peer, _)) => drive(&peer.bus, self.listing(&peer, pattern)).await,
             Err(e) => Err(e),
         };
         self.settle(out).await
