@@ -7,6 +7,7 @@
 
 mod blocking;
 mod config;
+mod routing;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -205,8 +206,11 @@ impl EngineBuilder {
             None => config::ConfigFile::default(),
         };
         let mut slots: Vec<Arc<Slot>> = Vec::with_capacity(self.registrations.len());
+        // A set, so building with thousands of providers is not quadratic.
+        let mut names = std::collections::HashSet::with_capacity(self.registrations.len());
         for r in self.registrations {
-            let slot = make_slot(r, &saved, self.deadline, &slots)?;
+            let slot = make_slot(r, &saved, self.deadline, |n| names.contains(n))?;
+            names.insert(slot.name.clone());
             slots.push(Arc::new(slot));
         }
         let default_store = match &self.default_store {
@@ -222,9 +226,16 @@ impl EngineBuilder {
                 .find(|s| s.store.is_some())
                 .map(|s| s.name.clone()),
         };
+        let mut providers = Providers {
+            slots: Vec::with_capacity(slots.len()),
+            index: routing::RoutingIndex::new(),
+        };
+        for slot in slots {
+            providers.push(slot);
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
-                slots: RwLock::new(slots),
+                providers: RwLock::new(providers),
                 default_store: RwLock::new(default_store),
                 config_path,
                 deadline: self.deadline,
@@ -234,12 +245,12 @@ impl EngineBuilder {
     }
 }
 
-/// Checks a registration against the slots so far and applies the saved state.
+/// Checks a registration (its name against those `taken`) and applies the saved state.
 fn make_slot(
     r: Registration,
     saved: &config::ConfigFile,
     default_deadline: Duration,
-    existing: &[Arc<Slot>],
+    taken: impl Fn(&str) -> bool,
 ) -> Result<Slot, Error> {
     let valid = !r.name.is_empty()
         && r.name.len() <= 64
@@ -252,7 +263,7 @@ fn make_slot(
             reason: "names are 1 to 64 of a-z, 0-9 and -",
         });
     }
-    if existing.iter().any(|s| s.name == r.name) {
+    if taken(&r.name) {
         return Err(Error::InvalidProvider {
             name: r.name,
             reason: "a provider with this name is already registered",
@@ -297,13 +308,6 @@ impl Slot {
     fn set_state(&self, state: ProviderState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
-    fn overlaps(&self, request: &Pattern) -> bool {
-        if self.case_insensitive {
-            self.pattern.overlaps_ignore_case(request)
-        } else {
-            self.pattern.overlaps(request)
-        }
-    }
     fn serves(&self, id: &Id) -> bool {
         if self.case_insensitive {
             self.pattern.matches_ignore_case(id)
@@ -313,9 +317,36 @@ impl Slot {
     }
 }
 
+/// The registered providers and the index that routes requests to them.
+struct Providers {
+    /// In registration order; [`Engine::register`] appends.
+    slots: Vec<Arc<Slot>>,
+    /// Over `slots`' declared patterns, by position in `slots`.
+    index: routing::RoutingIndex,
+}
+
+impl Providers {
+    fn push(&mut self, slot: Arc<Slot>) {
+        let at = u32::try_from(self.slots.len()).expect("fewer than 2^32 providers");
+        self.index.insert(at, &slot.pattern, slot.case_insensitive);
+        self.slots.push(slot);
+    }
+
+    /// The running providers whose declared pattern overlaps `request`, in
+    /// registration order.
+    fn asked(&self, request: &Pattern) -> Vec<Arc<Slot>> {
+        self.index
+            .route(request)
+            .into_iter()
+            .map(|i| &self.slots[i as usize])
+            .filter(|s| s.state() == ProviderState::Running)
+            .cloned()
+            .collect()
+    }
+}
+
 struct Inner {
-    /// Providers in registration order; [`Engine::register`] appends.
-    slots: RwLock<Vec<Arc<Slot>>>,
+    providers: RwLock<Providers>,
     default_store: RwLock<Option<String>>,
     deadline: Duration,
     config_path: Option<std::path::PathBuf>,
@@ -345,6 +376,52 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         for h in &self.0 {
             h.abort();
+        }
+    }
+}
+
+type Answer = Result<Vec<Envelope>, Error>;
+
+/// One provider call of a lookup (or, for [`Engine::get_secrets_many`], of a batch).
+enum Call<T = Answer> {
+    /// Answered on its first poll.
+    Answered(T),
+    /// Panicked on its first poll.
+    Panicked,
+    /// Still running, as a task of its own.
+    Running(tokio::task::JoinHandle<T>),
+}
+
+impl Call {
+    /// Polls the call once where the lookup runs and spawns it only if it is not done.
+    ///
+    /// Most calls wait on something (D-Bus, HTTP, a child process, a binding's callback
+    /// on `spawn_blocking`) and become tasks, so the lookup's providers run in parallel
+    /// and each deadline is kept by the lookup however the others behave. A call that
+    /// answers at once (an in-memory store, a cache hit) costs no spawn and no wake-up
+    /// of another thread, which was most of a blocking lookup's cost. A provider whose
+    /// first poll blocks the thread (against the [`Resolver`] contract) delays the
+    /// lookup by as long, since a deadline only bounds waiting.
+    fn start(resolver: Arc<dyn Resolver>, pattern: Pattern) -> Call {
+        Call::poll_once(Box::pin(
+            async move { resolver.get_secrets(&pattern).await },
+        ))
+    }
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Polls `call` once here and spawns it only if it is not done (see
+    /// [`Call::start`]).
+    fn poll_once(mut call: std::pin::Pin<Box<dyn Future<Output = T> + Send>>) -> Call<T> {
+        // A waker that does nothing is enough: a future that returns Pending is polled
+        // again by its task, and registers that poll's waker then.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let first =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+        match first {
+            Ok(std::task::Poll::Ready(answer)) => Call::Answered(answer),
+            Ok(std::task::Poll::Pending) => Call::Running(tokio::spawn(call)),
+            Err(_) => Call::Panicked,
         }
     }
 }
@@ -419,11 +496,26 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// A snapshot of the providers, so no lock is held across an await.
     fn slots(&self) -> Vec<Arc<Slot>> {
+        self.providers().slots.clone()
+    }
+
+    fn providers(&self) -> std::sync::RwLockReadGuard<'_, Providers> {
         self.inner
-            .slots
+            .providers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    }
+
+    /// Names of the running providers a lookup of `request` would ask, in registration
+    /// order. For the routing property tests, which compare it with a scan over
+    /// [`Pattern::overlaps`]; not part of the API.
+    #[doc(hidden)]
+    pub fn routed_providers(&self, request: &Pattern) -> Vec<String> {
+        self.providers()
+            .asked(request)
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Adds a provider to a built engine (a binding's own provider, registered after
@@ -443,8 +535,14 @@ impl Engine {
             Some(p) => config::load(p)?,
             None => config::ConfigFile::default(),
         };
-        let mut slots = self.inner.slots.write().unwrap_or_else(|e| e.into_inner());
-        let slot = make_slot(registration, &saved, self.inner.deadline, &slots)?;
+        let mut providers = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let slot = make_slot(registration, &saved, self.inner.deadline, |n| {
+            providers.slots.iter().any(|s| s.name == n)
+        })?;
         if slot.store.is_some() {
             let mut default = self
                 .inner
@@ -455,7 +553,7 @@ impl Engine {
                 *default = Some(slot.name.clone());
             }
         }
-        slots.push(Arc::new(slot));
+        providers.push(Arc::new(slot));
         Ok(())
     }
 
@@ -582,6 +680,15 @@ impl Engine {
         slot.set_state(ProviderState::Crashed(reason));
     }
 
+    /// Marks a provider crashed by a panic. The payload is not shown: it may hold
+    /// whatever the provider had.
+    fn panicked<T>(&self, slot: &Slot) -> Result<T, Error> {
+        self.crash(slot, "panicked".into());
+        Err(Error::Crashed {
+            reason: "panicked".into(),
+        })
+    }
+
     /// Every secret matching `pattern`, from every running provider whose declared
     /// pattern overlaps it.
     ///
@@ -594,47 +701,47 @@ impl Engine {
     ///
     /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
     pub async fn get_secrets(&self, pattern: &Pattern) -> Result<Resolution, Error> {
-        let asked: Vec<Arc<Slot>> = self
-            .slots()
-            .into_iter()
-            .filter(|s| s.state() == ProviderState::Running && s.overlaps(pattern))
-            .collect();
+        let asked = self.providers().asked(pattern);
         if asked.is_empty() {
             return Err(Error::NoProvider {
                 pattern: pattern.to_string(),
             });
         }
         let start = Instant::now();
-        let calls: Vec<_> = asked
+        let calls: Vec<Call> = asked
             .iter()
-            .map(|slot| {
-                let resolver = slot.resolver.clone();
-                let p = pattern.clone();
-                tokio::spawn(async move { resolver.get_secrets(&p).await })
-            })
+            .map(|slot| Call::start(slot.resolver.clone(), pattern.clone()))
             .collect();
         // If the caller stops waiting, the provider calls stop too.
-        let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
+        let _abort = AbortOnDrop(
+            calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Running(task) => Some(task.abort_handle()),
+                    _ => None,
+                })
+                .collect(),
+        );
         let mut envelopes = Vec::new();
         let mut failures = Vec::new();
-        for (slot, mut call) in asked.iter().zip(calls) {
-            let outcome = match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(join)) if join.is_panic() => {
-                    // The payload is not shown: it may hold whatever the provider had.
-                    self.crash(slot, "panicked".into());
-                    Err(Error::Crashed {
-                        reason: "panicked".into(),
-                    })
-                }
-                Ok(Err(_)) => Err(Error::Crashed {
-                    reason: "cancelled".into(),
-                }),
-                Err(_) => {
-                    call.abort();
-                    Err(Error::Timeout {
-                        after: slot.deadline,
-                    })
+        for (slot, call) in asked.iter().zip(calls) {
+            let outcome = match call {
+                Call::Answered(outcome) => outcome,
+                Call::Panicked => self.panicked(slot),
+                Call::Running(mut task) => {
+                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(join)) if join.is_panic() => self.panicked(slot),
+                        Ok(Err(_)) => Err(Error::Crashed {
+                            reason: "cancelled".into(),
+                        }),
+                        Err(_) => {
+                            task.abort();
+                            Err(Error::Timeout {
+                                after: slot.deadline,
+                            })
+                        }
+                    }
                 }
             };
             self.absorb(slot, pattern, outcome, &mut envelopes, &mut failures);
@@ -654,55 +761,81 @@ impl Engine {
     ///
     /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
     pub async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Resolution, Error>> {
-        // Per running provider, the indices of the patterns it is asked.
-        let asked: Vec<(Arc<Slot>, Vec<usize>)> = self
-            .slots()
-            .into_iter()
-            .filter(|s| s.state() == ProviderState::Running)
-            .filter_map(|s| {
-                let wanted: Vec<usize> = (0..patterns.len())
-                    .filter(|&i| s.overlaps(&patterns[i]))
-                    .collect();
-                (!wanted.is_empty()).then_some((s, wanted))
-            })
-            .collect();
+        // Per running provider (in registration order), the indices of the patterns
+        // it is asked, routed as for a lookup alone.
+        let asked: Vec<(Arc<Slot>, Vec<usize>)> = {
+            let providers = self.providers();
+            let mut wanted: std::collections::HashMap<*const Slot, Vec<usize>> =
+                std::collections::HashMap::new();
+            for (i, p) in patterns.iter().enumerate() {
+                for s in providers.asked(p) {
+                    wanted.entry(Arc::as_ptr(&s)).or_default().push(i);
+                }
+            }
+            providers
+                .slots
+                .iter()
+                .filter_map(|s| wanted.remove(&Arc::as_ptr(s)).map(|w| (s.clone(), w)))
+                .collect()
+        };
         let start = Instant::now();
-        let calls: Vec<_> = asked
+        let calls: Vec<Call<Vec<Answer>>> = asked
             .iter()
             .map(|(slot, wanted)| {
                 let resolver = slot.resolver.clone();
                 let ps: Vec<Pattern> = wanted.iter().map(|&i| patterns[i].clone()).collect();
-                tokio::spawn(async move { resolver.get_secrets_many(&ps).await })
+                Call::poll_once(Box::pin(
+                    async move { resolver.get_secrets_many(&ps).await },
+                ))
             })
             .collect();
-        let _abort = AbortOnDrop(calls.iter().map(|c| c.abort_handle()).collect());
+        // If the caller stops waiting, the provider calls stop too.
+        let _abort = AbortOnDrop(
+            calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Running(task) => Some(task.abort_handle()),
+                    _ => None,
+                })
+                .collect(),
+        );
         let mut found: Vec<(bool, Vec<Envelope>, Vec<ProviderFailure>)> = (0..patterns.len())
             .map(|_| (false, Vec::new(), Vec::new()))
             .collect();
-        for ((slot, wanted), mut call) in asked.iter().zip(calls) {
+        for ((slot, wanted), call) in asked.iter().zip(calls) {
             let every = |e: &dyn Fn() -> Error| wanted.iter().map(|_| Err(e())).collect();
-            let outcomes: Vec<Result<Vec<Envelope>, Error>> =
-                match tokio::time::timeout_at(start + slot.deadline, &mut call).await {
-                    Ok(Ok(r)) if r.len() == wanted.len() => r,
-                    Ok(Ok(_)) => every(&|| Error::Backend {
-                        message: "the provider answered a different number of lookups".into(),
-                    }),
-                    Ok(Err(join)) if join.is_panic() => {
-                        self.crash(slot, "panicked".into());
-                        every(&|| Error::Crashed {
-                            reason: "panicked".into(),
-                        })
+            let panicked = || {
+                self.crash(slot, "panicked".into());
+                every(&|| Error::Crashed {
+                    reason: "panicked".into(),
+                })
+            };
+            let answers: Vec<Answer> = match call {
+                Call::Answered(r) => r,
+                Call::Panicked => panicked(),
+                Call::Running(mut task) => {
+                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(join)) if join.is_panic() => panicked(),
+                        Ok(Err(_)) => every(&|| Error::Crashed {
+                            reason: "cancelled".into(),
+                        }),
+                        Err(_) => {
+                            task.abort();
+                            every(&|| Error::Timeout {
+                                after: slot.deadline,
+                            })
+                        }
                     }
-                    Ok(Err(_)) => every(&|| Error::Crashed {
-                        reason: "cancelled".into(),
-                    }),
-                    Err(_) => {
-                        call.abort();
-                        every(&|| Error::Timeout {
-                            after: slot.deadline,
-                        })
-                    }
-                };
+                }
+            };
+            let outcomes = if answers.len() == wanted.len() {
+                answers
+            } else {
+                every(&|| Error::Backend {
+                    message: "the provider answered a different number of lookups".into(),
+                })
+            };
             for (&i, outcome) in wanted.iter().zip(outcomes) {
                 let (seen, envelopes, failures) = &mut found[i];
                 *seen = true;
@@ -816,34 +949,52 @@ impl Engine {
         Ok((slot, store))
     }
 
+    /// Runs a store call within the slot's deadline; a panic in it crashes the
+    /// provider, as in [`get_secrets`](Engine::get_secrets), instead of unwinding into
+    /// the caller (the payload is not shown: it may hold the value being written).
     async fn with_deadline<T>(
+        &self,
         slot: &Slot,
         f: impl std::future::Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        tokio::time::timeout(slot.deadline, f)
-            .await
-            .unwrap_or(Err(Error::Timeout {
+        use futures_util::FutureExt;
+        match tokio::time::timeout(
+            slot.deadline,
+            std::panic::AssertUnwindSafe(f).catch_unwind(),
+        )
+        .await
+        {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_panic)) => {
+                self.crash(slot, "panicked".into());
+                Err(Error::Crashed {
+                    reason: "panicked".into(),
+                })
+            }
+            Err(_) => Err(Error::Timeout {
                 after: slot.deadline,
-            }))
+            }),
+        }
     }
 
     /// Stores `value` under `id` in the default store, replacing what was there.
     pub async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(&slot, store.set(id, value, metadata)).await
+        self.with_deadline(&slot, store.set(id, value, metadata))
+            .await
     }
 
     /// Removes `id` from the default store; [`Error::NotFound`] if it is not there.
     pub async fn remove(&self, id: &Id) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
-        Self::with_deadline(&slot, store.remove(id)).await
+        self.with_deadline(&slot, store.remove(id)).await
     }
 
     /// Ids and metadata in the default store matching `pattern`, sorted, without the
     /// engine's internal realm.
     pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (slot, store) = self.store_for(None)?;
-        let mut items = Self::with_deadline(&slot, store.list(pattern)).await?;
+        let mut items = self.with_deadline(&slot, store.list(pattern)).await?;
         items.retain(|l| {
             let in_request = if slot.case_insensitive {
                 pattern.matches_ignore_case(&l.id)

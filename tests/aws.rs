@@ -221,3 +221,161 @@ async fn an_unreachable_endpoint_is_a_typed_error() {
         "{err:?}"
     );
 }
+
+/// A moto of the test's own (the shared one must keep running for the others).
+struct PrivateMoto {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    restarted: Option<std::process::Child>,
+}
+
+impl PrivateMoto {
+    fn start() -> PrivateMoto {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = support::services::start("moto", dir.path(), &[])
+            .remove("AWS_ENDPOINT_URL")
+            .expect("the script prints the endpoint");
+        PrivateMoto {
+            dir,
+            endpoint,
+            restarted: None,
+        }
+    }
+
+    fn pid(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.pid"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid();
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn stop(&self) {
+        support::services::stop("moto", self.dir.path());
+    }
+
+    /// moto_server again on the same port (the script would pick a new one), from the
+    /// virtualenv the script installed it in.
+    async fn restart_on_the_same_port(&mut self) {
+        let port = self.endpoint.rsplit(':').next().unwrap();
+        let venv = support::services::script("moto")
+            .parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.parent())
+            .unwrap()
+            .join(".venv/bin/moto_server");
+        self.restarted = Some(
+            std::process::Command::new(venv)
+                .args(["-H", "127.0.0.1", "-p", port])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reqwest::get(format!("{}/moto-api/", self.endpoint))
+            .await
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < until, "moto did not restart");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn client(&self) -> aws_sdk_secretsmanager::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .load()
+            .await;
+        aws_sdk_secretsmanager::Client::new(&config)
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.restarted.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn moto_frozen_then_stopped_then_restarted_through_one_engine() {
+    use std::time::{Duration, Instant};
+    let mut moto = PrivateMoto::start();
+    moto.client()
+        .await
+        .create_secret()
+        .name("fault/key")
+        .secret_string("before")
+        .send()
+        .await
+        .unwrap();
+    let sm = AwsSecretsManager::new(AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint: Some(moto.endpoint.clone()),
+        static_credentials: Some(("test".into(), SecretValue::from("test"))),
+        ..AwsOptions::default()
+    })
+    .await;
+    let engine = support::builder()
+        .register(
+            secrets_engine::Registration::resolver("aws", p("fault/**"), std::sync::Arc::new(sm))
+                .deadline(Duration::from_secs(3)),
+        )
+        .build()
+        .unwrap();
+    let pattern = p("fault/key");
+    let one = || engine.resolve_one(&pattern);
+    assert_eq!(one().await.unwrap().expose(), b"before");
+
+    // Frozen (accepts connections, never answers): the deadline ends the call.
+    moto.signal("-STOP");
+    let t = Instant::now();
+    let err = one().await.unwrap_err();
+    moto.signal("-CONT");
+    assert!(matches!(err.kind(), Error::Timeout { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(one().await.unwrap().expose(), b"before");
+
+    // Stopped: refused connections are Unavailable, well within the deadline.
+    moto.stop();
+    let t = Instant::now();
+    let err = one().await.unwrap_err();
+    assert!(matches!(err.kind(), Error::Unavailable { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(!format!("{err} {err:?}").contains("before"));
+    assert_eq!(
+        engine.plugins()[0].state,
+        secrets_engine::ProviderState::Running
+    );
+
+    // Back on the same address (moto keeps nothing across restarts): the same engine
+    // and provider object read what is there now.
+    moto.restart_on_the_same_port().await;
+    moto.client()
+        .await
+        .create_secret()
+        .name("fault/key")
+        .secret_string("after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one().await.unwrap().expose(), b"after");
+}

@@ -23,9 +23,11 @@ async fn value_of(s: &FileStore, i: &str) -> Option<Vec<u8>> {
 }
 
 fn secret_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    // Entries only: `.tmp/` holds writes in progress.
     let mut v: Vec<_> = std::fs::read_dir(dir.join("secrets"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
     v.sort();
     v

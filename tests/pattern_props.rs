@@ -4,6 +4,11 @@
 //! ids over `a`, `b` and `x`, where `x` plays the component no pattern names. Over that
 //! alphabet, enumerating every id up to a length bound is a brute-force oracle for
 //! `includes` and `overlaps`.
+//!
+//! Longer patterns, beyond what enumeration can cover, are checked against a second,
+//! independent decision procedure for inclusion: the subset construction on `self`'s
+//! automaton explored over `other`'s words (exact, but exponential in the length of
+//! `self`'s `**`-free blocks, so only usable on small inputs).
 
 use proptest::prelude::*;
 use secrets_engine::{Id, Pattern};
@@ -56,6 +61,81 @@ fn id(v: &[&str]) -> Id {
     Id::parse(&v.join("/")).unwrap()
 }
 
+/// Inclusion by exploring `container`'s state sets over `contained`'s words, a fresh
+/// component standing for anything `container` does not name; state sets repeat, so the
+/// search is finite. Independent of the library's greedy argument.
+fn reference_includes(container: &[&str], contained: &[&str]) -> bool {
+    use std::collections::{BTreeSet, HashSet};
+    type Set = BTreeSet<usize>;
+    let m = container.len();
+    let close = |mut s: Set| {
+        for (x, seg) in container.iter().enumerate() {
+            if *seg == "**" && s.contains(&x) {
+                s.insert(x + 1);
+            }
+        }
+        s
+    };
+    // `None` is the fresh component.
+    let step = |s: &Set, sym: Option<&str>| {
+        let mut to = Set::new();
+        for &x in s {
+            match container.get(x) {
+                Some(&"**") => {
+                    to.insert(x);
+                }
+                Some(&"*") => {
+                    to.insert(x + 1);
+                }
+                Some(lit) if Some(*lit) == sym => {
+                    to.insert(x + 1);
+                }
+                _ => {}
+            }
+        }
+        close(to)
+    };
+    let words: Vec<&str> = if contained.iter().all(|s| *s == "**") {
+        vec!["*", "**"] // ids are never empty
+    } else {
+        contained.to_vec()
+    };
+    let mut seen: HashSet<(usize, Set)> = HashSet::new();
+    let mut work = vec![(0usize, close(Set::from([0])))];
+    while let Some((i, set)) = work.pop() {
+        if !seen.insert((i, set.clone())) {
+            continue;
+        }
+        if i == words.len() {
+            if !set.contains(&m) {
+                return false;
+            }
+            continue;
+        }
+        match words[i] {
+            "**" => {
+                let mut cur = set;
+                let mut run = HashSet::new();
+                while run.insert(cur.clone()) {
+                    work.push((i + 1, cur.clone()));
+                    cur = step(&cur, None);
+                }
+            }
+            "*" => work.push((i + 1, step(&set, None))),
+            lit => work.push((i + 1, step(&set, Some(lit)))),
+        }
+    }
+    true
+}
+
+fn wide_segment() -> impl Strategy<Value = &'static str> {
+    prop_oneof![2 => Just("a"), 1 => Just("b"), 1 => Just("c"), 3 => Just("*"), 3 => Just("**")]
+}
+
+fn wide_segments(max: usize) -> impl Strategy<Value = Vec<&'static str>> {
+    prop::collection::vec(wide_segment(), 1..=max)
+}
+
 const BOUND: usize = 9;
 
 proptest! {
@@ -94,6 +174,20 @@ proptest! {
     }
 
     #[test]
+    fn includes_agrees_with_the_state_set_reference(a in wide_segments(14), b in wide_segments(14)) {
+        prop_assert_eq!(pat(&a).includes(&pat(&b)), reference_includes(&a, &b), "{} includes {}", a.join("/"), b.join("/"));
+        prop_assert_eq!(pat(&b).includes(&pat(&a)), reference_includes(&b, &a), "{} includes {}", b.join("/"), a.join("/"));
+    }
+
+    #[test]
+    fn reference_agrees_with_brute_force(a in segments(5), b in segments(5)) {
+        // Keeps the reference honest, so the comparison above means something.
+        let ids = all_ids(7);
+        let brute = ids.iter().all(|w| naive(&a, w) || !naive(&b, w));
+        prop_assert_eq!(reference_includes(&a, &b), brute, "{} includes {}", a.join("/"), b.join("/"));
+    }
+
+    #[test]
     fn algebraic_laws(a in segments(6), b in segments(6), c in segments(6)) {
         let (pa, pb, pc) = (pat(&a), pat(&b), pat(&c));
         prop_assert!(pa.includes(&pa));
@@ -121,5 +215,107 @@ proptest! {
         prop_assert_eq!(p.to_string(), text.clone());
         prop_assert_eq!(p.components().collect::<Vec<_>>(), a);
         prop_assert_eq!(text.parse::<Pattern>().unwrap(), p);
+    }
+}
+
+/// `part` repeated `n` times, joined with `/`.
+fn rep(part: &str, n: usize) -> String {
+    vec![part; n].join("/")
+}
+
+/// Shapes built to defeat a state-set search: a literal followed by a long run of `*` in
+/// the container, against many `**` in the contained pattern (2^n state sets). The answer
+/// does not depend on n (argued per family), the reference confirms it for small n, and
+/// the library must give it for large n too; each family at n = 400 (patterns stay under the 4096-byte limit) is instant for a
+/// polynomial algorithm and out of reach for an exponential one.
+#[test]
+fn adversarial_families() {
+    type Family = (fn(usize) -> (String, String), bool);
+    let families: &[Family] = &[
+        // The word a^n has no `a` followed by n components.
+        (
+            |n| {
+                (
+                    format!("**/a/{}/**", rep("*", n)),
+                    format!("{}/**", rep("**/a", n)),
+                )
+            },
+            false,
+        ),
+        // Every word ends with an `a` and exactly n more components.
+        (
+            |n| {
+                (
+                    format!("**/a/{}/**", rep("*", n)),
+                    format!("{}/{}", rep("**/a", n), rep("*", n)),
+                )
+            },
+            true,
+        ),
+        // The last `a` is exactly n+1 components before the final `b`.
+        (
+            |n| {
+                (
+                    format!("**/a/{}/b/**", rep("*", n)),
+                    format!("{}/{}/b", rep("**/a", n), rep("*", n)),
+                )
+            },
+            true,
+        ),
+        // ... unless a `**` may stretch that distance (and every other `a` is further).
+        (
+            |n| {
+                (
+                    format!("**/a/{}/b/**", rep("*", n)),
+                    format!("{}/**/{}/b", rep("**/a", n), rep("*", n)),
+                )
+            },
+            false,
+        ),
+        // n `a`s, each followed by anything.
+        (|n| (format!("{}/**", rep("**/a", n)), rep("a/**", n)), true),
+        // At least n components, but not n+1.
+        (|n| (format!("{}/**", rep("*", n)), rep("**/a", n)), true),
+        (
+            |n| (format!("{}/**", rep("*", n + 1)), rep("**/a", n)),
+            false,
+        ),
+        // `**/a/**` blocks interleaved with stars on both sides.
+        (
+            |n| (format!("**/{}/**", rep("a/*", n)), rep("**/a/*", n)),
+            false,
+        ),
+        (
+            |n| (format!("**/{}/**", rep("a/*", n)), rep("a/*", n)),
+            true,
+        ),
+    ];
+    for (k, (make, want)) in families.iter().enumerate() {
+        for n in 2..=9 {
+            let (a, b) = make(n);
+            let (va, vb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+            assert_eq!(
+                reference_includes(&va, &vb),
+                *want,
+                "family {k}, n = {n}: reference on {a} ⊇ {b}"
+            );
+            assert_eq!(
+                Pattern::parse(&a)
+                    .unwrap()
+                    .includes(&Pattern::parse(&b).unwrap()),
+                *want,
+                "family {k}, n = {n}"
+            );
+        }
+        for n in [40, 400] {
+            let (a, b) = make(n);
+            assert_eq!(
+                Pattern::parse(&a)
+                    .unwrap()
+                    .includes(&Pattern::parse(&b).unwrap()),
+                *want,
+                "family {k}, n = {n}"
+            );
+        }
     }
 }

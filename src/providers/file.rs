@@ -6,8 +6,8 @@
 //! |---|---|
 //! | `identity.age` | an age X25519 identity, encrypted with the passphrase (scrypt) |
 //! | `recipient.txt` | the identity's public key: a key that does not match is refused |
-//! | `recipient.txt` | the identity's public key: a key that does not match is refused |
 //! | `secrets/<name>.age` | one secret: id, metadata and value, encrypted to that identity |
+//! | `secrets/.tmp/` | writes in progress |
 //! | `.lock` | taken exclusively by writers |
 //!
 //! `<name>` is the lowercase hex of the id (ids longer than 120 bytes use `h` and the
@@ -15,7 +15,10 @@
 //! a file, even on case-insensitive file systems, which plain base64 would not ensure.
 //! Metadata is encrypted with the value. A write goes to a temporary file that is
 //! synced and renamed over the old one, so a crash leaves the old value or the new one,
-//! never a torn file; readers ignore stray temporary files.
+//! never a torn file; a write that fails (disk full, read-only file system) removes its
+//! temporary file and leaves the old value. Writers hold the lock while their temporary
+//! file exists, so the next writer deletes whatever a killed one left in `.tmp/`;
+//! readers ignore names starting with `.`.
 //!
 //! The passphrase unlocks the identity once per store object (scrypt is slow on
 //! purpose); each secret then costs one X25519 decryption. With a key file
@@ -263,7 +266,7 @@ fn decrypt_identity(
 ) -> Result<age::x25519::Identity, Error> {
     let mut scrypt = age::scrypt::Identity::new(pass.clone());
     scrypt.set_max_work_factor(30);
-    let mut plain = age::decrypt(&scrypt, bytes).map_err(|e| match e {
+    let mut plain = decrypt(&scrypt, bytes).map_err(|e| match e {
         age::DecryptError::DecryptionFailed
         | age::DecryptError::NoMatchingKeys
         | age::DecryptError::KeyDecryptionFailed => Error::Locked {
@@ -280,6 +283,32 @@ fn decrypt_identity(
     parsed.ok_or_else(|| Error::Backend {
         message: format!("{} does not hold an age identity", path.display()),
     })
+}
+
+/// `age::decrypt` without its copies: that one collects the plaintext with
+/// `read_to_end`, whose reallocations free buffers holding the secret without wiping
+/// them. Plaintext is shorter than its ciphertext, so one buffer of the ciphertext's
+/// size never grows; the caller wipes it.
+fn decrypt(identity: &dyn age::Identity, ciphertext: &[u8]) -> Result<Vec<u8>, age::DecryptError> {
+    use std::io::Read;
+    let decryptor = age::Decryptor::new_buffered(ciphertext)?;
+    let mut reader = decryptor.decrypt(std::iter::once(identity))?;
+    let mut plain = vec![0u8; ciphertext.len()];
+    let mut n = 0;
+    while n < plain.len() {
+        match reader.read(&mut plain[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                plain.zeroize();
+                return Err(e.into());
+            }
+        }
+    }
+    // Zeroes past the end stay in the allocation; truncating does not reallocate.
+    plain.truncate(n);
+    Ok(plain)
 }
 
 fn create_identity(
@@ -399,7 +428,7 @@ fn read_entry(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
     };
-    let mut plain = age::decrypt(identity, &bytes).map_err(|e| Error::Backend {
+    let mut plain = decrypt(identity, &bytes).map_err(|e| Error::Backend {
         message: format!("cannot decrypt {}: {e}", path.display()),
     })?;
     let entry = decode(&plain);
@@ -436,6 +465,19 @@ fn all_entries(
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// Prepares `pending` (the temporary-file directory) for a write under the lock:
+/// any file in it belongs to a writer that died mid-write, since writers hold the lock
+/// while their temporary file exists.
+fn remove_strays(pending: &Path) -> Result<(), Error> {
+    create_private_dir(pending)?;
+    let listing =
+        std::fs::read_dir(pending).map_err(io(format!("listing {}", pending.display())))?;
+    for entry in listing.flatten() {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    Ok(())
 }
 
 /// Runs `f` holding the store's write lock (an exclusive lock on `.lock`).
@@ -494,7 +536,9 @@ impl Store for FileStore {
             })?;
             locked(dir, || {
                 let secrets = dir.join("secrets");
-                let tmp = temp_path(&secrets, "write");
+                let pending = secrets.join(".tmp");
+                remove_strays(&pending)?;
+                let tmp = temp_path(&pending, "write");
                 write_synced(&tmp, &sealed)?;
                 let target = secrets.join(file_name(&id));
                 std::fs::rename(&tmp, &target).map_err(|e| {

@@ -83,3 +83,15 @@ pub fn shared() -> &'static Bao {
     static S: OnceLock<Bao> = OnceLock::new();
     S.get_or_init(Bao::start)
 }
+
+impl Bao {
+    /// The dev server's unseal key, from its log (for tests that seal it).
+    pub fn unseal_key(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("bao.log")).unwrap();
+        log.lines()
+            .find_map(|l| l.trim().strip_prefix("Unseal Key: "))
+            .expect("the dev server logs its unseal key")
+            .trim()
+            .to_owned()
+    }
+}

@@ -117,3 +117,25 @@ pub fn secret_tool(session: &Session, args: &[&str], stdin: Option<&[u8]>) -> Ve
     );
     out.stdout
 }
+
+impl Session {
+    /// [`restart_daemon`](Session::restart_daemon) that reports a failure (with the
+    /// daemon's log) instead of panicking, so a test can retry it on a loaded machine.
+    pub fn try_restart_daemon(&self) -> Result<(), String> {
+        let dir = self.dir.as_ref().expect("a private session").path();
+        let out = Command::new(script())
+            .arg("restart-daemon")
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("keyring.log")).unwrap_or_default()
+        ))
+    }
+}
