@@ -382,14 +382,14 @@ impl Drop for AbortOnDrop {
 
 type Answer = Result<Vec<Envelope>, Error>;
 
-/// One provider call of a lookup.
-enum Call {
+/// One provider call of a lookup (or, for [`Engine::get_secrets_many`], of a batch).
+enum Call<T = Answer> {
     /// Answered on its first poll.
-    Answered(Answer),
+    Answered(T),
     /// Panicked on its first poll.
     Panicked,
     /// Still running, as a task of its own.
-    Running(tokio::task::JoinHandle<Answer>),
+    Running(tokio::task::JoinHandle<T>),
 }
 
 impl Call {
@@ -403,8 +403,16 @@ impl Call {
     /// first poll blocks the thread (against the [`Resolver`] contract) delays the
     /// lookup by as long, since a deadline only bounds waiting.
     fn start(resolver: Arc<dyn Resolver>, pattern: Pattern) -> Call {
-        let mut call: std::pin::Pin<Box<dyn Future<Output = Answer> + Send>> =
-            Box::pin(async move { resolver.get_secrets(&pattern).await });
+        Call::poll_once(Box::pin(
+            async move { resolver.get_secrets(&pattern).await },
+        ))
+    }
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Polls `call` once here and spawns it only if it is not done (see
+    /// [`Call::start`]).
+    fn poll_once(mut call: std::pin::Pin<Box<dyn Future<Output = T> + Send>>) -> Call<T> {
         // A waker that does nothing is enough: a future that returns Pending is polled
         // again by its task, and registers that poll's waker then.
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -736,50 +744,162 @@ impl Engine {
                     }
                 }
             };
-            match outcome {
-                Ok(found) => {
-                    let before = envelopes.len();
-                    for mut e in found {
-                        let id_ok = if slot.case_insensitive {
-                            pattern.matches_ignore_case(e.id())
-                        } else {
-                            pattern.matches(e.id())
-                        };
-                        if !id_ok || !slot.serves(e.id()) || is_internal(e.id()) {
-                            tracing::debug!(provider = %slot.name, id = %e.id(), "dropped an envelope outside the request or the provider's pattern");
-                            continue;
-                        }
-                        e.stamp(&slot.name);
-                        envelopes.push(e);
-                    }
-                    envelopes[before..].sort_by(|a, b| a.id().cmp(b.id()));
-                }
-                Err(error) => {
-                    if let Error::Crashed { reason } = &error
-                        && slot.state() == ProviderState::Running
-                    {
-                        self.crash(slot, reason.clone());
-                    }
-                    failures.push(ProviderFailure {
-                        provider: slot.name.clone(),
-                        error,
-                    });
-                }
-            }
+            self.absorb(slot, pattern, outcome, &mut envelopes, &mut failures);
         }
         tracing::debug!(%pattern, found = envelopes.len(), failed = failures.len(), "lookup");
-        match (envelopes.is_empty(), failures.is_empty()) {
-            (true, true) => Err(Error::NotFound {
-                pattern: pattern.to_string(),
-            }),
-            (true, false) => Err(Error::ProvidersFailed {
-                pattern: pattern.to_string(),
-                failures,
-            }),
-            _ => Ok(Resolution {
-                envelopes,
-                failures,
-            }),
+        conclude(pattern, envelopes, failures)
+    }
+
+    /// Several lookups at once, answered in the order asked: each result is what
+    /// [`get_secrets`](Engine::get_secrets) would give for that pattern alone.
+    ///
+    /// Each running provider is called once, through
+    /// [`Resolver::get_secrets_many`], with every pattern that overlaps its declared
+    /// pattern, under one deadline; a provider that answers many lookups in one round
+    /// trip (the keychain: one search and one `GetSecrets`) then does so.
+    /// [`resolve_env`](crate::resolve_env) resolves an environment this way.
+    ///
+    /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
+    pub async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Resolution, Error>> {
+        // Per running provider (in registration order), the indices of the patterns
+        // it is asked, routed as for a lookup alone.
+        let asked: Vec<(Arc<Slot>, Vec<usize>)> = {
+            let providers = self.providers();
+            let mut wanted: std::collections::HashMap<*const Slot, Vec<usize>> =
+                std::collections::HashMap::new();
+            for (i, p) in patterns.iter().enumerate() {
+                for s in providers.asked(p) {
+                    wanted.entry(Arc::as_ptr(&s)).or_default().push(i);
+                }
+            }
+            providers
+                .slots
+                .iter()
+                .filter_map(|s| wanted.remove(&Arc::as_ptr(s)).map(|w| (s.clone(), w)))
+                .collect()
+        };
+        let start = Instant::now();
+        let calls: Vec<Call<Vec<Answer>>> = asked
+            .iter()
+            .map(|(slot, wanted)| {
+                let resolver = slot.resolver.clone();
+                let ps: Vec<Pattern> = wanted.iter().map(|&i| patterns[i].clone()).collect();
+                Call::poll_once(Box::pin(
+                    async move { resolver.get_secrets_many(&ps).await },
+                ))
+            })
+            .collect();
+        // If the caller stops waiting, the provider calls stop too.
+        let _abort = AbortOnDrop(
+            calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Running(task) => Some(task.abort_handle()),
+                    _ => None,
+                })
+                .collect(),
+        );
+        let mut found: Vec<(bool, Vec<Envelope>, Vec<ProviderFailure>)> = (0..patterns.len())
+            .map(|_| (false, Vec::new(), Vec::new()))
+            .collect();
+        for ((slot, wanted), call) in asked.iter().zip(calls) {
+            let every = |e: &dyn Fn() -> Error| wanted.iter().map(|_| Err(e())).collect();
+            let panicked = || {
+                self.crash(slot, "panicked".into());
+                every(&|| Error::Crashed {
+                    reason: "panicked".into(),
+                })
+            };
+            let answers: Vec<Answer> = match call {
+                Call::Answered(r) => r,
+                Call::Panicked => panicked(),
+                Call::Running(mut task) => {
+                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(join)) if join.is_panic() => panicked(),
+                        Ok(Err(_)) => every(&|| Error::Crashed {
+                            reason: "cancelled".into(),
+                        }),
+                        Err(_) => {
+                            task.abort();
+                            every(&|| Error::Timeout {
+                                after: slot.deadline,
+                            })
+                        }
+                    }
+                }
+            };
+            let outcomes = if answers.len() == wanted.len() {
+                answers
+            } else {
+                every(&|| Error::Backend {
+                    message: "the provider answered a different number of lookups".into(),
+                })
+            };
+            for (&i, outcome) in wanted.iter().zip(outcomes) {
+                let (seen, envelopes, failures) = &mut found[i];
+                *seen = true;
+                self.absorb(slot, &patterns[i], outcome, envelopes, failures);
+            }
+        }
+        tracing::debug!(
+            lookups = patterns.len(),
+            providers = asked.len(),
+            "batched lookup"
+        );
+        patterns
+            .iter()
+            .zip(found)
+            .map(|(pattern, (seen, envelopes, failures))| {
+                if !seen {
+                    return Err(Error::NoProvider {
+                        pattern: pattern.to_string(),
+                    });
+                }
+                conclude(pattern, envelopes, failures)
+            })
+            .collect()
+    }
+
+    /// One provider's answer to one lookup: post-filtered, stamped and sorted into
+    /// `envelopes`, or recorded in `failures` (a `Crashed` error crashes the provider).
+    fn absorb(
+        &self,
+        slot: &Slot,
+        pattern: &Pattern,
+        outcome: Result<Vec<Envelope>, Error>,
+        envelopes: &mut Vec<Envelope>,
+        failures: &mut Vec<ProviderFailure>,
+    ) {
+        match outcome {
+            Ok(found) => {
+                let before = envelopes.len();
+                for mut e in found {
+                    let id_ok = if slot.case_insensitive {
+                        pattern.matches_ignore_case(e.id())
+                    } else {
+                        pattern.matches(e.id())
+                    };
+                    if !id_ok || !slot.serves(e.id()) || is_internal(e.id()) {
+                        tracing::debug!(provider = %slot.name, id = %e.id(), "dropped an envelope outside the request or the provider's pattern");
+                        continue;
+                    }
+                    e.stamp(&slot.name);
+                    envelopes.push(e);
+                }
+                envelopes[before..].sort_by(|a, b| a.id().cmp(b.id()));
+            }
+            Err(error) => {
+                if let Error::Crashed { reason } = &error
+                    && slot.state() == ProviderState::Running
+                {
+                    self.crash(slot, reason.clone());
+                }
+                failures.push(ProviderFailure {
+                    provider: slot.name.clone(),
+                    error,
+                });
+            }
         }
     }
 
@@ -791,28 +911,7 @@ impl Engine {
     /// As [`get_secrets`](Engine::get_secrets), plus [`Error::Ambiguous`] and
     /// [`Error::ProvidersFailed`] for partial results.
     pub async fn resolve_one(&self, pattern: &Pattern) -> Result<SecretValue, Error> {
-        let (envelopes, failures) = self.get_secrets(pattern).await?.into_parts();
-        if !failures.is_empty() {
-            return Err(Error::ProvidersFailed {
-                pattern: pattern.to_string(),
-                failures,
-            });
-        }
-        let first = &envelopes[0];
-        if envelopes.iter().all(|e| e.value() == first.value()) {
-            return Ok(envelopes
-                .into_iter()
-                .next()
-                .map(Envelope::into_value)
-                .unwrap_or_default());
-        }
-        Err(Error::Ambiguous {
-            pattern: pattern.to_string(),
-            candidates: envelopes
-                .iter()
-                .map(|e| format!("{} ({})", e.id(), e.provider()))
-                .collect(),
-        })
+        one_value(pattern, self.get_secrets(pattern).await)
     }
 
     /// Name of the default writable store, if the engine has one.
@@ -914,4 +1013,54 @@ impl Engine {
     pub fn blocking(&self) -> Blocking<'_> {
         Blocking { engine: self }
     }
+}
+
+/// The outcome of one lookup once every provider asked has answered.
+fn conclude(
+    pattern: &Pattern,
+    envelopes: Vec<Envelope>,
+    failures: Vec<ProviderFailure>,
+) -> Result<Resolution, Error> {
+    match (envelopes.is_empty(), failures.is_empty()) {
+        (true, true) => Err(Error::NotFound {
+            pattern: pattern.to_string(),
+        }),
+        (true, false) => Err(Error::ProvidersFailed {
+            pattern: pattern.to_string(),
+            failures,
+        }),
+        _ => Ok(Resolution {
+            envelopes,
+            failures,
+        }),
+    }
+}
+
+/// The one value a lookup stands for (see [`Engine::resolve_one`]).
+pub(crate) fn one_value(
+    pattern: &Pattern,
+    resolution: Result<Resolution, Error>,
+) -> Result<SecretValue, Error> {
+    let (envelopes, failures) = resolution?.into_parts();
+    if !failures.is_empty() {
+        return Err(Error::ProvidersFailed {
+            pattern: pattern.to_string(),
+            failures,
+        });
+    }
+    let first = &envelopes[0];
+    if envelopes.iter().all(|e| e.value() == first.value()) {
+        return Ok(envelopes
+            .into_iter()
+            .next()
+            .map(Envelope::into_value)
+            .unwrap_or_default());
+    }
+    Err(Error::Ambiguous {
+        pattern: pattern.to_string(),
+        candidates: envelopes
+            .iter()
+            .map(|e| format!("{} ({})", e.id(), e.provider()))
+            .collect(),
+    })
 }

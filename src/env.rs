@@ -1,6 +1,6 @@
 //! Environment resolution: `NAME=se://…` pairs in, `NAME=<secret>` pairs out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 
 use crate::engine::Engine;
@@ -138,7 +138,8 @@ where
 /// - every other value passes through byte for byte (non-UTF-8 included).
 ///
 /// Errors are wrapped in [`Error::Variable`] naming the first failing variable in
-/// input order. Each distinct reference is resolved once, all concurrently.
+/// input order. Each distinct reference is resolved once, all in one batch
+/// ([`Engine::get_secrets_many`]): every provider is asked once for all of them.
 ///
 /// The returned values are plain `OsString`s (the environment needs them so) and are
 /// not zeroed on drop.
@@ -165,27 +166,30 @@ where
         actions.push(classify(name, value, options).map_err(|e| wrap(name, e))?);
     }
 
-    // Each distinct pattern once, all at the same time.
-    let mut pending: HashMap<Pattern, tokio::task::JoinHandle<Result<SecretValue, Error>>> =
-        HashMap::new();
+    // Each distinct pattern once, all in one batch: every provider is asked once for
+    // all the patterns it serves (the keychain answers them in one round trip).
+    let mut patterns: Vec<Pattern> = Vec::new();
+    let mut seen: HashSet<&Pattern> = HashSet::new();
     for action in &actions {
-        if let Action::Resolve(p) | Action::Optional(p) = action {
-            pending.entry(p.clone()).or_insert_with(|| {
-                let (engine, p) = (engine.clone(), p.clone());
-                tokio::spawn(async move { engine.resolve_one(&p).await })
-            });
+        if let Action::Resolve(p) | Action::Optional(p) = action
+            && seen.insert(p)
+        {
+            patterns.push(p.clone());
         }
     }
-    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> =
-        HashMap::with_capacity(pending.len());
-    for (p, handle) in pending {
-        let r = handle.await.unwrap_or_else(|_| {
-            Err(Error::Crashed {
-                reason: "resolution task failed".into(),
+    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> = if patterns.is_empty() {
+        HashMap::new()
+    } else {
+        let answers = engine.get_secrets_many(&patterns).await;
+        patterns
+            .into_iter()
+            .zip(answers)
+            .map(|(p, r)| {
+                let value = crate::engine::one_value(&p, r);
+                (p, value)
             })
-        });
-        resolved.insert(p, r);
-    }
+            .collect()
+    };
 
     let mut out = Vec::with_capacity(vars.len());
     for ((name, value), action) in vars.into_iter().zip(actions) {

@@ -38,6 +38,20 @@ pub trait Resolver: Send + Sync + 'static {
     /// again.
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error>;
 
+    /// Several lookups in one call, answered in the order asked (one result per
+    /// pattern). The engine calls this once per provider for a batch of references
+    /// ([`Engine::get_secrets_many`](crate::Engine::get_secrets_many), which
+    /// [`resolve_env`](crate::resolve_env) uses).
+    ///
+    /// The default runs [`get_secrets`](Resolver::get_secrets) for every pattern,
+    /// concurrently. Override it when the backend can answer many lookups in fewer
+    /// round trips (the keychain: one search and one `GetSecrets` for the lot). The
+    /// answer must have exactly `patterns.len()` entries; any other length fails
+    /// every lookup of the batch.
+    async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        futures_util::future::join_all(patterns.iter().map(|p| self.get_secrets(p))).await
+    }
+
     /// True when the backend treats names case-insensitively (1Password): the engine
     /// then post-filters results ignoring ASCII case.
     fn case_insensitive(&self) -> bool {

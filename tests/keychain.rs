@@ -492,3 +492,238 @@ async fn a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain() {
         Some(&b"after"[..])
     );
 }
+
+/// The D-Bus method calls on a private bus, as `dbus-monitor` (a real bus monitor)
+/// sees them: the proof of how many round trips a lookup costs.
+struct BusMonitor {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl BusMonitor {
+    async fn start(session: &Session) -> BusMonitor {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("monitor.txt");
+        let child = std::process::Command::new("dbus-monitor")
+            .args(["--address", &session.address, "--monitor"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dbus-monitor is installed (Debian dbus, scripts/setup)");
+        // It is monitoring once it has printed losing its own name.
+        let t = Instant::now();
+        while !std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("member=NameLost")
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "dbus-monitor did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        BusMonitor {
+            child,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// Stops monitoring; returns `interface.member` of every method call seen, sorted.
+    async fn calls(mut self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let text = std::fs::read_to_string(&self.out).unwrap();
+        let mut calls: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("method call "))
+            .map(|l| {
+                let field = |name: &str| {
+                    l.split(&format!("{name}="))
+                        .nth(1)
+                        .and_then(|r| r.split([';', ' ']).next())
+                        .unwrap_or("?")
+                        .to_owned()
+                };
+                format!("{}.{}", field("interface"), field("member"))
+            })
+            .collect();
+        calls.sort();
+        calls
+    }
+}
+
+fn count(calls: &[String], call: &str) -> usize {
+    calls.iter().filter(|c| *c == call).count()
+}
+
+#[tokio::test]
+async fn ten_references_cost_one_connection_one_session_one_search_one_get_secrets() {
+    let session = private();
+    let writer = docker_keychain(&session);
+    for i in 0..10 {
+        writer
+            .set(
+                &id(&format!("batch/s{i}")),
+                format!("v{i}").into(),
+                Metadata::new(),
+            )
+            .await
+            .unwrap();
+    }
+    let engine = Engine::builder()
+        .config(secrets_engine::ConfigLocation::None)
+        .register(
+            Registration::store("docker-pass", p("**"), Arc::new(docker_keychain(&session)))
+                .configurable(false),
+        )
+        .build()
+        .unwrap();
+    let mut vars: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("S{i}"), format!("se://batch/s{i}")))
+        .collect();
+    vars.push(("AGAIN".into(), "se://batch/s3".into()));
+    vars.push(("PLAIN".into(), "untouched".into()));
+
+    let monitor = BusMonitor::start(&session).await;
+    let env = secrets_engine::resolve_env(&engine, vars).await.unwrap();
+    let calls = monitor.calls().await;
+
+    for (i, (_, value)) in env.iter().take(10).enumerate() {
+        assert_eq!(value, format!("v{i}").as_str());
+    }
+    assert_eq!(env[10].1, "v3");
+    assert_eq!(env[11].1, "untouched");
+    let expected = [
+        ("org.freedesktop.DBus.Hello", 1),
+        ("org.freedesktop.DBus.GetNameOwner", 1),
+        ("org.freedesktop.Secret.Service.OpenSession", 1),
+        ("org.freedesktop.Secret.Service.SearchItems", 1),
+        // Each candidate's id and metadata: one property read per item.
+        ("org.freedesktop.DBus.Properties.GetAll", 10),
+        ("org.freedesktop.Secret.Service.GetSecrets", 1),
+    ];
+    for (call, n) in expected {
+        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
+    }
+    assert_eq!(
+        calls.len(),
+        expected.iter().map(|(_, n)| n).sum::<usize>(),
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn few_ids_among_many_items_are_searched_by_id() {
+    let session = private();
+    let k = docker_keychain(&session);
+    for i in 0..30 {
+        k.set(
+            &id(&format!("many/s{i}")),
+            format!("v{i}").into(),
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let fresh = docker_keychain(&session);
+    let monitor = BusMonitor::start(&session).await;
+    let found = fresh
+        .get_secrets_many(&[p("many/s7"), p("many/s21"), p("many/none")])
+        .await;
+    let calls = monitor.calls().await;
+    let values: Vec<Vec<Vec<u8>>> = found
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|e| e.value().expose().to_vec())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [vec![b"v7".to_vec()], vec![b"v21".to_vec()], vec![]]
+    );
+    // One search for all items of ours (30 > 2 x 3 ids), then one per id; only the
+    // two matches are read.
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Service.SearchItems"),
+        4,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.DBus.Properties.GetAll"),
+        2,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Service.GetSecrets"),
+        1,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.Secret.Item.GetSecret"),
+        0,
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_lookup_as_alone() {
+    let k = keychain("batch-engine");
+    k.set(&id("kb/one"), "k1".into(), Metadata::new())
+        .await
+        .unwrap();
+    k.set(&id("kb/two"), "k2".into(), Metadata::new())
+        .await
+        .unwrap();
+    k.set(&id("shared/x"), "from-keychain".into(), Metadata::new())
+        .await
+        .unwrap();
+    let engine = Engine::builder()
+        .config(secrets_engine::ConfigLocation::None)
+        .register(Registration::store("docker-pass", p("**"), Arc::new(k)).configurable(false))
+        .register(Registration::store(
+            "memory",
+            p("shared/**"),
+            support::memory(&[("shared/x", b"from-memory"), ("shared/y", b"m")]),
+        ))
+        .build()
+        .unwrap();
+    let patterns = [
+        p("kb/*"),
+        p("kb/two"),
+        p("nothing/here"),
+        p("shared/*"),
+        p("kb/one"),
+    ];
+    let batch = engine.get_secrets_many(&patterns).await;
+    assert_eq!(batch.len(), patterns.len());
+    for (pattern, got) in patterns.iter().zip(batch) {
+        let alone = engine.get_secrets(pattern).await;
+        let show = |r: Result<secrets_engine::Resolution, Error>| match r {
+            Ok(r) => format!(
+                "{:?}",
+                r.envelopes()
+                    .iter()
+                    .map(|e| (
+                        e.id().to_string(),
+                        e.provider().to_owned(),
+                        e.value().expose().to_vec()
+                    ))
+                    .collect::<Vec<_>>()
+            ),
+            Err(e) => format!("error {e}"),
+        };
+        assert_eq!(show(got), show(alone), "{pattern}");
+    }
+    // The merged view: ambiguity across providers is still seen.
+    let env = secrets_engine::resolve_env(&engine, [("A", "se://shared/x")]).await;
+    assert!(matches!(
+        env,
+        Err(Error::Variable { source, .. }) if matches!(*source, Error::Ambiguous { .. })
+    ));
+}

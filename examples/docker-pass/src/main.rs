@@ -196,8 +196,8 @@ fn init_logging() {
 }
 
 /// Builds the default engine. One notice line on stderr names the store when it is
-/// the fallback (no Secret Service); `run` never prints it, since its stderr becomes
-/// the command's.
+/// the fallback (no Secret Service); `get` and `run` never print it (`run` builds
+/// its own, see run.rs), since their output is the value or the command's.
 fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
     let choice: StoreChoice = store.parse().map_err(|e: String| Failure::new(e, 2))?;
     let mut options = DefaultOptions::default();
@@ -245,9 +245,11 @@ fn main() -> ExitCode {
         Command::Rm { ids, all } => {
             engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
         }
-        Command::Run { env_files, command } => {
-            engine(&cli.store, false).and_then(|e| run::run(&e, &env_files, &command))
-        }
+        Command::Run { env_files, command } => cli
+            .store
+            .parse()
+            .map_err(|e: String| Failure::new(e, 2))
+            .and_then(|store| run::run(store, &env_files, &command)),
         Command::Plugins { action } => engine(&cli.store, true).and_then(|e| match action {
             PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),

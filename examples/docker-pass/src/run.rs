@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use secrets_engine::providers::file;
-use secrets_engine::{Engine, EnvOptions, env_file};
+use secrets_engine::{DefaultOptions, EnvOptions, SCHEME, StoreChoice, env_file};
 
 use crate::Failure;
 
@@ -41,15 +41,41 @@ fn collect_env(env_files: &[PathBuf]) -> Result<Vec<(OsString, OsString)>, Failu
     Ok(vars)
 }
 
+/// Resolves `vars` with the default engine, all on this thread: a `run` is one batch
+/// of lookups, so a current-thread runtime serves it without starting worker
+/// threads. Without any `se://` value there is nothing to resolve and no engine is
+/// built (no D-Bus connection, no config file read).
+fn resolve(
+    store: StoreChoice,
+    vars: Vec<(OsString, OsString)>,
+) -> Result<Vec<(OsString, OsString)>, secrets_engine::Error> {
+    if !vars
+        .iter()
+        .any(|(_, v)| v.as_encoded_bytes().starts_with(SCHEME.as_bytes()))
+    {
+        return Ok(vars);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| secrets_engine::Error::Unavailable {
+            reason: format!("cannot start a runtime: {e}"),
+        })?;
+    rt.block_on(async {
+        let mut options = DefaultOptions::default();
+        options.store = store;
+        let (engine, _) = secrets_engine::default_engine(options).await?;
+        secrets_engine::resolve_env_with(&engine, vars, EnvOptions::host()).await
+    })
+}
+
 pub(crate) fn run(
-    engine: &Engine,
+    store: StoreChoice,
     env_files: &[PathBuf],
     command: &[OsString],
 ) -> Result<(), Failure> {
     let vars = collect_env(env_files)?;
-    let resolved = engine
-        .blocking()
-        .resolve_env(vars, EnvOptions::host())
+    let resolved = resolve(store, vars)
         .map_err(|e| Failure::new(format!("not started: {e}"), RESOLVE_FAILED))?;
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut cmd = Command::new(program);

@@ -1,12 +1,21 @@
 //! The keychain on Linux: the freedesktop Secret Service over D-Bus.
+//!
+//! Reads (lookups, listings) go over D-Bus directly ([`session`]): one search, one
+//! `Properties.GetAll` per candidate item and one `Service.GetSecrets` for every
+//! secret a batch of lookups needs. Writes go through the `secret-service` crate.
 
-use std::collections::HashMap;
+mod session;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use secret_service::{EncryptionType, Item, SecretService};
+use secret_service::{EncryptionType, SecretService};
+use zbus::zvariant::OwnedObjectPath;
+
+use session::{Peer, Session};
 
 use super::{DOCKER_GROUP, DOCKER_NAME};
 use crate::envelope::{Envelope, Metadata};
@@ -40,17 +49,31 @@ pub struct Keychain {
     group: String,
     name: String,
     address: Option<String>,
-    service: tokio::sync::Mutex<Option<Connected>>,
+    connection: tokio::sync::Mutex<Option<Connected>>,
     /// Serialises this process's writes so two sets of one id cannot both create.
     writes: tokio::sync::Mutex<()>,
 }
 
-/// A session with the Secret Service, and which bus connection owns the service name
-/// it was opened with: a different owner means the daemon restarted.
+/// The bus connection and which bus connection owned the service name when it was
+/// opened (a different owner means the daemon restarted), with the sessions opened on
+/// it so far: ours for reads, the `secret-service` crate's for writes. Each is
+/// opened on first need, so a process that only reads never opens the crate's.
 struct Connected {
-    service: Arc<SecretService<'static>>,
-    bus: zbus::Connection,
-    owner: String,
+    peer: Peer,
+    /// The owner was checked when the connection was opened and no call has used it
+    /// since: the first call skips checking again.
+    fresh: bool,
+    session: Option<Arc<Session>>,
+    service: Option<Arc<SecretService<'static>>>,
+}
+
+/// What a call needs of the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Calls without secrets (search, properties).
+    Bus,
+    /// The `secret-service` crate's handle, for writes.
+    Service,
 }
 
 /// The unique bus name owning `org.freedesktop.secrets`, if any. Never activates.
@@ -65,10 +88,26 @@ async fn service_owner(bus: &zbus::Connection) -> Result<Option<String>, Error> 
             Err(e) => Err(e),
         }
     };
-    tokio::time::timeout(STEP, ask)
+    tokio::time::timeout(STEP, drive(bus, ask))
         .await
         .map_err(|_| unavailable("the D-Bus session bus did not answer within 2 s"))?
         .map_err(|e| unavailable(format!("cannot query the D-Bus session bus: {e}")))
+}
+
+/// Runs `f` while driving `bus`'s tasks (its socket reader among them): connections
+/// are built without zbus's internal executor thread, so whatever awaits a reply
+/// must drive the connection meanwhile. Concurrent calls each drive it; that is
+/// what the executor is made for.
+async fn drive<T>(bus: &zbus::Connection, f: impl std::future::Future<Output = T>) -> T {
+    tokio::select! {
+        biased;
+        out = f => out,
+        () = async {
+            loop {
+                bus.executor().tick().await;
+            }
+        } => unreachable!("driving the connection never ends"),
+    }
 }
 
 const NO_SERVICE: &str =
@@ -126,7 +165,7 @@ impl Keychain {
             group: group.to_owned(),
             name: name.to_owned(),
             address: None,
-            service: tokio::sync::Mutex::new(None),
+            connection: tokio::sync::Mutex::new(None),
             writes: tokio::sync::Mutex::new(()),
         }
     }
@@ -139,20 +178,35 @@ impl Keychain {
     }
 
     /// Whether a Secret Service answers (connects if needed, within 2 s per step).
+    /// Only the bus connection and one name check: sessions are opened when a call
+    /// needs one, and the next call reuses the connection without checking again.
     pub async fn is_available(&self) -> bool {
-        self.service().await.is_ok()
+        let mut cached = self.connection.lock().await;
+        if cached.is_none() {
+            return match self.open().await {
+                Ok(c) => {
+                    *cached = Some(c);
+                    true
+                }
+                Err(_) => false,
+            };
+        }
+        drop(cached);
+        self.link(Need::Bus).await.is_ok()
     }
 
     async fn open(&self) -> Result<Connected, Error> {
         let bus = async {
             match &self.address {
-                Some(a) => {
-                    zbus::connection::Builder::address(a.as_str())?
-                        .build()
-                        .await
-                }
-                None => zbus::Connection::session().await,
+                Some(a) => zbus::connection::Builder::address(a.as_str())?,
+                None => zbus::connection::Builder::session()?,
             }
+            // No executor thread of zbus's own: every call of this provider drives
+            // the connection while it waits (see `drive`), so a reply reaches the
+            // waiting task without a hop through another thread.
+            .internal_executor(false)
+            .build()
+            .await
         };
         let bus = tokio::time::timeout(STEP, bus)
             .await
@@ -163,50 +217,90 @@ impl Keychain {
         let owner = service_owner(&bus)
             .await?
             .ok_or_else(|| unavailable(NO_SERVICE))?;
-        let service = tokio::time::timeout(
-            STEP,
-            SecretService::connect_with_existing(EncryptionType::Dh, bus.clone()),
-        )
-        .await
-        .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))?
-        .map_err(map_error)?;
         Ok(Connected {
-            service: Arc::new(service),
-            bus,
-            owner,
+            peer: Peer { bus, owner },
+            fresh: true,
+            session: None,
+            service: None,
         })
     }
 
-    /// The shared session; checks first that the daemon it was opened with still
+    /// The shared connection; checks first that the daemon it was opened with still
     /// owns the service name (one cheap bus call), so a restarted daemon gets a new
-    /// session and a stopped one is `Unavailable`, never an activation.
-    async fn service(&self) -> Result<Arc<SecretService<'static>>, Error> {
-        let mut cached = self.service.lock().await;
-        if let Some(c) = &*cached {
-            match service_owner(&c.bus).await {
-                Ok(Some(owner)) if owner == c.owner => return Ok(c.service.clone()),
+    /// connection and a stopped one is `Unavailable`, never an activation.
+    async fn link(&self, need: Need) -> Result<(Peer, Option<Arc<SecretService<'static>>>), Error> {
+        let mut cached = self.connection.lock().await;
+        match cached.as_mut() {
+            Some(c) if c.fresh => c.fresh = false,
+            Some(c) => match service_owner(&c.peer.bus).await {
+                Ok(Some(owner)) if owner == c.peer.owner => {}
                 Ok(None) => {
                     *cached = None;
                     return Err(unavailable(NO_SERVICE));
                 }
                 // Restarted daemon or broken connection: start over.
                 _ => *cached = None,
-            }
+            },
+            None => {}
         }
-        let c = self.open().await?;
-        let service = c.service.clone();
-        *cached = Some(c);
-        Ok(service)
+        let c = match cached.as_mut() {
+            Some(c) => c,
+            None => {
+                let mut c = self.open().await?;
+                c.fresh = false;
+                cached.insert(c)
+            }
+        };
+        if need == Need::Service && c.service.is_none() {
+            let service = tokio::time::timeout(
+                STEP,
+                drive(
+                    &c.peer.bus,
+                    SecretService::connect_with_existing(EncryptionType::Dh, c.peer.bus.clone()),
+                ),
+            )
+            .await
+            .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))?
+            .map_err(map_error)?;
+            c.service = Some(Arc::new(service));
+        }
+        Ok((c.peer.clone(), c.service.clone()))
+    }
+
+    /// Our read session on `peer`'s connection, opened on first need.
+    async fn session(&self, peer: &Peer) -> Result<Arc<Session>, Error> {
+        let mut cached = self.connection.lock().await;
+        let c = cached
+            .as_mut()
+            .filter(|c| c.peer.bus.unique_name() == peer.bus.unique_name())
+            .ok_or_else(|| unavailable("the keychain connection was reset during the call"))?;
+        if let Some(s) = &c.session {
+            return Ok(s.clone());
+        }
+        let s = tokio::time::timeout(STEP, drive(&c.peer.bus, c.peer.open_session()))
+            .await
+            .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))??;
+        let s = Arc::new(s);
+        c.session = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The crate's handle, for writes, and the connection it uses.
+    async fn service(&self) -> Result<(Peer, Arc<SecretService<'static>>), Error> {
+        let (peer, service) = self.link(Need::Service).await?;
+        let service =
+            service.ok_or_else(|| unavailable("the Secret Service session was not opened"))?;
+        Ok((peer, service))
     }
 
     /// After a call: on errors that may mean a broken connection or a restarted
-    /// daemon, forgets the service so the next call reconnects.
+    /// daemon, forgets the connection so the next call reconnects.
     async fn settle<T>(&self, out: Result<T, Error>) -> Result<T, Error> {
         if let Err(e) = &out
             && !matches!(e, Error::Locked { .. } | Error::NotFound { .. })
         {
             tracing::debug!(error = %e, "keychain call failed; reconnecting next time");
-            self.service.lock().await.take();
+            self.connection.lock().await.take();
         }
         out
     }
@@ -227,118 +321,222 @@ impl Keychain {
     }
 }
 
-/// An item's id and metadata, read from its attributes; `None` for items whose `id`
-/// attribute is missing or invalid (skipped, never fatal to a listing).
-async fn describe(item: &Item<'_>) -> Result<Option<(Id, Metadata)>, Error> {
-    let attrs = item.get_attributes().await.map_err(map_error)?;
-    let Some(raw) = attrs.get("id") else {
-        tracing::debug!(item = %item.item_path.as_str(), "keychain item without an id attribute skipped");
-        return Ok(None);
-    };
-    let id = match Id::parse(raw) {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::debug!(item = %item.item_path.as_str(), error = %e, "keychain item with an invalid id skipped");
-            return Ok(None);
+/// One item of ours as its properties describe it.
+struct Described {
+    path: OwnedObjectPath,
+    /// `None` when the `id` attribute is missing or not a valid id: such items are
+    /// skipped (logged at debug level), never fatal to a lookup or listing.
+    id: Option<Id>,
+    metadata: Metadata,
+    created: u64,
+}
+
+fn described(
+    path: OwnedObjectPath,
+    attributes: HashMap<String, String>,
+    created: u64,
+) -> Described {
+    let id = match attributes.get("id").map(|raw| Id::parse(raw)) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => {
+            tracing::debug!(item = %path.as_str(), error = %e, "keychain item with an invalid id skipped");
+            None
+        }
+        None => {
+            tracing::debug!(item = %path.as_str(), "keychain item without an id attribute skipped");
+            None
         }
     };
-    let metadata = attrs
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(METADATA_PREFIX)
-                .map(|k| (k.to_owned(), v.clone()))
-        })
+    let metadata = attributes
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(METADATA_PREFIX).map(|k| (k.to_owned(), v)))
         .collect();
-    Ok(Some((id, metadata)))
+    Described {
+        path,
+        id,
+        metadata,
+        created,
+    }
 }
 
-/// The items among `items` whose id matches `pattern`, with their ids and metadata.
-async fn matching<'i, 's>(
-    items: &'i [Item<'s>],
-    pattern: &Pattern,
-) -> Result<Vec<(&'i Item<'s>, Id, Metadata)>, Error> {
-    let mut described = Vec::with_capacity(items.len());
-    for chunk in items.chunks(IN_FLIGHT) {
-        described.extend(join_all(chunk.iter().map(describe)).await);
+/// The properties of every item in `paths`, pipelined in waves of [`IN_FLIGHT`].
+async fn describe_all(peer: &Peer, paths: Vec<OwnedObjectPath>) -> Vec<Result<Described, Error>> {
+    let mut out = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(IN_FLIGHT) {
+        let answers = join_all(chunk.iter().map(|p| peer.item_properties(p))).await;
+        out.extend(
+            chunk
+                .iter()
+                .zip(answers)
+                .map(|(path, a)| a.map(|(attrs, created)| described(path.clone(), attrs, created))),
+        );
     }
-    let mut out = Vec::new();
-    for (item, d) in items.iter().zip(described) {
-        if let Some((id, metadata)) = d?
-            && pattern.matches(&id)
-        {
-            out.push((item, id, metadata));
-        }
-    }
-    Ok(out)
+    out
 }
 
-/// Fails with [`Error::Locked`] when a locked item may hold an id matching `pattern`.
-async fn refuse_locked(locked: &[Item<'_>], pattern: &Pattern) -> Result<(), Error> {
-    if locked.is_empty() {
-        return Ok(());
-    }
-    let mut described = Vec::with_capacity(locked.len());
-    for chunk in locked.chunks(IN_FLIGHT) {
-        described.extend(join_all(chunk.iter().map(describe)).await);
-    }
-    for d in described {
-        match d {
-            Ok(Some((id, _))) if !pattern.matches(&id) => continue,
-            Ok(None) => continue,
-            // A matching locked item, or one we cannot even describe.
-            _ => {
-                return Err(Error::Locked {
-                    reason: "the keychain collection holding matching secrets is locked".into(),
-                });
-            }
-        }
+/// Ids of locked items: `None` for an item whose properties could not be read.
+type LockedIds = Vec<Option<Option<Id>>>;
+
+async fn locked_ids(peer: &Peer, locked: Vec<OwnedObjectPath>) -> LockedIds {
+    describe_all(peer, locked)
+        .await
+        .into_iter()
+        .map(|d| d.ok().map(|d| d.id))
+        .collect()
+}
+
+/// [`Error::Locked`] when a locked item may hold an id matching `pattern`.
+fn refuse_locked(locked: &LockedIds, pattern: &Pattern) -> Result<(), Error> {
+    let blocks = locked.iter().any(|l| match l {
+        Some(Some(id)) => pattern.matches(id),
+        Some(None) => false,
+        // An item we cannot even describe might be the one.
+        None => true,
+    });
+    if blocks {
+        return Err(Error::Locked {
+            reason: "the keychain collection holding matching secrets is locked".into(),
+        });
     }
     Ok(())
+}
+
+fn again(e: &Error) -> Error {
+    match e {
+        Error::Unavailable { reason } => unavailable(reason.clone()),
+        Error::Locked { reason } => Error::Locked {
+            reason: reason.clone(),
+        },
+        other => Error::Backend {
+            message: other.to_string(),
+        },
+    }
 }
 
 #[async_trait]
 impl Resolver for Keychain {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
-        let svc = self.service().await?;
-        let out = self.lookup(&svc, pattern).await;
-        self.settle(out).await
+        self.get_secrets_many(std::slice::from_ref(pattern))
+            .await
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// One connection check, one search (one per id when many of our items are
+    /// stored and only a few ids are wanted), one `Properties.GetAll` per candidate
+    /// item and one `Service.GetSecrets` for everything the batch matched.
+    async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        let out = match self.link(Need::Bus).await {
+            Ok((peer, _)) => drive(&peer.bus, self.lookup(&peer, patterns)).await,
+            Err(e) => Err(e),
+        };
+        match self.settle(out).await {
+            Ok(answers) => answers,
+            Err(e) => patterns.iter().map(|_| Err(again(&e))).collect(),
+        }
     }
 }
 
 impl Keychain {
+    /// Paths of the items that may hold one of `ids`: one search for all our items,
+    /// or one search per id when that is fewer property reads.
+    async fn candidates(
+        &self,
+        peer: &Peer,
+        patterns: &[Pattern],
+    ) -> Result<(Vec<OwnedObjectPath>, Vec<OwnedObjectPath>), Error> {
+        let exact: Option<Vec<Id>> = patterns.iter().map(Pattern::as_id).collect();
+        if let Some([id]) = exact.as_deref() {
+            return peer.search(&self.attributes(Some(id.as_str()))).await;
+        }
+        let all = peer.search(&self.attributes(None)).await?;
+        match exact {
+            // Reading the properties of every item of ours would cost more calls
+            // than searching for each id.
+            Some(ids) if all.0.len() > 2 * ids.len() => {
+                let found = join_all(ids.iter().map(|id| async move {
+                    peer.search(&self.attributes(Some(id.as_str()))).await
+                }))
+                .await;
+                let (mut unlocked, mut locked) = (Vec::new(), Vec::new());
+                let mut seen = HashSet::new();
+                for f in found {
+                    let (u, l) = f?;
+                    unlocked.extend(u.into_iter().filter(|p| seen.insert(p.clone())));
+                    locked.extend(l.into_iter().filter(|p| seen.insert(p.clone())));
+                }
+                Ok((unlocked, locked))
+            }
+            _ => Ok(all),
+        }
+    }
+
+    /// Answers every pattern; `Err` only when nothing could be answered.
     async fn lookup(
         &self,
-        svc: &SecretService<'static>,
-        pattern: &Pattern,
-    ) -> Result<Vec<Envelope>, Error> {
-        let exact = pattern.as_id();
-        let attrs = self.attributes(exact.as_ref().map(Id::as_str));
-        {
-            let found = svc.search_items(attrs).await.map_err(map_error)?;
-            refuse_locked(&found.locked, pattern).await?;
-            let items = matching(&found.unlocked, pattern).await?;
-            let mut values = Vec::with_capacity(items.len());
-            for chunk in items.chunks(IN_FLIGHT) {
-                values.extend(
-                    join_all(chunk.iter().map(|(item, _, _)| async {
-                        let value = item.get_secret().await.map_err(map_error)?;
-                        let created = item.get_created().await.ok();
-                        Ok::<_, Error>((SecretValue::new(value), created))
-                    }))
-                    .await,
-                );
+        peer: &Peer,
+        patterns: &[Pattern],
+    ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
+        // The session's key exchange (the slowest step: the daemon computes its
+        // side) runs while the search and property reads are in flight; it is
+        // opened once per connection, so a lookup that finds nothing wastes it at
+        // most once.
+        let described = async {
+            let (unlocked, locked) = self.candidates(peer, patterns).await?;
+            let locked = locked_ids(peer, locked).await;
+            let items = describe_all(peer, unlocked)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<Described>, Error>>()?;
+            Ok::<_, Error>((items, locked))
+        };
+        let (described, session) = futures_util::future::join(described, self.session(peer)).await;
+        let (items, locked) = described?;
+        // Per pattern, the indices of the items it matches (or why it cannot be
+        // answered).
+        let wanted: Vec<Result<Vec<usize>, Error>> = patterns
+            .iter()
+            .map(|p| {
+                refuse_locked(&locked, p)?;
+                Ok((0..items.len())
+                    .filter(|&i| items[i].id.as_ref().is_some_and(|id| p.matches(id)))
+                    .collect())
+            })
+            .collect();
+        let mut fetch: Vec<&OwnedObjectPath> = Vec::new();
+        let mut fetching = vec![false; items.len()];
+        for &i in wanted.iter().flatten().flatten() {
+            if !std::mem::replace(&mut fetching[i], true) {
+                fetch.push(&items[i].path);
             }
-            let mut out = Vec::with_capacity(items.len());
-            for ((_, id, metadata), v) in items.into_iter().zip(values) {
-                let (value, created) = v?;
-                let mut e = Envelope::new(id, value).with_metadata(metadata);
-                if let Some(secs) = created.filter(|s| *s > 0) {
-                    e = e.with_created_at(UNIX_EPOCH + Duration::from_secs(secs));
-                }
-                out.push(e);
-            }
-            Ok(out)
         }
+        let mut secrets = HashMap::new();
+        if !fetch.is_empty() {
+            secrets = peer.secrets(&*session?, &fetch).await?;
+        }
+        Ok(wanted
+            .into_iter()
+            .map(|w| {
+                let mut out = Vec::new();
+                for i in w? {
+                    let item = &items[i];
+                    let id = item.id.clone().expect("matched items have ids");
+                    let Some(value) = secrets.get(&item.path) else {
+                        return Err(Error::Backend {
+                            message: format!(
+                                "the keychain item for {id} was removed or locked while being read; retry"
+                            ),
+                        });
+                    };
+                    let mut e = Envelope::new(id, value.clone()).with_metadata(item.metadata.clone());
+                    if item.created > 0 {
+                        e = e.with_created_at(UNIX_EPOCH + Duration::from_secs(item.created));
+                    }
+                    out.push(e);
+                }
+                Ok(out)
+            })
+            .collect())
     }
 
     async fn upsert(
@@ -449,26 +647,22 @@ impl Keychain {
         }
     }
 
-    async fn listing(
-        &self,
-        svc: &SecretService<'static>,
-        pattern: &Pattern,
-    ) -> Result<Vec<Listing>, Error> {
-        {
-            let found = svc
-                .search_items(self.attributes(None))
-                .await
-                .map_err(map_error)?;
-            refuse_locked(&found.locked, pattern).await?;
-            let mut out: Vec<Listing> = matching(&found.unlocked, pattern)
-                .await?
-                .into_iter()
-                .map(|(_, id, metadata)| Listing { id, metadata })
-                .collect();
-            out.sort_by(|a, b| a.id.cmp(&b.id));
-            out.dedup_by(|a, b| a.id == b.id);
-            Ok(out)
+    async fn listing(&self, peer: &Peer, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
+        let (unlocked, locked) = peer.search(&self.attributes(None)).await?;
+        refuse_locked(&locked_ids(peer, locked).await, pattern)?;
+        let mut out = Vec::new();
+        for d in describe_all(peer, unlocked).await {
+            let d = d?;
+            if let Some(id) = d.id.filter(|id| pattern.matches(id)) {
+                out.push(Listing {
+                    id,
+                    metadata: d.metadata,
+                });
+            }
         }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.dedup_by(|a, b| a.id == b.id);
+        Ok(out)
     }
 }
 
@@ -476,21 +670,23 @@ impl Keychain {
 impl Store for Keychain {
     async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let _write = self.writes.lock().await;
-        let svc = self.service().await?;
-        let out = self.upsert(&svc, id, value, metadata).await;
+        let (peer, svc) = self.service().await?;
+        let out = drive(&peer.bus, self.upsert(&svc, id, value, metadata)).await;
         self.settle(out).await
     }
 
     async fn remove(&self, id: &Id) -> Result<(), Error> {
         let _write = self.writes.lock().await;
-        let svc = self.service().await?;
-        let out = self.delete(&svc, id).await;
+        let (peer, svc) = self.service().await?;
+        let out = drive(&peer.bus, self.delete(&svc, id)).await;
         self.settle(out).await
     }
 
     async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
-        let svc = self.service().await?;
-        let out = self.listing(&svc, pattern).await;
+        let out = match self.link(Need::Bus).await {
+            Ok((peer, _)) => drive(&peer.bus, self.listing(&peer, pattern)).await,
+            Err(e) => Err(e),
+        };
         self.settle(out).await
     }
 }
