@@ -289,6 +289,14 @@ pub unsafe extern "C" fn se_engine_set_secret_with_metadata(
                 "value is NULL",
             ));
         }
+        // Both arrays are checked before either is read: with one NULL, `n` says nothing
+        // about how much of the other is readable.
+        if (keys.is_null() || values.is_null()) && n > 0 {
+            return Err(fail_with(
+                se_status::SE_STATUS_NULL_ARGUMENT,
+                "metadata keys or values is NULL",
+            ));
+        }
         let keys = unsafe { str_array_arg(keys, n, "keys") }?;
         let values = unsafe { str_array_arg(values, n, "values") }?;
         let metadata: Metadata = keys
