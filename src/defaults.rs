@@ -192,6 +192,37 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     Ok((b.build()?, selected))
 }
 
+/// An engine with one in-memory store named `memory` for every id, and no OS
+/// providers: for embedding and for tests of the bindings. Only `config` and
+/// `deadline` of `options` apply; the store is never configurable, so a saved choice
+/// cannot switch it off.
+///
+/// ```
+/// # use secrets_engine::{memory_engine, DefaultOptions, ConfigLocation};
+/// let mut options = DefaultOptions::default();
+/// options.config = Some(ConfigLocation::None);
+/// let engine = memory_engine(options)?;
+/// assert_eq!(engine.plugins().len(), 1);
+/// # Ok::<(), secrets_engine::Error>(())
+/// ```
+pub fn memory_engine(options: DefaultOptions) -> Result<Engine, Error> {
+    Engine::builder()
+        .config(options.config.unwrap_or(ConfigLocation::Default))
+        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE))
+        .register(
+            Registration::store(
+                MEMORY_NAME,
+                any(),
+                Arc::new(crate::providers::memory::MemoryStore::new()),
+            )
+            .configurable(false),
+        )
+        .build()
+}
+
+/// The provider name of [`memory_engine`]'s store.
+pub const MEMORY_NAME: &str = "memory";
+
 /// [`default_engine`] for callers without a runtime (or inside one): runs the probe on
 /// a short-lived thread of its own.
 pub fn default_engine_blocking(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {

@@ -48,7 +48,8 @@ mod resolver;
 mod secret;
 
 pub use defaults::{
-    DefaultOptions, SelectedStore, StoreChoice, default_engine, default_engine_blocking,
+    DefaultOptions, MEMORY_NAME, SelectedStore, StoreChoice, default_engine,
+    default_engine_blocking, memory_engine,
 };
 pub use engine::{
     Blocking, CONFIG_ENV, ConfigLocation, DEFAULT_DEADLINE, Engine, EngineBuilder, INTERNAL_REALM,

@@ -1,7 +1,6 @@
 //! The engine handle: create, look up, resolve an env list, store, plugins.
 
 use std::ffi::{CString, OsString, c_char, c_int};
-use std::sync::Arc;
 use std::time::Duration;
 
 use zeroize::Zeroize;
@@ -10,10 +9,9 @@ use super::lists::{se_envelope_list, se_plugin_list, se_string_list};
 use super::se_status;
 use super::util::{boundary, fail, fail_with, guard, out_arg, str_arg, str_array_arg};
 use crate::defaults::{DefaultOptions, StoreChoice};
-use crate::engine::{ConfigLocation, Engine, Registration};
+use crate::engine::{ConfigLocation, Engine};
 use crate::env::EnvOptions;
 use crate::envelope::Metadata;
-use crate::providers::memory::MemoryStore;
 use crate::{Id, Pattern, SecretValue};
 
 /// The store choice of `se_engine_options`: the keychain when reachable, else files.
@@ -70,16 +68,12 @@ unsafe fn build(opts: Option<&se_engine_options>) -> Result<Engine, se_status> {
         SE_STORE_KEYCHAIN => StoreChoice::Keychain,
         SE_STORE_FILE => StoreChoice::File,
         SE_STORE_MEMORY => {
-            let any = Pattern::parse("**").expect("valid");
-            return Engine::builder()
-                .config(config)
-                .deadline(deadline)
-                .register(
-                    Registration::store("memory", any, Arc::new(MemoryStore::new()))
-                        .configurable(false),
-                )
-                .build()
-                .map_err(|e| fail(&e));
+            let options = DefaultOptions {
+                store: StoreChoice::Auto,
+                config: Some(config),
+                deadline: Some(deadline),
+            };
+            return crate::defaults::memory_engine(options).map_err(|e| fail(&e));
         }
         other => {
             return Err(fail_with(

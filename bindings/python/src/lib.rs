@@ -281,18 +281,10 @@ impl Engine {
             ms => Duration::from_millis(ms.into()),
         };
         let inner = if o.store == "memory" {
-            se::Engine::builder()
-                .config(config)
-                .deadline(deadline)
-                .register(
-                    se::Registration::store(
-                        "memory",
-                        pattern("**")?,
-                        Arc::new(se::MemoryStore::new()),
-                    )
-                    .configurable(false),
-                )
-                .build()?
+            let mut options = se::DefaultOptions::default();
+            options.config = Some(config);
+            options.deadline = Some(deadline);
+            se::memory_engine(options)?
         } else {
             let store = o
                 .store
