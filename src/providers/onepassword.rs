@@ -53,6 +53,9 @@ pub const DEADLINE: Duration = Duration::from_secs(150);
 pub const OP_ENV: &str = "SECRETS_ENGINE_OP";
 
 const MISS_REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How many `op item get` calls a pattern lookup runs at once: enough to hide `op`'s
+/// start-up time, few enough to stay clear of 1Password's rate limits.
+const ITEM_FETCH_CONCURRENCY: usize = 4;
 
 /// Checks the shape of a service-account token: `ops_` followed by base64.
 ///
@@ -375,7 +378,7 @@ impl OnePassword {
     }
 
     async fn lookup(&self, index: &[Indexed], pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
-        let mut out = Vec::new();
+        let mut wanted = Vec::new();
         for indexed in index {
             let item_ids: Vec<&Id> = indexed
                 .candidates
@@ -395,7 +398,25 @@ impl OnePassword {
             if item_ids.is_empty() && under.is_empty() {
                 continue;
             }
-            let item = match self.item(&indexed.summary).await {
+            wanted.push((indexed, item_ids, under));
+        }
+        // Each item is one `op item get`: fetch a few at once (the item cache still
+        // makes it one call per item), and keep the index's order for the answer.
+        let mut items = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(ITEM_FETCH_CONCURRENCY) {
+            let calls: Vec<_> = chunk.iter().map(|w| self.item(&w.0.summary)).collect();
+            items.extend(futures_util::future::join_all(calls).await);
+            // The answer will be this error: fetch nothing more.
+            if items
+                .iter()
+                .any(|r| r.as_ref().is_err_and(|e| !e.is_not_found()))
+            {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for ((indexed, item_ids, under), item) in wanted.into_iter().zip(items) {
+            let item = match item {
                 Ok(i) => i,
                 // Deleted since the index was built.
                 Err(Error::NotFound { .. }) => continue,
