@@ -521,9 +521,14 @@ fn child_args(c: &mut Command, mode: &str, dir: &Path) {
     .env(CHILD_DIR, dir);
 }
 
-/// The child in a mount namespace of its own, so its mounts vanish with it.
+/// The child in a mount namespace of its own, so its mounts vanish with it. Without
+/// root, a user namespace of its own too, in which it may mount (tmpfs, read-only bind).
 fn child_in_mount_namespace(mode: &str, dir: &Path) -> Command {
     let mut c = Command::new("unshare");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        c.args(["--user", "--map-root-user"]);
+    }
     c.args(["--mount", "--propagation", "private"])
         .arg(std::env::current_exe().unwrap());
     child_args(&mut c, mode, dir);

@@ -10,9 +10,14 @@ bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CARGO_TERM_COLOR=never
 
 # criterion_ns <group/function[/param]>: the median of the last criterion run, in ns.
+# An estimate older than this run of scripts/bench (SE_BENCH_START, seconds since the
+# epoch) is refused, so a renamed or filtered-out bench never shows an old figure.
 criterion_ns() {
   local f="$bench_root/target/criterion/$1/new/estimates.json"
   [ -f "$f" ] || { echo "no criterion estimate at $f" >&2; echo nan; return 1; }
+  if [ -n "${SE_BENCH_START:-}" ] && [ "$(stat -c %Y "$f")" -lt "$SE_BENCH_START" ]; then
+    echo "stale criterion estimate at $f (not measured in this run)" >&2; echo nan; return 1
+  fi
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$f"
 }
 

@@ -139,6 +139,10 @@ impl Pattern {
     ///    `**`, so if it rejects some continuation from a place of `other`, it rejects the
     ///    tail of that continuation from any later place too. So the adversary only has
     ///    to push each block's first occurrence as late as it can, one block at a time.
+    ///    This composes: every word from an earlier place passes through any later one,
+    ///    so the latest end of a block's first occurrence only rises with the place it
+    ///    starts from. (A place at a gap is as good as the place just after it with
+    ///    the gap still open, which is why places are item indices.)
     /// 2. A middle block is `*^l/x/*^r` with `x` starting and ending with a literal (or
     ///    only `*`s: it then just consumes its length). `x` cannot start within the first
     ///    `l` components, so the adversary spends them with empty `**`s, reaching the

@@ -222,7 +222,21 @@ fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
     Ok(engine)
 }
 
+/// A panic's message may quote whatever a provider was holding (a value, a token), and
+/// the engine turns provider panics into `Error::Crashed` anyway: report only where it
+/// happened.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("docker-pass: internal error (panic{at}; message withheld)");
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
     init_logging();
     let outcome = match cli.command {

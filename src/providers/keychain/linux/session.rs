@@ -123,7 +123,7 @@ impl Peer {
         getrandom::fill(private_bytes.as_mut()).map_err(|e| Error::Unavailable {
             reason: format!("no randomness for the keychain session: {e}"),
         })?;
-        let private = BigUint::from_bytes_be(private_bytes.as_ref());
+        let mut private = BigUint::from_bytes_be(private_bytes.as_ref());
         let public = BigUint::from(2u8).modpow(&private, &prime).to_bytes_be();
         let (output, path): (OwnedValue, OwnedObjectPath) = self
             .call(
@@ -140,8 +140,10 @@ impl Peer {
         if theirs <= BigUint::from(1u8) || theirs >= &prime - 1u8 {
             return Err(malformed("session public key"));
         }
-        let mut shared = theirs.modpow(&private, &prime).to_bytes_be();
-        drop(private);
+        let mut shared_n = theirs.modpow(&private, &prime);
+        let mut shared = shared_n.to_bytes_be();
+        wipe(&mut private);
+        wipe(&mut shared_n);
         // Left-pad to the group size, as the other side computes it.
         let mut ikm = Zeroizing::new(vec![0u8; 128usize.saturating_sub(shared.len())]);
         ikm.extend_from_slice(&shared);
@@ -214,4 +216,12 @@ impl Session {
             .map_err(|_| malformed("secret (it does not decrypt)"))?;
         Ok(SecretValue::from(plain))
     }
+}
+
+/// Overwrites a number's digits before it is freed: num-bigint has no zeroize, but
+/// assigning as many zero digits writes them into the same buffer. (The temporaries
+/// inside `modpow` are out of reach; they hold powers of the base, not the key.)
+fn wipe(n: &mut BigUint) {
+    let digits = n.iter_u32_digits().len();
+    n.assign_from_slice(&vec![0u32; digits]);
 }
