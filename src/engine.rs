@@ -380,7 +380,43 @@ impl Drop for AbortOnDrop {
     }
 }
 
+impl AbortOnDrop {
+    /// Aborts, when dropped, the calls of a lookup that went on as tasks of their own.
+    fn running<T>(calls: &[Call<T>]) -> Self {
+        AbortOnDrop(
+            calls
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Running(task) => Some(task.abort_handle()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+}
+
 type Answer = Result<Vec<Envelope>, Error>;
+
+/// Why a provider call gave no answer (an error for each lookup it carried).
+enum NoAnswer {
+    Panicked,
+    Cancelled,
+    Timeout(Duration),
+}
+
+impl NoAnswer {
+    fn error(&self) -> Error {
+        match self {
+            NoAnswer::Panicked => Error::Crashed {
+                reason: "panicked".into(),
+            },
+            NoAnswer::Cancelled => Error::Crashed {
+                reason: "cancelled".into(),
+            },
+            NoAnswer::Timeout(after) => Error::Timeout { after: *after },
+        }
+    }
+}
 
 /// One provider call of a lookup (or, for [`Engine::get_secrets_many`], of a batch).
 enum Call<T = Answer> {
@@ -682,11 +718,28 @@ impl Engine {
 
     /// Marks a provider crashed by a panic. The payload is not shown: it may hold
     /// whatever the provider had.
-    fn panicked<T>(&self, slot: &Slot) -> Result<T, Error> {
-        self.crash(slot, "panicked".into());
-        Err(Error::Crashed {
-            reason: "panicked".into(),
-        })
+    /// Waits for one provider call until the slot's deadline (counted from `start`).
+    /// A panic marks the provider crashed.
+    async fn settle<T>(&self, slot: &Slot, call: Call<T>, start: Instant) -> Result<T, NoAnswer> {
+        let outcome = match call {
+            Call::Answered(r) => return Ok(r),
+            Call::Panicked => Err(NoAnswer::Panicked),
+            Call::Running(mut task) => {
+                match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
+                    Ok(Ok(r)) => return Ok(r),
+                    Ok(Err(join)) if join.is_panic() => Err(NoAnswer::Panicked),
+                    Ok(Err(_)) => Err(NoAnswer::Cancelled),
+                    Err(_) => {
+                        task.abort();
+                        Err(NoAnswer::Timeout(slot.deadline))
+                    }
+                }
+            }
+        };
+        if let Err(NoAnswer::Panicked) = outcome {
+            self.crash(slot, "panicked".into());
+        }
+        outcome
     }
 
     /// Every secret matching `pattern`, from every running provider whose declared
@@ -713,36 +766,13 @@ impl Engine {
             .map(|slot| Call::start(slot.resolver.clone(), pattern.clone()))
             .collect();
         // If the caller stops waiting, the provider calls stop too.
-        let _abort = AbortOnDrop(
-            calls
-                .iter()
-                .filter_map(|c| match c {
-                    Call::Running(task) => Some(task.abort_handle()),
-                    _ => None,
-                })
-                .collect(),
-        );
+        let _abort = AbortOnDrop::running(&calls);
         let mut envelopes = Vec::new();
         let mut failures = Vec::new();
         for (slot, call) in asked.iter().zip(calls) {
-            let outcome = match call {
-                Call::Answered(outcome) => outcome,
-                Call::Panicked => self.panicked(slot),
-                Call::Running(mut task) => {
-                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
-                        Ok(Ok(r)) => r,
-                        Ok(Err(join)) if join.is_panic() => self.panicked(slot),
-                        Ok(Err(_)) => Err(Error::Crashed {
-                            reason: "cancelled".into(),
-                        }),
-                        Err(_) => {
-                            task.abort();
-                            Err(Error::Timeout {
-                                after: slot.deadline,
-                            })
-                        }
-                    }
-                }
+            let outcome = match self.settle(slot, call, start).await {
+                Ok(outcome) => outcome,
+                Err(none) => Err(none.error()),
             };
             self.absorb(slot, pattern, outcome, &mut envelopes, &mut failures);
         }
@@ -790,51 +820,18 @@ impl Engine {
             })
             .collect();
         // If the caller stops waiting, the provider calls stop too.
-        let _abort = AbortOnDrop(
-            calls
-                .iter()
-                .filter_map(|c| match c {
-                    Call::Running(task) => Some(task.abort_handle()),
-                    _ => None,
-                })
-                .collect(),
-        );
+        let _abort = AbortOnDrop::running(&calls);
         let mut found: Vec<(bool, Vec<Envelope>, Vec<ProviderFailure>)> = (0..patterns.len())
             .map(|_| (false, Vec::new(), Vec::new()))
             .collect();
         for ((slot, wanted), call) in asked.iter().zip(calls) {
             let every = |e: &dyn Fn() -> Error| wanted.iter().map(|_| Err(e())).collect();
-            let panicked = || {
-                self.crash(slot, "panicked".into());
-                every(&|| Error::Crashed {
-                    reason: "panicked".into(),
-                })
-            };
-            let answers: Vec<Answer> = match call {
-                Call::Answered(r) => r,
-                Call::Panicked => panicked(),
-                Call::Running(mut task) => {
-                    match tokio::time::timeout_at(start + slot.deadline, &mut task).await {
-                        Ok(Ok(r)) => r,
-                        Ok(Err(join)) if join.is_panic() => panicked(),
-                        Ok(Err(_)) => every(&|| Error::Crashed {
-                            reason: "cancelled".into(),
-                        }),
-                        Err(_) => {
-                            task.abort();
-                            every(&|| Error::Timeout {
-                                after: slot.deadline,
-                            })
-                        }
-                    }
-                }
-            };
-            let outcomes = if answers.len() == wanted.len() {
-                answers
-            } else {
-                every(&|| Error::Backend {
+            let outcomes: Vec<Answer> = match self.settle(slot, call, start).await {
+                Ok(answers) if answers.len() == wanted.len() => answers,
+                Ok(_) => every(&|| Error::Backend {
                     message: "the provider answered a different number of lookups".into(),
-                })
+                }),
+                Err(none) => every(&|| none.error()),
             };
             for (&i, outcome) in wanted.iter().zip(outcomes) {
                 let (seen, envelopes, failures) = &mut found[i];
