@@ -154,23 +154,7 @@ async fn a_locked_collection_is_locked_through_the_engine_and_unlocking_recovers
         .set(&id("lock/x"), "v".into(), Metadata::new())
         .await
         .unwrap();
-    let conn = zbus::connection::Builder::address(session.address.as_str())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    let ss = secret_service::SecretService::connect_with_existing(
-        secret_service::EncryptionType::Dh,
-        conn,
-    )
-    .await
-    .unwrap();
-    ss.get_default_collection()
-        .await
-        .unwrap()
-        .lock()
-        .await
-        .unwrap();
+    session.lock_default_collection().await;
     let t = Instant::now();
     assert_keychain_failure(&engine, "lock/x", |e| matches!(e, Error::Locked { .. })).await;
     let err = engine

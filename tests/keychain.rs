@@ -398,24 +398,7 @@ async fn locked_collection_is_a_typed_error() {
     k.set(&id("locked/x"), "v".into(), Metadata::new())
         .await
         .unwrap();
-    // Lock the collection through D-Bus, as a screen locker would.
-    let conn = zbus::connection::Builder::address(session.address.as_str())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    let ss = secret_service::SecretService::connect_with_existing(
-        secret_service::EncryptionType::Dh,
-        conn,
-    )
-    .await
-    .unwrap();
-    ss.get_default_collection()
-        .await
-        .unwrap()
-        .lock()
-        .await
-        .unwrap();
+    session.lock_default_collection().await;
     let t = Instant::now();
     assert!(matches!(
         k.get_secrets(&p("locked/x")).await,

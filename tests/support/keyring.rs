@@ -59,17 +59,30 @@ impl Session {
 
     /// Starts the keyring daemon again on the same bus and keyring files.
     pub fn restart_daemon(&self) {
-        let dir = self.dir.as_ref().expect("a private session").path();
-        let out = Command::new(script())
-            .arg("restart-daemon")
-            .arg(dir)
-            .output()
+        if let Err(e) = self.try_restart_daemon() {
+            panic!("the keyring daemon did not restart: {e}");
+        }
+    }
+
+    /// Locks the default collection through D-Bus, as a screen locker would.
+    pub async fn lock_default_collection(&self) {
+        let conn = zbus::connection::Builder::address(self.address.as_str())
+            .unwrap()
+            .build()
+            .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let ss = secret_service::SecretService::connect_with_existing(
+            secret_service::EncryptionType::Dh,
+            conn,
+        )
+        .await
+        .unwrap();
+        ss.get_default_collection()
+            .await
+            .unwrap()
+            .lock()
+            .await
+            .unwrap();
     }
 }
 
