@@ -15,24 +15,7 @@ use secrets_engine::{
 #[path = "../tests/support/services.rs"]
 mod services;
 
-struct Keyring {
-    dir: tempfile::TempDir,
-    address: String,
-}
-
-impl Drop for Keyring {
-    fn drop(&mut self) {
-        services::stop("keyring", self.dir.path());
-    }
-}
-
-fn start() -> Keyring {
-    let dir = tempfile::tempdir().unwrap();
-    let address = services::start("keyring", dir.path(), &[])
-        .remove("DBUS_SESSION_BUS_ADDRESS")
-        .unwrap();
-    Keyring { dir, address }
-}
+use services::Keyring;
 
 fn lookup(address: &str, id: &str) {
     let out = Command::new("secret-tool")
@@ -53,7 +36,7 @@ fn lookup(address: &str, id: &str) {
 }
 
 fn bench(c: &mut Criterion) {
-    let keyring = start();
+    let keyring = Keyring::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

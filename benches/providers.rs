@@ -24,9 +24,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
 
     let kr = tempfile::tempdir().unwrap();
-    let bus = services::start("keyring", kr.path(), &[])
-        .remove("DBUS_SESSION_BUS_ADDRESS")
-        .unwrap();
+    let bus = services::start_keyring(kr.path());
     let mut store = Command::new("docker-credential-secretservice")
         .arg("store")
         .env("DBUS_SESSION_BUS_ADDRESS", &bus)

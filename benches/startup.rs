@@ -19,16 +19,7 @@ use secrets_engine::{ConfigLocation, DefaultOptions, SelectedStore, default_engi
 #[path = "../tests/support/services.rs"]
 mod services;
 
-struct Keyring {
-    dir: tempfile::TempDir,
-    address: String,
-}
-
-impl Drop for Keyring {
-    fn drop(&mut self) {
-        services::stop("keyring", self.dir.path());
-    }
-}
+use services::Keyring;
 
 fn bench(c: &mut Criterion) {
     let home = tempfile::tempdir().unwrap();
@@ -55,11 +46,7 @@ fn bench(c: &mut Criterion) {
             "unix:path=/nonexistent/secrets-engine-bench-bus",
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let address = services::start("keyring", dir.path(), &[])
-        .remove("DBUS_SESSION_BUS_ADDRESS")
-        .unwrap();
-    let keyring = Keyring { dir, address };
+    let keyring = Keyring::start();
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

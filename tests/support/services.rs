@@ -44,3 +44,34 @@ pub fn start(name: &str, dir: &Path, args: &[&str]) -> HashMap<String, String> {
 pub fn stop(name: &str, dir: &Path) {
     let _ = Command::new(script(name)).arg("stop").arg(dir).status();
 }
+
+/// Starts a private keyring (its own bus and gnome-keyring) in `dir`; returns the
+/// bus address.
+pub fn start_keyring(dir: &Path) -> String {
+    start("keyring", dir, &[])
+        .remove("DBUS_SESSION_BUS_ADDRESS")
+        .expect("scripts/services/keyring prints the bus address")
+}
+
+/// A private keyring in a temporary directory, stopped when dropped.
+pub struct Keyring {
+    /// Where the bus and the keyring live.
+    pub dir: tempfile::TempDir,
+    /// `DBUS_SESSION_BUS_ADDRESS` of its bus.
+    pub address: String,
+}
+
+impl Keyring {
+    /// Starts one.
+    pub fn start() -> Keyring {
+        let dir = tempfile::tempdir().unwrap();
+        let address = start_keyring(dir.path());
+        Keyring { dir, address }
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        stop("keyring", self.dir.path());
+    }
+}

@@ -26,9 +26,7 @@ impl Env {
     /// A fresh HOME, config file and keyring of this test's own.
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let address = services::start("keyring", &dir.path().join("keyring"), &[])
-            .remove("DBUS_SESSION_BUS_ADDRESS")
-            .expect("the bus address");
+        let address = services::start_keyring(&dir.path().join("keyring"));
         Env { dir, address }
     }
 

@@ -64,9 +64,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let address = services::start("keyring", &dir.path().join("keyring"), &[])
-            .remove("DBUS_SESSION_BUS_ADDRESS")
-            .expect("the bus address");
+        let address = services::start_keyring(&dir.path().join("keyring"));
         Env {
             dir,
             address,

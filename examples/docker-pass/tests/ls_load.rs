@@ -94,9 +94,7 @@ fn ls(mut command: Command, want: &[String]) -> f64 {
 fn ls_lists_every_keychain_item_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let keyring = dir.path().join("keyring");
-    let bus = services::start("keyring", &keyring, &[])
-        .remove("DBUS_SESSION_BUS_ADDRESS")
-        .expect("the bus address");
+    let bus = services::start_keyring(&keyring);
     let want = ids(items());
     // Items of another application in the same collection: never listed.
     let foreign = Keychain::with_names("com.example.other", "other").with_bus_address(&bus);
