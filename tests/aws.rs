@@ -71,15 +71,7 @@ async fn fresh() -> (
 }
 
 async fn values(p1: &AwsSecretsManager, pattern: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = p1
-        .get_secrets(&p(pattern))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.id().to_string(), e.value().expose().to_vec()))
-        .collect();
-    v.sort();
-    v
+    support::sorted_values(p1, pattern).await
 }
 
 #[tokio::test]

@@ -102,15 +102,7 @@ impl FakeOp {
 }
 
 async fn value(p1: &OnePassword, request: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = p1
-        .get_secrets(&p(request))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.id().to_string(), e.value().expose().to_vec()))
-        .collect();
-    v.sort();
-    v
+    support::sorted_values(p1, request).await
 }
 
 fn one(id: &str, v: &str) -> Vec<(String, Vec<u8>)> {

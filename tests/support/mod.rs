@@ -166,3 +166,16 @@ impl Resolver for Fatal {
         }
     }
 }
+
+/// What a provider answers for `pattern`, as sorted (id, value) pairs.
+pub async fn sorted_values(provider: &dyn Resolver, pattern: &str) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = provider
+        .get_secrets(&p(pattern))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id().to_string(), e.value().expose().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
