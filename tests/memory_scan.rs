@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use secrets_engine::providers::file::{FileKey, FileStore};
 use secrets_engine::providers::keychain::{DOCKER_NAME, Keychain};
-use secrets_engine::{Engine, Metadata, SecretValue, Store};
+use secrets_engine::{Engine, Id, Metadata, SecretValue, Store};
 use support::{builder, id, p};
 
 const LEN: usize = 64;
@@ -141,6 +141,25 @@ impl Masked {
     }
 }
 
+/// Reads `i` alone and through a pattern, checks both are the secret, drops the
+/// envelopes and removes `i`.
+async fn read_drop_remove(engine: &Engine, i: &Id, secret: &Masked, name: &str) {
+    let found = engine.resolve_one(&p(i.as_str())).await.unwrap();
+    assert!(
+        secret.equals(found.expose()),
+        "{name}: another value came back"
+    );
+    drop(found);
+    let all = engine.get_secrets(&p("scan/**")).await.unwrap();
+    assert!(
+        all.envelopes()
+            .iter()
+            .any(|e| secret.equals(e.value().expose()))
+    );
+    drop(all);
+    engine.remove(i).await.unwrap();
+}
+
 /// Stores, resolves and drops the secret through an engine over `store`, inside a
 /// runtime that is shut down before the scan.
 fn store_resolve_drop(name: &str, make: impl FnOnce() -> Arc<dyn Store>) -> Masked {
@@ -161,20 +180,7 @@ fn store_resolve_drop(name: &str, make: impl FnOnce() -> Arc<dyn Store>) -> Mask
             .set(&i, secret.value(), Metadata::new())
             .await
             .unwrap();
-        let found = engine.resolve_one(&p(i.as_str())).await.unwrap();
-        assert!(
-            secret.equals(found.expose()),
-            "{name}: another value came back"
-        );
-        drop(found);
-        let all = engine.get_secrets(&p("scan/**")).await.unwrap();
-        assert!(
-            all.envelopes()
-                .iter()
-                .any(|e| secret.equals(e.value().expose()))
-        );
-        drop(all);
-        engine.remove(&i).await.unwrap();
+        read_drop_remove(&engine, &i, &secret, name).await;
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     secret
@@ -282,17 +288,7 @@ fn file_store_reads_leave_no_copy() {
             .default_store("file")
             .build()
             .unwrap();
-        let found = engine.resolve_one(&p("scan/file")).await.unwrap();
-        assert!(secret.equals(found.expose()), "another value came back");
-        drop(found);
-        let all = engine.get_secrets(&p("scan/**")).await.unwrap();
-        assert!(
-            all.envelopes()
-                .iter()
-                .any(|e| secret.equals(e.value().expose()))
-        );
-        drop(all);
-        engine.remove(&id("scan/file")).await.unwrap();
+        read_drop_remove(&engine, &id("scan/file"), &secret, "file").await;
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     assert_nowhere("file store", &secret);
