@@ -177,19 +177,15 @@ where
             patterns.push(p.clone());
         }
     }
-    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> = if patterns.is_empty() {
-        HashMap::new()
-    } else {
-        let answers = engine.get_secrets_many(&patterns).await;
-        patterns
-            .into_iter()
-            .zip(answers)
-            .map(|(p, r)| {
-                let value = crate::engine::one_value(&p, r);
-                (p, value)
-            })
-            .collect()
-    };
+    let answers = engine.get_secrets_many(&patterns).await;
+    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> = patterns
+        .into_iter()
+        .zip(answers)
+        .map(|(p, r)| {
+            let value = crate::engine::one_value(&p, r);
+            (p, value)
+        })
+        .collect();
 
     let mut out = Vec::with_capacity(vars.len());
     for ((name, value), action) in vars.into_iter().zip(actions) {
