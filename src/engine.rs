@@ -716,10 +716,9 @@ impl Engine {
         slot.set_state(ProviderState::Crashed(reason));
     }
 
-    /// Marks a provider crashed by a panic. The payload is not shown: it may hold
-    /// whatever the provider had.
     /// Waits for one provider call until the slot's deadline (counted from `start`).
-    /// A panic marks the provider crashed.
+    /// A panic marks the provider crashed; its payload is not shown, as it may hold
+    /// whatever the provider had.
     async fn settle<T>(&self, slot: &Slot, call: Call<T>, start: Instant) -> Result<T, NoAnswer> {
         let outcome = match call {
             Call::Answered(r) => return Ok(r),
@@ -795,17 +794,17 @@ impl Engine {
         // it is asked, routed as for a lookup alone.
         let asked: Vec<(Arc<Slot>, Vec<usize>)> = {
             let providers = self.providers();
-            let mut wanted: std::collections::HashMap<*const Slot, Vec<usize>> =
-                std::collections::HashMap::new();
+            // Keyed by slot index, so the providers come out in registration order.
+            let mut wanted: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
             for (i, p) in patterns.iter().enumerate() {
-                for s in providers.asked(p) {
-                    wanted.entry(Arc::as_ptr(&s)).or_default().push(i);
+                for s in providers.index.route(p) {
+                    wanted.entry(s).or_default().push(i);
                 }
             }
-            providers
-                .slots
-                .iter()
-                .filter_map(|s| wanted.remove(&Arc::as_ptr(s)).map(|w| (s.clone(), w)))
+            wanted
+                .into_iter()
+                .map(|(s, w)| (providers.slots[s as usize].clone(), w))
+                .filter(|(slot, _)| slot.state() == ProviderState::Running)
                 .collect()
         };
         let start = Instant::now();
@@ -964,13 +963,9 @@ impl Engine {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_panic)) => {
                 self.crash(slot, "panicked".into());
-                Err(Error::Crashed {
-                    reason: "panicked".into(),
-                })
+                Err(NoAnswer::Panicked.error())
             }
-            Err(_) => Err(Error::Timeout {
-                after: slot.deadline,
-            }),
+            Err(_) => Err(NoAnswer::Timeout(slot.deadline).error()),
         }
     }
 

@@ -72,8 +72,8 @@ impl Pattern {
     }
 
     /// Runs `f` on `self` as its container sees it ([`Item`]s). Typical patterns fit the
-    /// stack buffer, so `includes` does not touch the allocator (routing and config
-    /// checks call it per provider).
+    /// stack buffer, so `includes` does not touch the allocator (embedders check
+    /// requests against provider patterns with it, one call per pair).
     fn with_items<'a, R>(&'a self, f: impl FnOnce(&[Item<'a>]) -> R) -> R {
         if self.segs.len() < INLINE {
             let mut buf = [Item::Gap; INLINE];
@@ -326,7 +326,8 @@ impl Pattern {
             _ => true,
         };
         // reach[j] for the current row i: some word takes `self` to i and `other` to j.
-        // Rows of typical patterns live on the stack: routing calls this per provider.
+        // Rows of typical patterns live on the stack: providers call this per candidate
+        // item (1Password, Vault, AWS walks).
         let (mut row_buf, mut next_buf) = ([false; INLINE], [false; INLINE]);
         let (mut row_heap, mut next_heap) = (Vec::new(), Vec::new());
         let (mut row, mut next): (&mut [bool], &mut [bool]) = if m < INLINE {

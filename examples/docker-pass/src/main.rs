@@ -198,8 +198,13 @@ fn init_logging() {
 /// Builds the default engine. One notice line on stderr names the store when it is
 /// the fallback (no Secret Service); `get` and `run` never print it (`run` builds
 /// its own, see run.rs), since their output is the value or the command's.
+/// `--store`, parsed; a bad value is a usage error (exit 2).
+fn store_choice(store: &str) -> Result<StoreChoice, Failure> {
+    store.parse().map_err(|e: String| Failure::new(e, 2))
+}
+
 fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
-    let choice: StoreChoice = store.parse().map_err(|e: String| Failure::new(e, 2))?;
+    let choice = store_choice(store)?;
     let mut options = DefaultOptions::default();
     options.store = choice;
     let (engine, selected) = secrets_engine::default_engine_blocking(options)?;
@@ -259,11 +264,9 @@ fn main() -> ExitCode {
         Command::Rm { ids, all } => {
             engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
         }
-        Command::Run { env_files, command } => cli
-            .store
-            .parse()
-            .map_err(|e: String| Failure::new(e, 2))
-            .and_then(|store| run::run(store, &env_files, &command)),
+        Command::Run { env_files, command } => {
+            store_choice(&cli.store).and_then(|store| run::run(store, &env_files, &command))
+        }
         Command::Plugins { action } => engine(&cli.store, true).and_then(|e| match action {
             PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),

@@ -129,6 +129,14 @@ impl Default for Keychain {
     }
 }
 
+/// The collection is locked (secret-service's error, or the service's `IsLocked`).
+fn locked() -> Error {
+    Error::Locked {
+        reason: "the keychain collection is locked; unlock it (e.g. by logging in) and retry"
+            .into(),
+    }
+}
+
 fn unavailable(reason: impl Into<String>) -> Error {
     Error::Unavailable {
         reason: reason.into(),
@@ -138,10 +146,7 @@ fn unavailable(reason: impl Into<String>) -> Error {
 fn map_error(e: secret_service::Error) -> Error {
     use secret_service::Error as E;
     match e {
-        E::Locked => Error::Locked {
-            reason: "the keychain collection is locked; unlock it (e.g. by logging in) and retry"
-                .into(),
-        },
+        E::Locked => locked(),
         E::Prompt | E::PromptDisconnected => Error::Locked {
             reason: "the keychain asked for an unlock prompt, which was dismissed".into(),
         },
@@ -406,6 +411,9 @@ fn again(e: &Error) -> Error {
         Error::Unavailable { reason } => unavailable(reason.clone()),
         Error::Locked { reason } => Error::Locked {
             reason: reason.clone(),
+        },
+        Error::Backend { message } => Error::Backend {
+            message: message.clone(),
         },
         other => Error::Backend {
             message: other.to_string(),

@@ -70,14 +70,11 @@ impl std::fmt::Debug for Session {
 }
 
 /// What a Secret Service call failed with, as the crate's error.
-pub(super) fn backend(e: zbus::Error) -> Error {
+fn backend(e: zbus::Error) -> Error {
     if let zbus::Error::MethodError(name, _, _) = &e
         && name.as_str() == "org.freedesktop.Secret.Error.IsLocked"
     {
-        return Error::Locked {
-            reason: "the keychain collection is locked; unlock it (e.g. by logging in) and retry"
-                .into(),
-        };
+        return super::locked();
     }
     Error::Backend {
         message: format!("Secret Service: {e}"),
