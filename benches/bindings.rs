@@ -1,18 +1,13 @@
 //! Per-call cost of one in-memory lookup from Rust (the blocking API the bindings
-//! use) and through the C ABI (the exported function, called in-process). The C and
-//! Go harnesses of scripts/bench-bindings run the same lookup from their languages.
+//! use). The C, Go and Python harnesses of scripts/bench-bindings run the same lookup
+//! from their languages through the C ABI and uniffi.
 //!
 //! `cargo bench --bench bindings`
 
-use std::ffi::CString;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use secrets_engine::ffi::{
-    SE_STORE_MEMORY, se_engine_get_secrets, se_engine_new, se_engine_options,
-    se_envelope_list_free, se_envelope_list_len,
-};
 use secrets_engine::{ConfigLocation, Engine, Id, MemoryStore, Pattern, Registration};
 
 fn bench(c: &mut Criterion) {
@@ -35,35 +30,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(engine.blocking().get_secrets(black_box(&pattern)).unwrap()))
     });
 
-    let opts = se_engine_options {
-        store: SE_STORE_MEMORY,
-        config_path: std::ptr::null(),
-        no_config: true,
-        deadline_ms: 0,
-    };
-    let mut ffi_engine = std::ptr::null_mut();
-    unsafe {
-        assert_eq!(se_engine_new(&opts, &mut ffi_engine) as u32, 0);
-        let id = CString::new("bench/secret").unwrap();
-        let value = b"value";
-        secrets_engine::ffi::se_engine_set_secret(
-            ffi_engine,
-            id.as_ptr(),
-            value.as_ptr(),
-            value.len(),
-        );
-    }
-    let cpattern = CString::new("bench/secret").unwrap();
-    g.bench_function("c_abi", |b| {
-        b.iter(|| unsafe {
-            let mut list = std::ptr::null_mut();
-            se_engine_get_secrets(ffi_engine, black_box(cpattern.as_ptr()), &mut list);
-            assert_eq!(se_envelope_list_len(list), 1);
-            se_envelope_list_free(list);
-        })
-    });
     g.finish();
-    unsafe { secrets_engine::ffi::se_engine_free(ffi_engine) };
 }
 
 criterion_group!(benches, bench);

@@ -12,8 +12,7 @@ use secrets_engine::{
     ConfigLocation, Engine, EnvOptions, Id, Metadata, Pattern, Registration, Store,
 };
 
-#[path = "../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 use services::Keyring;
 

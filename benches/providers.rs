@@ -11,8 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use secrets_engine::providers::credential_helper::CredentialHelper;
 use secrets_engine::{Pattern, Resolver};
 
-#[path = "../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()

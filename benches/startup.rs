@@ -16,8 +16,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrets_engine::{ConfigLocation, DefaultOptions, SelectedStore, default_engine};
 
-#[path = "../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 use services::Keyring;
 

@@ -7,8 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use secrets_engine::providers::vault::{Vault, VaultConfig};
 use secrets_engine::{Pattern, Resolver, SecretValue};
 
-#[path = "../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();

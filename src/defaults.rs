@@ -13,23 +13,37 @@
 
 use std::sync::Arc;
 
-use crate::engine::{ConfigLocation, Engine, Registration};
+use crate::engine::{ConfigLocation, Engine, EngineBuilder, Registration};
 use crate::error::Error;
 use crate::pattern::Pattern;
+#[cfg(feature = "credential-helper")]
+use crate::providers::credential_helper;
+#[cfg(feature = "file")]
+use crate::providers::file;
+#[cfg(feature = "keychain")]
+use crate::providers::keychain;
+#[cfg(feature = "onepassword")]
 use crate::providers::onepassword::{self, OnePassword};
-use crate::providers::{credential_helper, file, keychain, vault};
+#[cfg(feature = "vault")]
+use crate::providers::vault;
 use crate::resolver::Store;
 
 /// Which store the default engine writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum StoreChoice {
-    /// The keychain when reachable, else the file store.
+    /// The keychain when reachable, else the file store (each only when its feature
+    /// is built; with neither, the engine has no store and writes fail with
+    /// [`Error::NoStore`]).
     #[default]
     Auto,
     /// The OS keychain, reachable or not (calls then fail with [`Error::Unavailable`]).
     Keychain,
     /// The encrypted file store.
     File,
+    /// One in-memory store named [`MEMORY_NAME`] for every id, and no other provider:
+    /// for embedding and for tests of the bindings (see [`memory_engine`]).
+    Memory,
 }
 
 impl std::str::FromStr for StoreChoice {
@@ -39,14 +53,16 @@ impl std::str::FromStr for StoreChoice {
             "auto" => Ok(StoreChoice::Auto),
             "keychain" => Ok(StoreChoice::Keychain),
             "file" => Ok(StoreChoice::File),
+            "memory" => Ok(StoreChoice::Memory),
             other => Err(format!(
-                "unknown store {other:?}: expected auto, keychain or file"
+                "unknown store {other:?}: expected auto, keychain, file or memory"
             )),
         }
     }
 }
 
-/// Options of [`default_engine`].
+/// Options of [`default_engine`]: the one options-to-engine path that `docker-pass`,
+/// the C ABI and the Python binding share.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DefaultOptions {
@@ -58,91 +74,183 @@ pub struct DefaultOptions {
     pub deadline: Option<std::time::Duration>,
 }
 
+impl DefaultOptions {
+    /// The options as the bindings receive them, flattened: `no_config` wins over
+    /// `config_path` (`None` is the default location), and a deadline of 0 ms means
+    /// the default. The C ABI's `se_engine_options` and Python's `EngineOptions` both
+    /// go through here, so they cannot drift apart.
+    ///
+    /// ```
+    /// use secrets_engine::{ConfigLocation, DefaultOptions, StoreChoice};
+    /// let o = DefaultOptions::flat(StoreChoice::Memory, None, true, 0);
+    /// assert_eq!(o.config, Some(ConfigLocation::None));
+    /// assert_eq!(o.deadline, None);
+    /// ```
+    pub fn flat(
+        store: StoreChoice,
+        config_path: Option<std::path::PathBuf>,
+        no_config: bool,
+        deadline_ms: u32,
+    ) -> DefaultOptions {
+        DefaultOptions {
+            store,
+            config: Some(match (no_config, config_path) {
+                (true, _) => ConfigLocation::None,
+                (false, Some(path)) => ConfigLocation::Path(path),
+                (false, None) => ConfigLocation::Default,
+            }),
+            deadline: match deadline_ms {
+                0 => None,
+                ms => Some(std::time::Duration::from_millis(ms.into())),
+            },
+        }
+    }
+}
+
 /// The store the default engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SelectedStore {
     /// The OS keychain (`docker-pass`).
     Keychain,
     /// The encrypted file store (`file`).
     File,
+    /// The in-memory store of [`StoreChoice::Memory`].
+    Memory,
+    /// No store: the build has neither the `keychain` nor the `file` feature.
+    None,
 }
 
 impl SelectedStore {
-    /// The provider name of the store.
-    pub fn provider(self) -> &'static str {
+    /// The provider name of the store (`None` for [`SelectedStore::None`]).
+    pub fn provider(self) -> Option<&'static str> {
         match self {
-            SelectedStore::Keychain => keychain::NAME,
-            SelectedStore::File => file::NAME,
+            SelectedStore::Keychain => Some(KEYCHAIN_NAME),
+            SelectedStore::File => Some(FILE_NAME),
+            SelectedStore::Memory => Some(MEMORY_NAME),
+            SelectedStore::None => None,
         }
     }
+}
+
+/// The keychain provider's name, with or without the feature (errors name it).
+const KEYCHAIN_NAME: &str = "docker-pass";
+/// The file store's name, with or without the feature.
+const FILE_NAME: &str = "file";
+
+fn builder(options: &DefaultOptions) -> EngineBuilder {
+    Engine::builder()
+        .config(options.config.clone().unwrap_or(ConfigLocation::Default))
+        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE))
 }
 
 fn any() -> Pattern {
     Pattern::parse("**").expect("** is a valid pattern")
 }
 
+fn not_built(feature: &str) -> Error {
+    Error::NoStore {
+        reason: format!("this build of secrets-engine has no `{feature}` feature"),
+    }
+}
+
 /// Builds the default engine (see the [module docs](self)); returns it with the store
 /// chosen. Probing the keychain takes at most 2 s per connection step when no Secret
 /// Service answers; the connection made while probing is kept for later calls.
+///
+/// # Errors
+/// [`Error::NoStore`] when the store asked for is not built in; [`Error::Config`] for
+/// an unreadable config file.
 pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
+    if options.store == StoreChoice::Memory {
+        return Ok((memory_engine(options)?, SelectedStore::Memory));
+    }
+    let (b, selected, token_store) = with_stores(builder(&options), options.store).await?;
+    let b = with_remote_providers(b, token_store).await;
+    Ok((b.build()?, selected))
+}
+
+/// The store the default engine writes to (the keychain or the file store), and the
+/// other one as a provider when it can work. Returns the store that keeps the
+/// engine's own secrets (the 1Password service-account token, a vault token).
+#[cfg_attr(
+    not(any(feature = "onepassword", feature = "vault")),
+    allow(unused_mut, clippy::let_and_return)
+)]
+async fn with_stores(
+    mut b: EngineBuilder,
+    choice: StoreChoice,
+) -> Result<(EngineBuilder, SelectedStore, TokenStore), Error> {
+    #[cfg(feature = "keychain")]
     let kc = Arc::new(keychain::Keychain::new());
-    let reachable = match options.store {
+    #[cfg(feature = "keychain")]
+    let reachable = match choice {
         StoreChoice::Keychain => true,
-        StoreChoice::File | StoreChoice::Auto => kc.is_available().await,
+        _ => kc.is_available().await,
     };
-    let selected = match options.store {
+    #[cfg(not(feature = "keychain"))]
+    let reachable = false;
+    let selected = match choice {
+        StoreChoice::Keychain if !cfg!(feature = "keychain") => {
+            return Err(not_built("keychain"));
+        }
+        StoreChoice::File if !cfg!(feature = "file") => return Err(not_built("file")),
         StoreChoice::Keychain => SelectedStore::Keychain,
         StoreChoice::File => SelectedStore::File,
-        StoreChoice::Auto if reachable => SelectedStore::Keychain,
-        StoreChoice::Auto => SelectedStore::File,
+        _ if reachable => SelectedStore::Keychain,
+        _ if cfg!(feature = "file") => SelectedStore::File,
+        _ => SelectedStore::None,
     };
+    #[cfg(feature = "file")]
     let fs = Arc::new(file::FileStore::from_env());
-    // The service-account token lives in the default store, in the internal realm.
-    let token_store: Arc<dyn Store> = match selected {
-        SelectedStore::Keychain => kc.clone(),
-        SelectedStore::File => fs.clone(),
+    // The store chosen is always on; the other one is a provider when it can work:
+    // the keychain whenever reachable, the file store off until the user enables it.
+    #[cfg(feature = "keychain")]
+    if reachable {
+        b = b.register(Registration::store(keychain::NAME, any(), kc.clone()).configurable(false));
+    }
+    #[cfg(feature = "file")]
+    {
+        let file = Registration::store(file::NAME, any(), fs.clone());
+        b = b.register(match selected {
+            SelectedStore::File => file.configurable(false),
+            _ => file.enabled_by_default(false),
+        });
+    }
+    if let Some(name) = selected.provider() {
+        b = b.default_store(name);
+    }
+    let token_store: TokenStore = match selected {
+        #[cfg(feature = "keychain")]
+        SelectedStore::Keychain => Some(kc),
+        #[cfg(feature = "file")]
+        SelectedStore::File => Some(fs),
+        _ => None,
     };
-    let mut b = Engine::builder()
-        .config(options.config.unwrap_or(ConfigLocation::Default))
-        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE));
-    b = match selected {
-        SelectedStore::Keychain => b
-            .register(Registration::store(keychain::NAME, any(), kc).configurable(false))
-            .register(Registration::store(file::NAME, any(), fs).enabled_by_default(false))
-            .default_store(keychain::NAME),
-        SelectedStore::File if reachable => b
-            .register(Registration::store(keychain::NAME, any(), kc).configurable(false))
-            .register(Registration::store(file::NAME, any(), fs).configurable(false))
-            .default_store(file::NAME),
-        SelectedStore::File => b
-            .register(Registration::store(file::NAME, any(), fs).configurable(false))
-            .default_store(file::NAME),
-    };
-    // A Vault/OpenBao, when the environment names one (VAULT_ADDR + VAULT_TOKEN, or
-    // the BAO_* equivalents).
-    // Without a token variable, the token comes from the default store
-    // (docker/secrets-engine/vault/token, hidden from lookups and ls).
-    let vault_config = match vault::VaultConfig::from_env() {
-        Some(c) => Some(c),
-        None if std::env::var_os("VAULT_ADDR")
-            .or_else(|| std::env::var_os("BAO_ADDR"))
-            .is_some() =>
-        {
-            let id = crate::id::Id::parse(vault::TOKEN_ID).expect("valid id");
-            match token_store.get_secrets(&Pattern::from(id)).await {
-                Ok(found) => found
-                    .into_iter()
-                    .next()
-                    .and_then(|e| vault::VaultConfig::from_env_with_token(e.into_value())),
-                Err(e) => {
-                    tracing::warn!(error = %e, "vault: cannot read the token from the store");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    if let Some(config) = vault_config {
+    Ok((b, selected, token_store))
+}
+
+/// Where the engine keeps its own secrets, if it has a store.
+type TokenStore = Option<Arc<dyn Store>>;
+
+/// Vault, AWS, the credential helper and 1Password, each when its feature is built and
+/// (except 1Password, registered disabled) when the environment configures it.
+#[cfg_attr(
+    not(any(feature = "vault", feature = "onepassword")),
+    allow(unused_variables)
+)]
+#[cfg_attr(
+    not(any(
+        feature = "vault",
+        feature = "aws",
+        feature = "credential-helper",
+        feature = "onepassword"
+    )),
+    allow(unused_mut)
+)]
+async fn with_remote_providers(mut b: EngineBuilder, token_store: TokenStore) -> EngineBuilder {
+    #[cfg(feature = "vault")]
+    if let Some(config) = vault_config(token_store.as_ref()).await {
         let pattern = config.pattern();
         // A broken vault setting (an unreadable CA file) must not take the
         // keychain down with it.
@@ -151,8 +259,8 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
             Err(e) => tracing::warn!(error = %e, "vault provider not registered"),
         }
     }
-    // AWS Secrets Manager (feature `aws`), when a region is configured; off until
-    // enabled, since its pattern is every id.
+    // AWS Secrets Manager, when a region is configured; off until enabled, since its
+    // pattern is every id.
     #[cfg(feature = "aws")]
     if std::env::var_os("AWS_REGION")
         .or_else(|| std::env::var_os("AWS_DEFAULT_REGION"))
@@ -166,6 +274,7 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     }
     // Docker's credential helper, when Docker's config names one (docker login
     // already writes there).
+    #[cfg(feature = "credential-helper")]
     if let Some(helper) = credential_helper::CredentialHelper::from_docker_config() {
         b = b.register(Registration::resolver(
             credential_helper::NAME,
@@ -174,28 +283,56 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
         ));
     }
     // 1Password: off until the user enables it (or runs `plugins 1password setup`).
-    b = b
-        .register(
+    // The service account needs a store for its token.
+    #[cfg(feature = "onepassword")]
+    {
+        b = b.register(
             Registration::resolver(onepassword::CLI_NAME, any(), Arc::new(OnePassword::cli()))
                 .enabled_by_default(false)
                 .deadline(onepassword::DEADLINE),
-        )
-        .register(
-            Registration::resolver(
-                onepassword::SDK_NAME,
-                any(),
-                Arc::new(OnePassword::service_account(token_store.clone())),
-            )
-            .enabled_by_default(false)
-            .deadline(onepassword::DEADLINE),
         );
-    Ok((b.build()?, selected))
+        if let Some(store) = token_store {
+            b = b.register(
+                Registration::resolver(
+                    onepassword::SDK_NAME,
+                    any(),
+                    Arc::new(OnePassword::service_account(store)),
+                )
+                .enabled_by_default(false)
+                .deadline(onepassword::DEADLINE),
+            );
+        }
+    }
+    b
+}
+
+/// A Vault/OpenBao, when the environment names one (VAULT_ADDR + VAULT_TOKEN, or the
+/// BAO_* equivalents). Without a token variable, the token comes from the default
+/// store (docker/secrets-engine/vault/token, hidden from lookups and ls).
+#[cfg(feature = "vault")]
+async fn vault_config(token_store: Option<&Arc<dyn Store>>) -> Option<vault::VaultConfig> {
+    if let Some(c) = vault::VaultConfig::from_env() {
+        return Some(c);
+    }
+    std::env::var_os("VAULT_ADDR").or_else(|| std::env::var_os("BAO_ADDR"))?;
+    let id = crate::id::Id::parse(vault::TOKEN_ID).expect("valid id");
+    match token_store?.get_secrets(&Pattern::from(id)).await {
+        Ok(found) => found
+            .into_iter()
+            .next()
+            .and_then(|e| vault::VaultConfig::from_env_with_token(e.into_value())),
+        Err(e) => {
+            tracing::warn!(error = %e, "vault: cannot read the token from the store");
+            None
+        }
+    }
 }
 
 /// An engine with one in-memory store named `memory` for every id, and no OS
-/// providers: for embedding and for tests of the bindings. Only `config` and
-/// `deadline` of `options` apply; the store is never configurable, so a saved choice
-/// cannot switch it off.
+/// providers: for embedding and for tests of the bindings. The same as
+/// [`default_engine`] with [`StoreChoice::Memory`]: only `config` and `deadline` of
+/// `options` apply; the store is never configurable, so a saved choice cannot switch
+/// it off.
 ///
 /// ```
 /// # use secrets_engine::{memory_engine, DefaultOptions, ConfigLocation};
@@ -206,9 +343,7 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
 /// # Ok::<(), secrets_engine::Error>(())
 /// ```
 pub fn memory_engine(options: DefaultOptions) -> Result<Engine, Error> {
-    Engine::builder()
-        .config(options.config.unwrap_or(ConfigLocation::Default))
-        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE))
+    builder(&options)
         .register(
             Registration::store(
                 MEMORY_NAME,
@@ -226,6 +361,10 @@ pub const MEMORY_NAME: &str = "memory";
 /// [`default_engine`] for callers without a runtime (or inside one): runs the probe on
 /// a short-lived thread of its own.
 pub fn default_engine_blocking(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
+    if options.store == StoreChoice::Memory {
+        // Nothing to probe: no thread, no runtime.
+        return Ok((memory_engine(options)?, SelectedStore::Memory));
+    }
     std::thread::scope(|s| {
         s.spawn(|| {
             tokio::runtime::Builder::new_current_thread()

@@ -6,22 +6,33 @@
 //! registration order, then by id.
 
 mod blocking;
+mod builder;
+mod call;
 mod config;
-mod routing;
+mod registration;
+mod resolution;
+mod slot;
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 pub use blocking::Blocking;
+pub use builder::EngineBuilder;
 pub use config::{CONFIG_ENV, ConfigLocation};
+pub use registration::{PluginInfo, ProviderState, Registration};
+pub use resolution::Resolution;
+
+use call::{AbortOnDrop, Answer, Call, NoAnswer};
+use slot::{Slot, make_slot};
 
 use crate::envelope::{Envelope, Metadata};
 use crate::error::{Error, ProviderFailure};
 use crate::id::Id;
 use crate::pattern::Pattern;
-use crate::resolver::{Listing, Resolver, Store};
+use crate::resolver::{Listing, Store};
+use crate::router::Router;
 use crate::secret::SecretValue;
 
 /// The engine's own secrets live under this realm: no lookup returns them and
@@ -37,308 +48,31 @@ pub(crate) fn is_internal(id: &Id) -> bool {
     id.starts_with_components(&["docker", "secrets-engine"])
 }
 
-/// A provider's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderState {
-    /// Answers lookups.
-    Running,
-    /// Turned off by the user; asked nothing.
-    Disabled,
-    /// Stopped after a fatal error or a panic; asked nothing until enabled again.
-    Crashed(String),
-}
-
-impl std::fmt::Display for ProviderState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderState::Running => "running",
-            ProviderState::Disabled => "disabled",
-            ProviderState::Crashed(_) => "crashed",
-        })
-    }
-}
-
-/// What [`Engine::plugins`] reports for one provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    /// The provider's name.
-    pub name: String,
-    /// The ids it serves.
-    pub pattern: Pattern,
-    /// Whether the user may enable and disable it.
-    pub configurable: bool,
-    /// Its state.
-    pub state: ProviderState,
-    /// Why it crashed, when it did.
-    pub message: Option<String>,
-}
-
-/// Everything needed to add one provider to an engine.
-///
-/// ```
-/// use std::{sync::Arc, time::Duration};
-/// use secrets_engine::{Engine, MemoryStore, Pattern, Registration};
-/// let engine = Engine::builder()
-///     .register(
-///         Registration::store("team", Pattern::parse("team/**")?, Arc::new(MemoryStore::new()))
-///             .configurable(false)
-///             .deadline(Duration::from_secs(5)),
-///     )
-///     .build()?;
-/// assert_eq!(engine.plugins()[0].name, "team");
-/// # Ok::<(), secrets_engine::Error>(())
-/// ```
-pub struct Registration {
-    name: String,
-    pattern: Pattern,
-    resolver: Arc<dyn Resolver>,
-    store: Option<Arc<dyn Store>>,
-    configurable: bool,
-    enabled: bool,
-    deadline: Option<Duration>,
-}
-
-impl Registration {
-    /// A read-only provider; configurable and enabled by default.
-    pub fn resolver(name: &str, pattern: Pattern, resolver: Arc<dyn Resolver>) -> Registration {
-        Registration {
-            name: name.to_owned(),
-            pattern,
-            resolver,
-            store: None,
-            configurable: true,
-            enabled: true,
-            deadline: None,
-        }
-    }
-
-    /// A writable provider; configurable and enabled by default.
-    pub fn store(name: &str, pattern: Pattern, store: Arc<dyn Store>) -> Registration {
-        let resolver: Arc<dyn Resolver> = store.clone();
-        Registration {
-            store: Some(store),
-            ..Registration::resolver(name, pattern, resolver)
-        }
-    }
-
-    /// Whether the user may enable and disable it.
-    pub fn configurable(mut self, yes: bool) -> Registration {
-        self.configurable = yes;
-        self
-    }
-
-    /// Its state when the config file says nothing about it.
-    pub fn enabled_by_default(mut self, yes: bool) -> Registration {
-        self.enabled = yes;
-        self
-    }
-
-    /// Its per-call deadline (else the engine's).
-    pub fn deadline(mut self, deadline: Duration) -> Registration {
-        self.deadline = Some(deadline);
-        self
-    }
-}
-
-/// Builds an [`Engine`].
-#[must_use]
-pub struct EngineBuilder {
-    registrations: Vec<Registration>,
-    default_store: Option<String>,
-    deadline: Duration,
-    config: ConfigLocation,
-}
-
-impl EngineBuilder {
-    /// Adds a read-only provider (configurable, enabled unless the config file says
-    /// otherwise).
-    pub fn provider(self, name: &str, pattern: Pattern, resolver: Arc<dyn Resolver>) -> Self {
-        self.register(Registration::resolver(name, pattern, resolver))
-    }
-
-    /// Adds a writable provider. The first store added is the default store unless
-    /// [`default_store`](Self::default_store) names another.
-    pub fn store(self, name: &str, pattern: Pattern, store: Arc<dyn Store>) -> Self {
-        self.register(Registration::store(name, pattern, store))
-    }
-
-    /// Adds a provider with every option spelled out.
-    pub fn register(mut self, registration: Registration) -> Self {
-        self.registrations.push(registration);
-        self
-    }
-
-    /// Names the store that [`Engine::set`], [`Engine::remove`] and [`Engine::list`] use.
-    pub fn default_store(mut self, name: &str) -> Self {
-        self.default_store = Some(name.to_owned());
-        self
-    }
-
-    /// The per-call deadline for providers that set none (default 30 s).
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
-    }
-
-    /// Keeps provider choices in this file instead of the default location.
-    pub fn config_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.config = ConfigLocation::Path(path.into());
-        self
-    }
-
-    /// Where provider choices are kept (default: [`ConfigLocation::Default`]).
-    pub fn config(mut self, location: ConfigLocation) -> Self {
-        self.config = location;
-        self
-    }
-
-    /// Checks the registrations, reads the config file and builds the engine. Does not
-    /// contact any provider: they connect on first use.
-    ///
-    /// # Errors
-    /// [`Error::InvalidProvider`] for a bad or duplicate name, [`Error::Config`] for an
-    /// unreadable config file, [`Error::UnknownProvider`] when the default store names
-    /// no registered store.
-    pub fn build(self) -> Result<Engine, Error> {
-        let config_path = self.config.resolve();
-        let saved = match &config_path {
-            Some(p) => config::load(p)?,
-            None => config::ConfigFile::default(),
-        };
-        let mut slots: Vec<Arc<Slot>> = Vec::with_capacity(self.registrations.len());
-        // A set, so building with thousands of providers is not quadratic.
-        let mut names = std::collections::HashSet::with_capacity(self.registrations.len());
-        for r in self.registrations {
-            let slot = make_slot(r, &saved, self.deadline, |n| names.contains(n))?;
-            names.insert(slot.name.clone());
-            slots.push(Arc::new(slot));
-        }
-        let default_store = match &self.default_store {
-            Some(name) => Some(
-                slots
-                    .iter()
-                    .find(|s| &s.name == name && s.store.is_some())
-                    .map(|s| s.name.clone())
-                    .ok_or_else(|| Error::UnknownProvider { name: name.clone() })?,
-            ),
-            None => slots
-                .iter()
-                .find(|s| s.store.is_some())
-                .map(|s| s.name.clone()),
-        };
-        let mut providers = Providers {
-            slots: Vec::with_capacity(slots.len()),
-            index: routing::RoutingIndex::new(),
-        };
-        for slot in slots {
-            providers.push(slot);
-        }
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                providers: RwLock::new(providers),
-                default_store: RwLock::new(default_store),
-                config_path,
-                deadline: self.deadline,
-                runtime: OnceLock::new(),
-            }),
-        })
-    }
-}
-
-/// Checks a registration (its name against those `taken`) and applies the saved state.
-fn make_slot(
-    r: Registration,
-    saved: &config::ConfigFile,
-    default_deadline: Duration,
-    taken: impl Fn(&str) -> bool,
-) -> Result<Slot, Error> {
-    let valid = !r.name.is_empty()
-        && r.name.len() <= 64
-        && r.name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !valid {
-        return Err(Error::InvalidProvider {
-            name: r.name,
-            reason: "names are 1 to 64 of a-z, 0-9 and -",
-        });
-    }
-    if taken(&r.name) {
-        return Err(Error::InvalidProvider {
-            name: r.name,
-            reason: "a provider with this name is already registered",
-        });
-    }
-    let state = match (r.configurable, saved.providers.get(&r.name)) {
-        (true, Some(config::SavedState::Disabled)) => ProviderState::Disabled,
-        (true, Some(config::SavedState::Crashed { reason })) => {
-            ProviderState::Crashed(reason.clone())
-        }
-        (true, Some(config::SavedState::Enabled)) => ProviderState::Running,
-        (true, None) if !r.enabled => ProviderState::Disabled,
-        _ => ProviderState::Running,
-    };
-    Ok(Slot {
-        case_insensitive: r.resolver.case_insensitive(),
-        name: r.name,
-        pattern: r.pattern,
-        configurable: r.configurable,
-        deadline: r.deadline.unwrap_or(default_deadline),
-        resolver: r.resolver,
-        store: r.store,
-        state: Mutex::new(state),
-    })
-}
-
-struct Slot {
-    name: String,
-    pattern: Pattern,
-    configurable: bool,
-    case_insensitive: bool,
-    deadline: Duration,
-    resolver: Arc<dyn Resolver>,
-    store: Option<Arc<dyn Store>>,
-    state: Mutex<ProviderState>,
-}
-
-impl Slot {
-    fn state(&self) -> ProviderState {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-    fn set_state(&self, state: ProviderState) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
-    }
-    fn serves(&self, id: &Id) -> bool {
-        if self.case_insensitive {
-            self.pattern.matches_ignore_case(id)
-        } else {
-            self.pattern.matches(id)
-        }
-    }
-}
-
-/// The registered providers and the index that routes requests to them.
+/// The registered providers, in registration order, routed by declared pattern.
 struct Providers {
-    /// In registration order; [`Engine::register`] appends.
-    slots: Vec<Arc<Slot>>,
-    /// Over `slots`' declared patterns, by position in `slots`.
-    index: routing::RoutingIndex,
+    router: Router<Arc<Slot>>,
 }
 
 impl Providers {
     fn push(&mut self, slot: Arc<Slot>) {
-        let at = u32::try_from(self.slots.len()).expect("fewer than 2^32 providers");
-        self.index.insert(at, &slot.pattern, slot.case_insensitive);
-        self.slots.push(slot);
+        let pattern = slot.pattern.clone();
+        if slot.case_insensitive {
+            self.router.insert_case_insensitive(pattern, slot);
+        } else {
+            self.router.insert(pattern, slot);
+        }
+    }
+
+    fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.router.values()
     }
 
     /// The running providers whose declared pattern overlaps `request`, in
     /// registration order.
     fn asked(&self, request: &Pattern) -> Vec<Arc<Slot>> {
-        self.index
+        self.router
             .route(request)
             .into_iter()
-            .map(|i| &self.slots[i as usize])
             .filter(|s| s.state() == ProviderState::Running)
             .cloned()
             .collect()
@@ -366,126 +100,6 @@ impl Drop for Inner {
                 rt.shutdown_timeout(Duration::from_secs(1));
             }
         }
-    }
-}
-
-/// Aborts spawned calls when dropped, so abandoned lookups leave no tasks behind.
-pub(crate) struct AbortOnDrop(pub(crate) Vec<tokio::task::AbortHandle>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for h in &self.0 {
-            h.abort();
-        }
-    }
-}
-
-impl AbortOnDrop {
-    /// Aborts, when dropped, the calls of a lookup that went on as tasks of their own.
-    fn running<T>(calls: &[Call<T>]) -> Self {
-        AbortOnDrop(
-            calls
-                .iter()
-                .filter_map(|c| match c {
-                    Call::Running(task) => Some(task.abort_handle()),
-                    _ => None,
-                })
-                .collect(),
-        )
-    }
-}
-
-type Answer = Result<Vec<Envelope>, Error>;
-
-/// Why a provider call gave no answer (an error for each lookup it carried).
-enum NoAnswer {
-    Panicked,
-    Cancelled,
-    Timeout(Duration),
-}
-
-impl NoAnswer {
-    fn error(&self) -> Error {
-        match self {
-            NoAnswer::Panicked => Error::Crashed {
-                reason: "panicked".into(),
-            },
-            NoAnswer::Cancelled => Error::Crashed {
-                reason: "cancelled".into(),
-            },
-            NoAnswer::Timeout(after) => Error::Timeout { after: *after },
-        }
-    }
-}
-
-/// One provider call of a lookup (or, for [`Engine::get_secrets_many`], of a batch).
-enum Call<T = Answer> {
-    /// Answered on its first poll.
-    Answered(T),
-    /// Panicked on its first poll.
-    Panicked,
-    /// Still running, as a task of its own.
-    Running(tokio::task::JoinHandle<T>),
-}
-
-impl Call {
-    /// Polls the call once where the lookup runs and spawns it only if it is not done.
-    ///
-    /// Most calls wait on something (D-Bus, HTTP, a child process, a binding's callback
-    /// on `spawn_blocking`) and become tasks, so the lookup's providers run in parallel
-    /// and each deadline is kept by the lookup however the others behave. A call that
-    /// answers at once (an in-memory store, a cache hit) costs no spawn and no wake-up
-    /// of another thread, which was most of a blocking lookup's cost. A provider whose
-    /// first poll blocks the thread (against the [`Resolver`] contract) delays the
-    /// lookup by as long, since a deadline only bounds waiting.
-    fn start(resolver: Arc<dyn Resolver>, pattern: Pattern) -> Call {
-        Call::poll_once(Box::pin(
-            async move { resolver.get_secrets(&pattern).await },
-        ))
-    }
-}
-
-impl<T: Send + 'static> Call<T> {
-    /// Polls `call` once here and spawns it only if it is not done (see
-    /// [`Call::start`]).
-    fn poll_once(mut call: std::pin::Pin<Box<dyn Future<Output = T> + Send>>) -> Call<T> {
-        // A waker that does nothing is enough: a future that returns Pending is polled
-        // again by its task, and registers that poll's waker then.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let first =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
-        match first {
-            Ok(std::task::Poll::Ready(answer)) => Call::Answered(answer),
-            Ok(std::task::Poll::Pending) => Call::Running(tokio::spawn(call)),
-            Err(_) => Call::Panicked,
-        }
-    }
-}
-
-/// The outcome of a lookup that found something: the envelopes, and the providers that
-/// failed beside them (a partial result).
-#[derive(Debug)]
-pub struct Resolution {
-    envelopes: Vec<Envelope>,
-    failures: Vec<ProviderFailure>,
-}
-
-impl Resolution {
-    /// The secrets found, in provider registration order, then by id.
-    pub fn envelopes(&self) -> &[Envelope] {
-        &self.envelopes
-    }
-    /// Providers that failed while others answered.
-    pub fn failures(&self) -> &[ProviderFailure] {
-        &self.failures
-    }
-    /// Takes the envelopes.
-    pub fn into_envelopes(self) -> Vec<Envelope> {
-        self.envelopes
-    }
-    /// Takes both parts.
-    pub fn into_parts(self) -> (Vec<Envelope>, Vec<ProviderFailure>) {
-        (self.envelopes, self.failures)
     }
 }
 
@@ -532,7 +146,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// A snapshot of the providers, so no lock is held across an await.
     fn slots(&self) -> Vec<Arc<Slot>> {
-        self.providers().slots.clone()
+        self.providers().slots().cloned().collect()
     }
 
     fn providers(&self) -> std::sync::RwLockReadGuard<'_, Providers> {
@@ -577,7 +191,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let slot = make_slot(registration, &saved, self.inner.deadline, |n| {
-            providers.slots.iter().any(|s| s.name == n)
+            providers.slots().any(|s| s.name == n)
         })?;
         if slot.store.is_some() {
             let mut default = self
@@ -647,7 +261,7 @@ impl Engine {
     }
 
     /// Enables a configurable provider and records the choice. The provider's
-    /// [`reinitialize`](Resolver::reinitialize) runs first: a crashed provider stays
+    /// [`reinitialize`](crate::Resolver::reinitialize) runs first: a crashed provider stays
     /// crashed (with the new reason) if it fails, a disabled one stays disabled and
     /// the error is returned.
     /// A crashed non-configurable provider may be re-initialised too; enabling a
@@ -783,7 +397,7 @@ impl Engine {
     /// [`get_secrets`](Engine::get_secrets) would give for that pattern alone.
     ///
     /// Each running provider is called once, through
-    /// [`Resolver::get_secrets_many`], with every pattern that overlaps its declared
+    /// [`Resolver::get_secrets_many`](crate::Resolver::get_secrets_many), with every pattern that overlaps its declared
     /// pattern, under one deadline; a provider that answers many lookups in one round
     /// trip (the keychain: one search and one `GetSecrets`) then does so.
     /// [`resolve_env`](crate::resolve_env) resolves an environment this way.
@@ -795,15 +409,15 @@ impl Engine {
         let asked: Vec<(Arc<Slot>, Vec<usize>)> = {
             let providers = self.providers();
             // Keyed by slot index, so the providers come out in registration order.
-            let mut wanted: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+            let mut wanted: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
             for (i, p) in patterns.iter().enumerate() {
-                for s in providers.index.route(p) {
+                for s in providers.router.route_indices(p) {
                     wanted.entry(s).or_default().push(i);
                 }
             }
             wanted
                 .into_iter()
-                .map(|(s, w)| (providers.slots[s as usize].clone(), w))
+                .filter_map(|(s, w)| Some((providers.router.get(s)?.clone(), w)))
                 .filter(|(slot, _)| slot.state() == ProviderState::Running)
                 .collect()
         };

@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::error_kind::ErrorKind;
+
 /// Why an id, pattern or reference failed to parse.
 ///
 /// Component indices are 0-based; byte offsets count from the start of the whole
@@ -311,15 +313,14 @@ impl Error {
         }
     }
 
-    /// The error that says what kind of failure this is, for callers that classify
-    /// (the C status, Python's exception class): the cause inside
-    /// [`Error::Variable`], and for [`Error::ProvidersFailed`] the providers' common
-    /// error when all failed the same specific way (all timed out, all locked). A
-    /// generic [`Error::Backend`] failure stays `ProvidersFailed`. Messages should
-    /// still come from `self`, which names every provider.
+    /// What kind of failure this is, for callers that classify errors (the C
+    /// status, Go's sentinel errors and Python's exception classes all derive from
+    /// it). Looks through [`Error::Variable`] to its cause, and classifies
+    /// [`Error::ProvidersFailed`] by the providers' common error when all failed the
+    /// same specific way (all timed out, all locked); see [`Error::specific`].
     ///
     /// ```
-    /// use secrets_engine::{Error, ProviderFailure};
+    /// use secrets_engine::{Error, ErrorKind, ProviderFailure};
     /// let timeout = || Error::Timeout { after: std::time::Duration::from_secs(1) };
     /// let e = Error::ProvidersFailed {
     ///     pattern: "a".into(),
@@ -328,11 +329,20 @@ impl Error {
     ///         ProviderFailure { provider: "y".into(), error: timeout() },
     ///     ],
     /// };
-    /// assert!(matches!(e.kind(), Error::Timeout { .. }));
+    /// assert_eq!(e.kind(), ErrorKind::Timeout);
     /// ```
-    pub fn kind(&self) -> &Error {
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::of_variant(self.specific())
+    }
+
+    /// The error that says what kind of failure this is: the cause inside
+    /// [`Error::Variable`], and for [`Error::ProvidersFailed`] the providers' common
+    /// error when all failed the same specific way. A generic [`Error::Backend`]
+    /// failure stays `ProvidersFailed`. Messages should still come from `self`, which
+    /// names every provider.
+    pub fn specific(&self) -> &Error {
         match self {
-            Error::Variable { source, .. } => source.kind(),
+            Error::Variable { source, .. } => source.specific(),
             Error::ProvidersFailed { failures, .. } => match failures.split_first() {
                 Some((first, rest))
                     if !matches!(first.error, Error::Backend { .. })
@@ -340,7 +350,7 @@ impl Error {
                             std::mem::discriminant(&f.error) == std::mem::discriminant(&first.error)
                         }) =>
                 {
-                    first.error.kind()
+                    first.error.specific()
                 }
                 _ => self,
             },

@@ -27,7 +27,7 @@
 //! - An id component `*` is rejected as [`SyntaxError::WildcardInId`]; a `*` inside a
 //!   component of an id is an invalid character.
 #![warn(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod defaults;
 mod engine;
@@ -35,7 +35,7 @@ mod env;
 pub mod env_file;
 mod envelope;
 mod error;
-pub mod ffi;
+mod error_kind;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -45,6 +45,7 @@ mod pattern;
 pub mod providers;
 mod reference;
 mod resolver;
+mod router;
 mod secret;
 
 pub use defaults::{
@@ -57,11 +58,12 @@ pub use engine::{
 };
 pub use env::{EnvOptions, resolve_env, resolve_env_with};
 pub use envelope::{Envelope, Metadata};
-pub use error::{Error, ProviderFailure, SyntaxError};
+pub use error::{Error, ErrorKind, ProviderFailure, SyntaxError};
 pub use grammar::MAX_LEN;
 pub use id::Id;
 pub use pattern::Pattern;
 pub use providers::memory::MemoryStore;
 pub use reference::{SCHEME, SecretRef};
 pub use resolver::{Listing, Resolver, Store};
+pub use router::Router;
 pub use secret::SecretValue;

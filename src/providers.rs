@@ -3,9 +3,14 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "credential-helper")]
 pub mod credential_helper;
+#[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "keychain")]
 pub mod keychain;
 pub mod memory;
+#[cfg(feature = "onepassword")]
 pub mod onepassword;
+#[cfg(feature = "vault")]
 pub mod vault;

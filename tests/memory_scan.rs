@@ -9,7 +9,7 @@
 //! the library (or a crate under it) left behind.
 #![cfg(target_os = "linux")]
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;

@@ -33,11 +33,17 @@ pub const NAME: &str = "credential-helper";
 /// The ids it serves.
 pub const PATTERN: &str = "docker/auth/**";
 
-/// Our own variables a helper never needs (they unlock the file store).
-const WITHHELD_ENV: [&str; 2] = [
-    crate::providers::file::PASSPHRASE_ENV,
-    crate::providers::file::KEY_FILE_ENV,
-];
+/// Our own variables a helper never needs: they unlock the file store
+/// (`providers::file::{PASSPHRASE_ENV, KEY_FILE_ENV}`), withheld even in a build
+/// without the `file` feature, since another program may still read them.
+const WITHHELD_ENV: [&str; 2] = ["SECRETS_ENGINE_FILE_PASSPHRASE", "SECRETS_ENGINE_FILE_KEY"];
+
+#[cfg(all(test, feature = "file"))]
+#[test]
+fn withheld_env_names_the_file_stores_variables() {
+    use crate::providers::file;
+    assert_eq!(WITHHELD_ENV, [file::PASSPHRASE_ENV, file::KEY_FILE_ENV]);
+}
 
 /// A Docker credential helper as a provider.
 #[derive(Debug, Clone)]

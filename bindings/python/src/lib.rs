@@ -72,29 +72,31 @@ pub enum SecretsEngineError {
 }
 
 impl From<se::Error> for SecretsEngineError {
+    /// The one place Python's exception classes are chosen: from [`se::ErrorKind`].
+    /// The message still comes from the whole error, which names every provider.
     fn from(e: se::Error) -> Self {
         use SecretsEngineError as P;
-        use se::Error as E;
-        // Classified by what kind of failure it is; the message names every provider.
-        let inner = e.kind();
+        use se::ErrorKind as K;
         let message = e.to_string();
-        match inner {
-            E::NotFound { .. } => P::NotFound { message },
-            E::Ambiguous { .. } => P::Ambiguous { message },
-            E::NoProvider { .. } => P::NoProvider { message },
-            E::ProvidersFailed { .. } => P::ProviderFailed { message },
-            E::InvalidId { .. } => P::InvalidId { message },
-            E::InvalidPattern { .. } => P::InvalidPattern { message },
-            E::InvalidReference { .. } => P::InvalidReference { message },
-            E::Unavailable { .. } => P::Unavailable { message },
-            E::Locked { .. } => P::Locked { message },
-            E::Timeout { .. } => P::Timeout { message },
-            E::Crashed { .. } => P::Crashed { message },
-            E::PermissionDenied { .. } => P::PermissionDenied { message },
-            E::UnknownProvider { .. } => P::UnknownProvider { message },
-            E::NotConfigurable { .. } => P::NotConfigurable { message },
-            E::NoStore { .. } => P::NoStore { message },
-            E::UnrepresentableValue { .. } => P::Unrepresentable { message },
+        match e.kind() {
+            K::NotFound => P::NotFound { message },
+            K::Ambiguous => P::Ambiguous { message },
+            K::NoProvider => P::NoProvider { message },
+            K::ProviderFailed => P::ProviderFailed { message },
+            K::InvalidId => P::InvalidId { message },
+            K::InvalidPattern => P::InvalidPattern { message },
+            K::InvalidReference => P::InvalidReference { message },
+            K::Unavailable => P::Unavailable { message },
+            K::Locked => P::Locked { message },
+            K::Timeout => P::Timeout { message },
+            K::Crashed => P::Crashed { message },
+            K::PermissionDenied => P::PermissionDenied { message },
+            K::UnknownProvider => P::UnknownProvider { message },
+            K::NotConfigurable => P::NotConfigurable { message },
+            K::NoStore => P::NoStore { message },
+            K::Unrepresentable => P::Unrepresentable { message },
+            // Backend errors, config and I/O problems, bad arguments, and kinds added
+            // to the core later.
             _ => P::Other { message },
         }
     }
@@ -271,31 +273,17 @@ impl Engine {
             let (inner, _) = se::default_engine_blocking(se::DefaultOptions::default())?;
             return Ok(Arc::new(Engine { inner }));
         };
-        let config = match (o.no_config, o.config_path) {
-            (true, _) => se::ConfigLocation::None,
-            (false, Some(p)) => se::ConfigLocation::Path(p.into()),
-            (false, None) => se::ConfigLocation::Default,
-        };
-        let deadline = match o.deadline_ms {
-            0 => se::DEFAULT_DEADLINE,
-            ms => Duration::from_millis(ms.into()),
-        };
-        let inner = if o.store == "memory" {
-            let mut options = se::DefaultOptions::default();
-            options.config = Some(config);
-            options.deadline = Some(deadline);
-            se::memory_engine(options)?
-        } else {
-            let store = o
-                .store
-                .parse()
-                .map_err(|message| SecretsEngineError::Other { message })?;
-            let mut options = se::DefaultOptions::default();
-            options.store = store;
-            options.config = Some(config);
-            options.deadline = Some(deadline);
-            se::default_engine_blocking(options)?.0
-        };
+        let store = o
+            .store
+            .parse()
+            .map_err(|message| SecretsEngineError::Other { message })?;
+        let options = se::DefaultOptions::flat(
+            store,
+            o.config_path.map(Into::into),
+            o.no_config,
+            o.deadline_ms,
+        );
+        let (inner, _) = se::default_engine_blocking(options)?;
         Ok(Arc::new(Engine { inner }))
     }
 

@@ -195,33 +195,30 @@ fn init_logging() {
         .try_init();
 }
 
+/// `--store`, parsed; a bad value is a usage error (exit 2).
+/// The in-memory store is for embedders: a command that set a secret there would
+/// lose it on exit.
+fn store_choice(store: &str) -> Result<StoreChoice, Failure> {
+    match store.parse() {
+        Ok(StoreChoice::Memory) | Err(_) => Err(Failure::new(
+            format!("unknown store {store:?}: expected auto, keychain or file"),
+            2,
+        )),
+        Ok(choice) => Ok(choice),
+    }
+}
+
 /// Builds the default engine. One notice line on stderr names the store when it is
 /// the fallback (no Secret Service); `get` and `run` never print it (`run` builds
 /// its own, see run.rs), since their output is the value or the command's.
-/// `--store`, parsed; a bad value is a usage error (exit 2).
-fn store_choice(store: &str) -> Result<StoreChoice, Failure> {
-    store.parse().map_err(|e: String| Failure::new(e, 2))
-}
-
 fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
     let choice = store_choice(store)?;
     let mut options = DefaultOptions::default();
     options.store = choice;
     let (engine, selected) = secrets_engine::default_engine_blocking(options)?;
-    let fell_back = choice == StoreChoice::Auto && selected == SelectedStore::File;
-    if notice && fell_back {
-        let why = if fell_back {
-            " (no Secret Service reachable)"
-        } else {
-            ""
-        };
-        let name = match selected {
-            SelectedStore::Keychain => "OS keychain",
-            SelectedStore::File => "encrypted file store",
-        };
+    if notice && choice == StoreChoice::Auto && selected == SelectedStore::File {
         eprintln!(
-            "docker-pass: using the {name} ({}){why}",
-            selected.provider()
+            "docker-pass: using the encrypted file store (file) (no Secret Service reachable)"
         );
     }
     Ok(engine)

@@ -19,8 +19,7 @@ struct Env {
     address: String,
 }
 
-#[path = "../../../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 impl Env {
     /// A fresh HOME, config file and keyring of this test's own.

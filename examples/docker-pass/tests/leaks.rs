@@ -11,8 +11,7 @@ use std::process::{Command, Output};
 use assert_cmd::cargo::CommandCargoExt;
 use base64::Engine as _;
 
-#[path = "../../../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 /// A fresh random secret: 32 bytes from the kernel, hex, with a prefix.
 fn random_secret(prefix: &str) -> String {

@@ -18,8 +18,7 @@ use secrets_engine::providers::file::{FileKey, FileStore};
 use secrets_engine::providers::keychain::Keychain;
 use secrets_engine::{ConfigLocation, Engine, Id, Metadata, Pattern, SecretValue, Store};
 
-#[path = "../../../tests/support/services.rs"]
-mod services;
+use secrets_engine_test_support::services;
 
 const PASSPHRASE: &str = "ls-load-pass";
 

@@ -1,7 +1,7 @@
 //! The 1Password providers against a fake `op` that prints what the real one prints
 //! (shared/reference/1password.md) and records every call.
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

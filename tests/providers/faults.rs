@@ -10,9 +10,8 @@
 //! size limit, a writer to kill) re-run this test binary with `--ignored --exact
 //! child_process` and `SE_FAULTS_CHILD` naming what to do; the child prints `@ok`
 //! when its checks ran, so a child that did nothing cannot pass.
-#![cfg(target_os = "linux")]
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -70,7 +69,7 @@ async fn assert_keychain_failure(
     check: impl Fn(&Error) -> bool,
 ) {
     match engine.get_secrets(&p(pattern)).await {
-        Err(e) => assert!(check(e.kind()), "{e:?}"),
+        Err(e) => assert!(check(e.specific()), "{e:?}"),
         Ok(r) => {
             let f = r
                 .failures()
@@ -108,7 +107,10 @@ async fn keyring_killed_mid_run_is_unavailable_then_the_same_engine_recovers() {
         engine.list(&p("**")).await.unwrap_err(),
         engine.remove(&id("fault/x")).await.unwrap_err(),
     ] {
-        assert!(matches!(err.kind(), Error::Unavailable { .. }), "{err:?}");
+        assert!(
+            matches!(err.specific(), Error::Unavailable { .. }),
+            "{err:?}"
+        );
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // A transient fault does not take the provider out of service.
@@ -161,9 +163,9 @@ async fn a_locked_collection_is_locked_through_the_engine_and_unlocking_recovers
         .set(&id("lock/x"), "w".into(), Metadata::new())
         .await
         .unwrap_err();
-    assert!(matches!(err.kind(), Error::Locked { .. }), "{err:?}");
+    assert!(matches!(err.specific(), Error::Locked { .. }), "{err:?}");
     assert!(matches!(
-        engine.list(&p("**")).await.unwrap_err().kind(),
+        engine.list(&p("**")).await.unwrap_err().specific(),
         Error::Locked { .. }
     ));
     // No prompt was waited on.
@@ -211,7 +213,7 @@ async fn bao_sealed_is_locked_unsealed_recovers_stopped_is_unavailable() {
     assert_eq!(one().await.unwrap().expose(), b"pw");
     b.api("PUT", "sys/seal", None, None).await;
     let err = one().await.unwrap_err();
-    assert!(matches!(err.kind(), Error::Locked { .. }), "{err:?}");
+    assert!(matches!(err.specific(), Error::Locked { .. }), "{err:?}");
     assert!(!err.to_string().contains(&b.token), "{err}");
     b.api(
         "PUT",
@@ -234,7 +236,10 @@ async fn bao_sealed_is_locked_unsealed_recovers_stopped_is_unavailable() {
     }
     let started = Instant::now();
     let err = one().await.unwrap_err();
-    assert!(matches!(err.kind(), Error::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err.specific(), Error::Unavailable { .. }),
+        "{err:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(engine.plugins()[0].state, ProviderState::Running);
 }
@@ -308,7 +313,7 @@ async fn a_hanging_credential_helper_times_out_and_is_killed() {
         let _ = std::fs::remove_file(&pidfile);
         let started = Instant::now();
         let err = engine.get_secrets(&p("docker/auth/*")).await.unwrap_err();
-        assert!(matches!(err.kind(), Error::Timeout { .. }), "{err:?}");
+        assert!(matches!(err.specific(), Error::Timeout { .. }), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         let pid: u32 = std::fs::read_to_string(&pidfile)
             .expect("the helper ran")
@@ -401,7 +406,7 @@ async fn a_panicking_store_is_crashed_and_the_engine_keeps_serving() {
         .build()
         .unwrap();
     let err = engine.get_secrets(&p("a")).await.unwrap_err();
-    assert!(matches!(err.kind(), Error::Crashed { .. }), "{err:?}");
+    assert!(matches!(err.specific(), Error::Crashed { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("TOPSECRET"));
     assert!(matches!(
         engine.plugins()[0].state,

@@ -1,6 +1,6 @@
 //! Router semantics (DESIGN §5) with in-memory stores and purpose-built providers.
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,9 +1,8 @@
 //! The credential-helper provider against Debian's real helpers:
 //! docker-credential-secretservice on the test gnome-keyring, and
 //! docker-credential-pass with a throwaway GnuPG home and password store.
-#![cfg(target_os = "linux")]
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
-//! Which providers a request goes to, without asking every declared pattern.
+//! [`Router`]: which providers a request goes to, without asking every declared pattern.
 //!
 //! The engine asks a provider when its declared pattern overlaps the request. Asking
-//! [`Pattern::overlaps`] of every provider costs O(providers) per lookup; this index
+//! [`Pattern::overlaps`] of every provider costs O(providers) per lookup; the router
 //! answers the same question from a trie of the declared patterns, so the cost follows
 //! the request and the few patterns that can match it, not the number registered.
 //!
@@ -34,7 +34,7 @@
 //! all overlapping matches) answers ids only, so pattern requests would still need the
 //! scan; a full DFA over 10,000 patterns with many `**` can blow up in size, and a lazy
 //! one's cache thrashes when ids differ. The trie is built in one pass (insertion is
-//! O(len(pattern))), so [`Engine::register`](super::Engine::register) adds a provider
+//! O(len(pattern))), so [`Engine::register`](crate::Engine::register) adds a provider
 //! without a rebuild, and it answers both request kinds exactly. The regex route was
 //! not built for comparison: the trie already answers an id among 10,000 realistic
 //! patterns in well under a microsecond, against about a millisecond for the scan
@@ -232,34 +232,138 @@ impl Trie {
     }
 }
 
-/// Providers by declared pattern, answering "whose pattern overlaps this request"
-/// exactly as [`Pattern::overlaps`] (or its case-insensitive form) asked of each would.
-pub(crate) struct RoutingIndex {
+/// Values (providers, or anything else) keyed by a declared pattern, answering "whose
+/// pattern overlaps this request" exactly as [`Pattern::overlaps`] (or
+/// [`Pattern::overlaps_ignore_case`] for entries added case-insensitively) asked of
+/// each entry would, in far less than one call per entry.
+///
+/// Entries are numbered in insertion order from 0, and every answer lists them in
+/// that order. An id request is a pattern without wildcards: the entries whose
+/// pattern matches the id. [`Engine`](crate::Engine) routes every lookup through one.
+///
+/// ```
+/// use secrets_engine::{Pattern, Router};
+/// let p = |s: &str| Pattern::parse(s).unwrap();
+/// let mut router = Router::new();
+/// router.insert(p("docker/auth/**"), "credential-helper");
+/// router.insert(p("team/*/db"), "vault");
+/// router.insert_case_insensitive(p("OPS/**"), "1password");
+///
+/// assert_eq!(router.route(&p("docker/auth/hub/alice")), [&"credential-helper"]);
+/// assert_eq!(router.route(&p("team/app/*")), [&"vault"]);
+/// assert_eq!(router.route(&p("ops/x")), [&"1password"]);
+/// assert_eq!(router.route(&p("**")).len(), 3);
+/// assert!(router.route(&p("elsewhere")).is_empty());
+/// // Entries are numbered in insertion order; `ops/app/db` is in both of these.
+/// assert_eq!(router.route_indices(&p("*/app/db")), [1, 2]);
+/// ```
+pub struct Router<T> {
+    entries: Vec<Entry<T>>,
     exact: Trie,
     folded: Trie,
 }
 
-impl RoutingIndex {
-    /// An index with no providers.
-    pub(crate) fn new() -> RoutingIndex {
-        RoutingIndex {
+struct Entry<T> {
+    pattern: Pattern,
+    case_insensitive: bool,
+    value: T,
+}
+
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl<T> std::fmt::Debug for Router<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| e.pattern.as_str()))
+            .finish()
+    }
+}
+
+impl<T> Router<T> {
+    /// A router with no entries.
+    pub fn new() -> Router<T> {
+        Router {
+            entries: Vec::new(),
             exact: Trie::new(),
             folded: Trie::new(),
         }
     }
 
-    /// Adds provider number `slot` (its registration index) with its declared pattern.
-    pub(crate) fn insert(&mut self, slot: u32, pattern: &Pattern, case_insensitive: bool) {
+    /// Adds `value` under `pattern`, compared exactly; returns its number. Costs
+    /// O(len(pattern)): nothing is rebuilt.
+    ///
+    /// # Panics
+    /// With 2^32 entries already present.
+    pub fn insert(&mut self, pattern: Pattern, value: T) -> usize {
+        self.push(pattern, false, value)
+    }
+
+    /// Adds `value` under `pattern`, compared ignoring ASCII case (as a provider that
+    /// declares itself case-insensitive is); returns its number.
+    ///
+    /// # Panics
+    /// With 2^32 entries already present.
+    pub fn insert_case_insensitive(&mut self, pattern: Pattern, value: T) -> usize {
+        self.push(pattern, true, value)
+    }
+
+    fn push(&mut self, pattern: Pattern, case_insensitive: bool, value: T) -> usize {
+        let at = self.entries.len();
+        let slot = u32::try_from(at).expect("fewer than 2^32 routes");
         if case_insensitive {
             self.folded.insert(pattern.components(), true, slot);
         } else {
             self.exact.insert(pattern.components(), false, slot);
         }
+        self.entries.push(Entry {
+            pattern,
+            case_insensitive,
+            value,
+        });
+        at
     }
 
-    /// Registration indices of the providers whose declared pattern overlaps `request`,
-    /// ascending.
-    pub(crate) fn route(&self, request: &Pattern) -> Vec<u32> {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entry `index`'s value.
+    pub fn get(&self, index: usize) -> Option<&T> {
+        self.entries.get(index).map(|e| &e.value)
+    }
+
+    /// Entry `index`'s pattern, and whether it is compared case-insensitively.
+    pub fn pattern(&self, index: usize) -> Option<(&Pattern, bool)> {
+        self.entries
+            .get(index)
+            .map(|e| (&e.pattern, e.case_insensitive))
+    }
+
+    /// Every value, in insertion order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &T> + '_ {
+        self.entries.iter().map(|e| &e.value)
+    }
+
+    /// The values whose pattern overlaps `request`, in insertion order.
+    pub fn route(&self, request: &Pattern) -> Vec<&T> {
+        self.route_indices(request)
+            .into_iter()
+            .map(|i| &self.entries[i].value)
+            .collect()
+    }
+
+    /// The numbers of the entries whose pattern overlaps `request`, ascending.
+    pub fn route_indices(&self, request: &Pattern) -> Vec<usize> {
         let mut out = Vec::new();
         let is_id = request.components().all(|c| c != "*" && c != "**");
         if is_id {
@@ -283,7 +387,7 @@ impl RoutingIndex {
             }
         }
         out.sort_unstable();
-        out
+        out.into_iter().map(|i| i as usize).collect()
     }
 }
 
@@ -295,10 +399,14 @@ mod tests {
         Pattern::parse(s).unwrap()
     }
 
-    fn index(patterns: &[(&str, bool)]) -> RoutingIndex {
-        let mut ix = RoutingIndex::new();
-        for (i, (s, ci)) in patterns.iter().enumerate() {
-            ix.insert(i as u32, &p(s), *ci);
+    fn index(patterns: &[(&str, bool)]) -> Router<()> {
+        let mut ix = Router::new();
+        for (s, ci) in patterns {
+            if *ci {
+                ix.insert_case_insensitive(p(s), ());
+            } else {
+                ix.insert(p(s), ());
+            }
         }
         ix
     }
@@ -314,22 +422,27 @@ mod tests {
             ("**", false),
             ("x/**/y/**", false),
         ]);
-        assert_eq!(ix.route(&p("a/b")), [0, 1, 2, 3, 4, 5]);
-        assert_eq!(ix.route(&p("a")), [0, 5]);
-        assert_eq!(ix.route(&p("a/B")), [0, 1, 4, 5]);
-        assert_eq!(ix.route(&p("x/y")), [5, 6]);
-        assert_eq!(ix.route(&p("x/q/y/r/s")), [5, 6]);
-        assert_eq!(ix.route(&p("q")), [5]);
+        assert_eq!(ix.route_indices(&p("a/b")), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(ix.route_indices(&p("a")), [0, 5]);
+        assert_eq!(ix.route_indices(&p("a/B")), [0, 1, 4, 5]);
+        assert_eq!(ix.route_indices(&p("x/y")), [5, 6]);
+        assert_eq!(ix.route_indices(&p("x/q/y/r/s")), [5, 6]);
+        assert_eq!(ix.route_indices(&p("q")), [5]);
     }
 
     #[test]
     fn patterns_route_like_overlaps() {
         let ix = index(&[("a/*/c", false), ("b/**", false), ("VAULT/**", true)]);
-        assert_eq!(ix.route(&p("*/b/*")), [0, 1, 2]);
-        assert_eq!(ix.route(&p("a/*/*")), [0]);
-        assert_eq!(ix.route(&p("**")), [0, 1, 2]);
-        assert_eq!(ix.route(&p("vault/*")), [2]);
-        assert_eq!(ix.route(&p("b")), [1]);
-        assert!(ix.route(&p("c/**")).is_empty());
+        assert_eq!(ix.route_indices(&p("*/b/*")), [0, 1, 2]);
+        assert_eq!(ix.route_indices(&p("a/*/*")), [0]);
+        assert_eq!(ix.route_indices(&p("**")), [0, 1, 2]);
+        assert_eq!(ix.route_indices(&p("vault/*")), [2]);
+        assert_eq!(ix.route_indices(&p("b")), [1]);
+        assert!(ix.route_indices(&p("c/**")).is_empty());
+        assert_eq!(ix.len(), 3);
+        assert_eq!(
+            ix.pattern(2).map(|(p, ci)| (p.as_str(), ci)),
+            Some(("VAULT/**", true))
+        );
     }
 }

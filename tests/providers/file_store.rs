@@ -1,6 +1,6 @@
 //! The `file` store: age-encrypted files on disk.
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,6 @@
 //! The `docker-pass` keychain provider against a real gnome-keyring on a private bus.
-#![cfg(target_os = "linux")]
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

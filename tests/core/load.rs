@@ -6,7 +6,7 @@
 //! timings. The latencies are printed as one `async-load ...` line, which
 //! `scripts/soak` reports (`cargo test --test load -- --nocapture` shows it).
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,7 +99,7 @@ async fn run(engine: &Engine, n: usize, with_slow: bool) -> (Instant, Vec<Outcom
                 if slow {
                     let got = engine.get_secrets(&p(&format!("slow/item-{i}"))).await;
                     let latency = start.elapsed();
-                    match got.as_ref().map_err(Error::kind) {
+                    match got.as_ref().map_err(Error::specific) {
                         Err(Error::Timeout { after }) => assert_eq!(*after, DEADLINE),
                         other => panic!("slow lookup {i}: want a timeout, got {other:?}"),
                     }

@@ -1,6 +1,6 @@
 //! No secret value in any error message or Debug output.
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::sync::Arc;
 

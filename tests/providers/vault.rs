@@ -1,6 +1,6 @@
 //! The vault provider against a real OpenBao (KV v2) on 127.0.0.1.
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Environment resolution (DESIGN §6).
 
-mod support;
+use secrets_engine_test_support as support;
 
 use std::ffi::OsString;
 use std::sync::Arc;

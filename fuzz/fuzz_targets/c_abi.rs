@@ -1,4 +1,0 @@
-#![no_main]
-//! See `secrets_engine::fuzzing::c_abi` for the invariants.
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| secrets_engine::fuzzing::c_abi(data));

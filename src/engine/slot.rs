@@ -1,0 +1,84 @@
+//! A registered provider inside the engine: its registration checked, its saved
+//! state applied, and its current state.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::config;
+use super::registration::{ProviderState, Registration};
+use crate::error::Error;
+use crate::id::Id;
+use crate::pattern::Pattern;
+use crate::resolver::{Resolver, Store};
+
+/// Checks a registration (its name against those `taken`) and applies the saved state.
+pub(super) fn make_slot(
+    r: Registration,
+    saved: &config::ConfigFile,
+    default_deadline: Duration,
+    taken: impl Fn(&str) -> bool,
+) -> Result<Slot, Error> {
+    let valid = !r.name.is_empty()
+        && r.name.len() <= 64
+        && r.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(Error::InvalidProvider {
+            name: r.name,
+            reason: "names are 1 to 64 of a-z, 0-9 and -",
+        });
+    }
+    if taken(&r.name) {
+        return Err(Error::InvalidProvider {
+            name: r.name,
+            reason: "a provider with this name is already registered",
+        });
+    }
+    let state = match (r.configurable, saved.providers.get(&r.name)) {
+        (true, Some(config::SavedState::Disabled)) => ProviderState::Disabled,
+        (true, Some(config::SavedState::Crashed { reason })) => {
+            ProviderState::Crashed(reason.clone())
+        }
+        (true, Some(config::SavedState::Enabled)) => ProviderState::Running,
+        (true, None) if !r.enabled => ProviderState::Disabled,
+        _ => ProviderState::Running,
+    };
+    Ok(Slot {
+        case_insensitive: r.resolver.case_insensitive(),
+        name: r.name,
+        pattern: r.pattern,
+        configurable: r.configurable,
+        deadline: r.deadline.unwrap_or(default_deadline),
+        resolver: r.resolver,
+        store: r.store,
+        state: Mutex::new(state),
+    })
+}
+
+pub(super) struct Slot {
+    pub(super) name: String,
+    pub(super) pattern: Pattern,
+    pub(super) configurable: bool,
+    pub(super) case_insensitive: bool,
+    pub(super) deadline: Duration,
+    pub(super) resolver: Arc<dyn Resolver>,
+    pub(super) store: Option<Arc<dyn Store>>,
+    state: Mutex<ProviderState>,
+}
+
+impl Slot {
+    pub(super) fn state(&self) -> ProviderState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub(super) fn set_state(&self, state: ProviderState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+    pub(super) fn serves(&self, id: &Id) -> bool {
+        if self.case_insensitive {
+            self.pattern.matches_ignore_case(id)
+        } else {
+            self.pattern.matches(id)
+        }
+    }
+}
