@@ -1,15 +1,5 @@
 //! The default engine: the built-in providers and the default store, as `docker-pass`,
 //! the C ABI's `se_engine_new(NULL)` and Python's `Engine()` all use them.
-//!
-//! Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
-//! reachable, else the encrypted `file` store. The store chosen is always on (not
-//! configurable), so a saved choice can never leave the engine without its store.
-//! The other one is a provider too when it can work: the keychain whenever it is
-//! reachable (lookups always see it), the file store disabled until the user enables
-//! it (enabling checks it can be unlocked). The 1Password providers (`1password-cli`,
-//! `1password-sdk`) are registered disabled; enabling one checks `op` works. The
-//! `credential-helper` provider is registered when Docker's config names a
-//! `credsStore`, and `vault` when `VAULT_ADDR`/`VAULT_TOKEN` (or `BAO_*`) are set.
 
 use std::sync::Arc;
 
@@ -154,9 +144,24 @@ fn not_built(feature: &str) -> Error {
     }
 }
 
-/// Builds the default engine (see the [module docs](self)); returns it with the store
-/// chosen. Probing the keychain takes at most 2 s per connection step when no Secret
-/// Service answers; the connection made while probing is kept for later calls.
+/// Builds the default engine and returns it with the store chosen (docs/design.md
+/// §10.2).
+///
+/// Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
+/// reachable, else the encrypted `file` store. The store chosen is always on (not
+/// configurable), so a saved choice can never leave the engine without its store.
+/// The other one is a provider too when it can work: the keychain whenever it is
+/// reachable (lookups always see it), the file store disabled until the user enables
+/// it (enabling checks it can be unlocked). The 1Password providers (`1password-cli`,
+/// `1password-sdk`) are registered disabled; enabling one checks `op` works. The
+/// `credential-helper` provider is registered when Docker's config names a
+/// `credsStore`, and `vault` when `VAULT_ADDR`/`VAULT_TOKEN` (or `BAO_*`) are set.
+///
+/// Each provider is registered only when its feature is built. With
+/// [`StoreChoice::Memory`] the engine is [`memory_engine`]'s.
+///
+/// Probing the keychain takes at most 2 s per connection step when no Secret Service
+/// answers; the connection made while probing is kept for later calls.
 ///
 /// # Errors
 /// [`Error::NoStore`] when the store asked for is not built in; [`Error::Config`] for

@@ -1,18 +1,24 @@
 // Package secretsengine is the Go face of secrets-engine: resolve se:// references
 // through the OS keychain, 1Password, vaults and your own providers, from a
 // containerd shim or any Go program. It is a thin cgo layer over the C ABI
-// (include/secrets_engine.h) linked statically.
+// (secrets_engine.h), found through pkg-config as `secrets_engine`.
 //
-// Build the library first (scripts/test-go does): the static library is expected
-// in target/lib of the repository.
+// Install the C library first, then point pkg-config at it:
+//
+//	scripts/install --prefix $HOME/.local            # in a checkout of secrets-engine
+//	export PKG_CONFIG_PATH=$HOME/.local/lib/pkgconfig
+//	go build ./...
+//
+// With both libraries installed, programs link the shared one (the .pc sets an
+// rpath to its directory); `scripts/install --static` installs only the static
+// library, and programs then link it into the binary.
 //
 // The Engine is safe for concurrent use. Secret values come back as []byte; call
 // Envelope.Release (or Zero on the slices you hold) when done with them.
 package secretsengine
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/lib -lsecrets_engine -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo pkg-config: secrets_engine
 #include <stdlib.h>
 #include <string.h>
 #include "secrets_engine.h"

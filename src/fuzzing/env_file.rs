@@ -5,7 +5,7 @@ use crate::error::Error;
 
 // --- env files ---------------------------------------------------------------------
 
-/// Env files: errors are exactly "env file <path>, line N: <fixed reason>" (never a
+/// Env files: errors are exactly `env file <path>, line N: <fixed reason>` (never a
 /// piece of the file), names are valid, and what parses writes back and re-parses to
 /// the same variables.
 pub fn env_file(data: &[u8]) {

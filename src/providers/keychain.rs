@@ -4,15 +4,15 @@
 //! | OS | backend | layout |
 //! |---|---|---|
 //! | Linux | Secret Service over D-Bus (gnome-keyring, KeePassXC, …) | label `<group>:<name>:<id>`; attributes `service:group`, `service:name`, `id`, metadata as `x_<key>` |
-//! | macOS, Windows | not yet implemented | every call answers [`Error::Unavailable`] |
+//! | macOS, Windows | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless
 //!   [`Keychain::with_bus_address`] names one. Before talking to the Secret Service
 //!   the provider asks the bus whether `org.freedesktop.secrets` has an owner, so an
-//!   absent service is [`Error::Unavailable`] at once instead of a D-Bus activation wait;
+//!   absent service is [`Error::Unavailable`](crate::Error::Unavailable) at once instead of a D-Bus activation wait;
 //!   every connection step has a 2-second deadline.
-//! - A locked collection is [`Error::Locked`]; the provider never opens an unlock
+//! - A locked collection is [`Error::Locked`](crate::Error::Locked); the provider never opens an unlock
 //!   prompt (it would hang a headless host).
 //! - `set` is an upsert: it finds items by group, name and id, rewrites the first in
 //!   place and deletes strays, so repeated sets never leave duplicates.

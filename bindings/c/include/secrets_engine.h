@@ -667,6 +667,10 @@ se_status se_engine_register_provider(se_engine *engine,
 
 /*
  The library version, e.g. `"0.1.0"`. Static; never free it.
+
+ # Safety
+ None needed: no arguments. The result is a static NUL-terminated string the
+ caller must neither free nor modify.
  */
 const char *se_version(void);
 
@@ -674,12 +678,19 @@ const char *se_version(void);
  A short static description of a status value (an `se_status`, passed as an
  integer so any value is safe); "unknown status" for values this version does not
  know. Static; never free it.
+
+ # Safety
+ None needed: any value is accepted. The result is a static NUL-terminated string
+ the caller must neither free nor modify.
  */
 const char *se_status_str(uint32_t status);
 
 /*
  Length in bytes (without the NUL) of the calling thread's last error message; 0
  when there is none.
+
+ # Safety
+ None needed: no arguments.
  */
 size_t se_last_error_length(void);
 

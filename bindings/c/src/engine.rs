@@ -1,18 +1,19 @@
 //! The engine handle: create, look up, resolve an env list, store, plugins.
 
 use std::ffi::{CString, OsString, c_char, c_int};
-use std::time::Duration;
 
 use zeroize::Zeroize;
 
 use super::lists::{se_envelope_list, se_plugin_list, se_string_list};
+use super::pointers::{
+    NullArgument, Out, bytes_arg, free_handle, into_handle, non_null, opt_str_arg, slice_arg,
+    str_arg, str_array_arg, str_elements, try_ref,
+};
 use super::se_status;
-use super::util::{boundary, fail, fail_with, guard, out_arg, str_arg, str_array_arg};
-use crate::defaults::{DefaultOptions, StoreChoice};
-use crate::engine::{ConfigLocation, Engine};
-use crate::env::EnvOptions;
-use crate::envelope::Metadata;
-use crate::{Id, Pattern, SecretValue};
+use super::util::{boundary, fail, fail_with, guard};
+use secrets_engine::{
+    DefaultOptions, Engine, EnvOptions, Id, Metadata, Pattern, SecretValue, StoreChoice,
+};
 
 /// The store choice of `se_engine_options`: the keychain when reachable, else files.
 pub const SE_STORE_AUTO: u32 = 0;
@@ -46,35 +47,29 @@ pub struct se_engine {
     pub(crate) engine: Engine,
 }
 
+/// The engine `opts` describe (the default engine for `None`).
+///
+/// # Safety
+/// `opts.config_path` is NULL or points to a NUL-terminated string.
 unsafe fn build(opts: Option<&se_engine_options>) -> Result<Engine, se_status> {
     let Some(o) = opts else {
-        return crate::defaults::default_engine_blocking(DefaultOptions::default())
+        return secrets_engine::default_engine_blocking(DefaultOptions::default())
             .map(|(e, _)| e)
             .map_err(|e| fail(&e));
     };
-    let config = if o.no_config {
-        ConfigLocation::None
-    } else if o.config_path.is_null() {
-        ConfigLocation::Default
+    // Read only when used, as documented: with no_config set, config_path may be
+    // anything.
+    let config_path = if o.no_config {
+        None
     } else {
-        ConfigLocation::Path(unsafe { str_arg(o.config_path, "options.config_path") }?.into())
-    };
-    let deadline = match o.deadline_ms {
-        0 => crate::engine::DEFAULT_DEADLINE,
-        ms => Duration::from_millis(ms.into()),
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
+        unsafe { opt_str_arg(o.config_path, "options.config_path") }?.map(Into::into)
     };
     let store = match o.store {
         SE_STORE_AUTO => StoreChoice::Auto,
         SE_STORE_KEYCHAIN => StoreChoice::Keychain,
         SE_STORE_FILE => StoreChoice::File,
-        SE_STORE_MEMORY => {
-            let options = DefaultOptions {
-                store: StoreChoice::Auto,
-                config: Some(config),
-                deadline: Some(deadline),
-            };
-            return crate::defaults::memory_engine(options).map_err(|e| fail(&e));
-        }
+        SE_STORE_MEMORY => StoreChoice::Memory,
         other => {
             return Err(fail_with(
                 se_status::SE_STATUS_INVALID_ARGUMENT,
@@ -82,12 +77,8 @@ unsafe fn build(opts: Option<&se_engine_options>) -> Result<Engine, se_status> {
             ));
         }
     };
-    let options = DefaultOptions {
-        store,
-        config: Some(config),
-        deadline: Some(deadline),
-    };
-    crate::defaults::default_engine_blocking(options)
+    let options = DefaultOptions::flat(store, config_path, o.no_config, o.deadline_ms);
+    secrets_engine::default_engine_blocking(options)
         .map(|(e, _)| e)
         .map_err(|e| fail(&e))
 }
@@ -97,16 +88,24 @@ unsafe fn build(opts: Option<&se_engine_options>) -> Result<Engine, se_status> {
 /// on failure `*out` is left untouched (as for every `out` parameter).
 ///
 /// # Safety
-/// `opts` is NULL or points to an initialised `se_engine_options`; `out` is writable.
+/// `opts` is NULL or points to an initialised `se_engine_options` whose
+/// `config_path` is NULL or a NUL-terminated string; `out` is NULL or points to a
+/// writable `se_engine *`. Neither is modified by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_new(
     opts: *const se_engine_options,
     out: *mut *mut se_engine,
 ) -> se_status {
     guard(|| {
-        out_arg(out, "out")?;
-        let engine = unsafe { build(opts.as_ref()) }?;
-        unsafe { *out = Box::into_raw(Box::new(se_engine { engine })) };
+        // SAFETY: NULL or writable (this function's contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: NULL or an initialised, unshared `se_engine_options` (this
+        // function's contract). NULL asks for the default engine.
+        let opts = unsafe { try_ref(opts, "opts") }.ok();
+        // SAFETY: `config_path` is NULL or a NUL-terminated string (this function's
+        // contract).
+        let engine = unsafe { build(opts) }?;
+        out.write(into_handle(se_engine { engine }));
         Ok(())
     })
 }
@@ -114,20 +113,26 @@ pub unsafe extern "C" fn se_engine_new(
 /// Frees an engine. NULL is a no-op. No other call on it may be running.
 ///
 /// # Safety
-/// `engine` came from `se_engine_new` and is not used afterwards.
+/// `engine` is NULL or came from `se_engine_new` and was not freed; no other call on
+/// it is running, and it is not used afterwards. Lists obtained from it stay valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_free(engine: *mut se_engine) {
     boundary((), || {
-        if !engine.is_null() {
-            drop(unsafe { Box::from_raw(engine) });
-        }
+        // SAFETY: NULL or an engine of `se_engine_new` (made by `into_handle`), freed
+        // once, used by no other call (this function's contract).
+        unsafe { free_handle(engine) }
     })
 }
 
-unsafe fn engine_ref<'a>(engine: *const se_engine) -> Result<&'a Engine, se_status> {
-    unsafe { engine.as_ref() }
-        .map(|e| &e.engine)
-        .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "engine is NULL"))
+/// The engine behind a handle argument.
+///
+/// # Safety
+/// `engine` is NULL or a live engine from `se_engine_new`, not freed while the
+/// reference is used.
+unsafe fn engine_ref<'a>(engine: *const se_engine) -> Result<&'a Engine, NullArgument<'static>> {
+    // SAFETY: NULL or a live engine (this function's contract); the engine is
+    // thread-safe, so a shared reference may coexist with other calls.
+    unsafe { try_ref(engine, "engine") }.map(|e| &e.engine)
 }
 
 fn pattern_arg(p: &str) -> Result<Pattern, se_status> {
@@ -143,7 +148,9 @@ fn id_arg(i: &str) -> Result<Id, se_status> {
 /// that failed while others answered are in `se_envelope_list_failure`.
 ///
 /// # Safety
-/// `engine` is a live engine, `pattern` a NUL-terminated string, `out` writable.
+/// `engine` is NULL or a live engine from `se_engine_new`; `pattern` is NULL or a
+/// NUL-terminated string; `out` is NULL or points to a writable
+/// `se_envelope_list *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_get_secrets(
     engine: *const se_engine,
@@ -151,16 +158,18 @@ pub unsafe extern "C" fn se_engine_get_secrets(
     out: *mut *mut se_envelope_list,
 ) -> se_status {
     guard(|| {
-        out_arg(out, "out")?;
+        // SAFETY: NULL or writable (this function's contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let pattern = pattern_arg(unsafe { str_arg(pattern, "pattern") }?)?;
         let (envelopes, failures) = engine
             .blocking()
             .get_secrets(&pattern)
             .map_err(|e| fail(&e))?
             .into_parts();
-        let list = se_envelope_list::new(envelopes, &failures);
-        unsafe { *out = Box::into_raw(Box::new(list)) };
+        out.write(into_handle(se_envelope_list::new(envelopes, &failures)));
         Ok(())
     })
 }
@@ -171,7 +180,9 @@ pub unsafe extern "C" fn se_engine_get_secrets(
 /// (free with `se_string_list_free`, which zeroes it). `env` may be NULL when `n` is 0.
 ///
 /// # Safety
-/// `env` points to `n` NUL-terminated strings; `out` is writable.
+/// `engine` is NULL or a live engine from `se_engine_new`; `env` is NULL or (when `n`
+/// is not 0) points to `n` pointers, each NULL or a NUL-terminated string; `out` is
+/// NULL or points to a writable `se_string_list *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_resolve_env(
     engine: *const se_engine,
@@ -181,7 +192,9 @@ pub unsafe extern "C" fn se_engine_resolve_env(
     out: *mut *mut se_string_list,
 ) -> se_status {
     guard(|| {
-        out_arg(out, "out")?;
+        // SAFETY: NULL or writable (this function's contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
         let flags = flags as u32;
         if flags & !SE_ENV_CONTAINER_MODE != 0 {
@@ -190,6 +203,8 @@ pub unsafe extern "C" fn se_engine_resolve_env(
                 &format!("unknown flags {flags:#x}"),
             ));
         }
+        // SAFETY: NULL, or `n` pointers each NULL or to a NUL-terminated string (this
+        // function's contract).
         let entries = unsafe { str_array_arg(env, n, "env") }?;
         let mut vars = Vec::with_capacity(n);
         for (i, entry) in entries.into_iter().enumerate() {
@@ -230,7 +245,7 @@ pub unsafe extern "C" fn se_engine_resolve_env(
             })?;
             items.push(c);
         }
-        unsafe { *out = Box::into_raw(Box::new(se_string_list::new(items))) };
+        out.write(into_handle(se_string_list::new(items)));
         Ok(())
     })
 }
@@ -238,8 +253,9 @@ pub unsafe extern "C" fn se_engine_resolve_env(
 /// Stores `len` bytes at `value` under `id` in the default store (binary-safe).
 ///
 /// # Safety
-/// `id` is a NUL-terminated string; `value` points to `len` bytes (or is NULL with
-/// `len` 0).
+/// `engine` is NULL or a live engine from `se_engine_new`; `id` is NULL or a
+/// NUL-terminated string; `value` is NULL or points to `len` readable bytes (NULL
+/// is refused unless `len` is 0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_set_secret(
     engine: *mut se_engine,
@@ -247,6 +263,8 @@ pub unsafe extern "C" fn se_engine_set_secret(
     value: *const u8,
     len: usize,
 ) -> se_status {
+    // SAFETY: this function's contract is that of the call below for `engine`, `id`
+    // and `value`; no metadata (NULL arrays with `n` 0).
     unsafe {
         se_engine_set_secret_with_metadata(
             engine,
@@ -263,7 +281,9 @@ pub unsafe extern "C" fn se_engine_set_secret(
 /// `se_engine_set_secret` with `n` metadata pairs `keys[i]` = `values[i]`.
 ///
 /// # Safety
-/// As `se_engine_set_secret`; `keys` and `values` point to `n` NUL-terminated strings.
+/// As `se_engine_set_secret` for `engine`, `id`, `value` and `len`; `keys` and
+/// `values` are each NULL or (when `n` is not 0) point to `n` pointers, each NULL or
+/// a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_set_secret_with_metadata(
     engine: *mut se_engine,
@@ -275,37 +295,35 @@ pub unsafe extern "C" fn se_engine_set_secret_with_metadata(
     n: usize,
 ) -> se_status {
     guard(|| {
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let id = id_arg(unsafe { str_arg(id, "id") }?)?;
-        if value.is_null() && len > 0 {
-            return Err(fail_with(
-                se_status::SE_STATUS_NULL_ARGUMENT,
-                "value is NULL",
-            ));
+        // SAFETY: NULL or `len` readable bytes (this function's contract).
+        let value = unsafe { bytes_arg(value, len, "value") }?;
+        // Both arrays are checked before either is borrowed: with one NULL, `n` says
+        // nothing about how much of the other is readable.
+        if n > 0 {
+            const WHAT: &str = "metadata keys or values";
+            non_null(keys, WHAT).and(non_null(values, WHAT))?;
         }
-        // Both arrays are checked before either is read: with one NULL, `n` says nothing
-        // about how much of the other is readable.
-        if (keys.is_null() || values.is_null()) && n > 0 {
-            return Err(fail_with(
-                se_status::SE_STATUS_NULL_ARGUMENT,
-                "metadata keys or values is NULL",
-            ));
-        }
-        let keys = unsafe { str_array_arg(keys, n, "keys") }?;
-        let values = unsafe { str_array_arg(values, n, "values") }?;
+        // SAFETY: NULL with `n` 0, else `n` readable pointers (checked non-NULL above,
+        // this function's contract).
+        let (keys, values) =
+            unsafe { (slice_arg(keys, n, "keys")?, slice_arg(values, n, "values")?) };
+        // SAFETY: each element is NULL or a NUL-terminated string (this function's
+        // contract).
+        let keys = unsafe { str_elements(keys, "keys") }?;
+        // SAFETY: as for `keys`.
+        let values = unsafe { str_elements(values, "values") }?;
         let metadata: Metadata = keys
             .into_iter()
             .zip(values)
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let bytes = if len == 0 {
-            Vec::new()
-        } else {
-            unsafe { std::slice::from_raw_parts(value, len) }.to_vec()
-        };
         engine
             .blocking()
-            .set(&id, SecretValue::new(bytes), metadata)
+            .set(&id, SecretValue::new(value.to_vec()), metadata)
             .map_err(|e| fail(&e))
     })
 }
@@ -313,14 +331,17 @@ pub unsafe extern "C" fn se_engine_set_secret_with_metadata(
 /// Removes `id` from the default store; `SE_STATUS_NOT_FOUND` when absent.
 ///
 /// # Safety
-/// `id` is a NUL-terminated string.
+/// `engine` is NULL or a live engine from `se_engine_new`; `id` is NULL or a
+/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_remove_secret(
     engine: *mut se_engine,
     id: *const c_char,
 ) -> se_status {
     guard(|| {
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let id = id_arg(unsafe { str_arg(id, "id") }?)?;
         engine.blocking().remove(&id).map_err(|e| fail(&e))
     })
@@ -330,7 +351,8 @@ pub unsafe extern "C" fn se_engine_remove_secret(
 /// the engine's internal realm. On success `*out` owns the list.
 ///
 /// # Safety
-/// `pattern` is NULL or a NUL-terminated string; `out` is writable.
+/// `engine` is NULL or a live engine from `se_engine_new`; `pattern` is NULL or a
+/// NUL-terminated string; `out` is NULL or points to a writable `se_string_list *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_list_secrets(
     engine: *const se_engine,
@@ -338,19 +360,19 @@ pub unsafe extern "C" fn se_engine_list_secrets(
     out: *mut *mut se_string_list,
 ) -> se_status {
     guard(|| {
-        out_arg(out, "out")?;
+        // SAFETY: NULL or writable (this function's contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
-        let pattern = if pattern.is_null() {
-            pattern_arg("**")?
-        } else {
-            pattern_arg(unsafe { str_arg(pattern, "pattern") }?)?
-        };
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
+        let pattern = unsafe { opt_str_arg(pattern, "pattern") }?;
+        let pattern = pattern_arg(pattern.unwrap_or("**"))?;
         let items = engine.blocking().list(&pattern).map_err(|e| fail(&e))?;
         let ids = items
             .iter()
             .map(|l| super::util::c_string(l.id.as_str()))
             .collect();
-        unsafe { *out = Box::into_raw(Box::new(se_string_list::new(ids))) };
+        out.write(into_handle(se_string_list::new(ids)));
         Ok(())
     })
 }
@@ -359,16 +381,19 @@ pub unsafe extern "C" fn se_engine_list_secrets(
 /// `*out` owns the list (free with `se_plugin_list_free`).
 ///
 /// # Safety
-/// `out` is writable.
+/// `engine` is NULL or a live engine from `se_engine_new`; `out` is NULL or points to
+/// a writable `se_plugin_list *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_plugins(
     engine: *const se_engine,
     out: *mut *mut se_plugin_list,
 ) -> se_status {
     guard(|| {
-        out_arg(out, "out")?;
+        // SAFETY: NULL or writable (this function's contract).
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
-        unsafe { *out = Box::into_raw(Box::new(se_plugin_list::new(engine.plugins()))) };
+        out.write(into_handle(se_plugin_list::new(engine.plugins())));
         Ok(())
     })
 }
@@ -376,14 +401,17 @@ pub unsafe extern "C" fn se_engine_plugins(
 /// Enables a configurable provider (re-initialising a crashed one) and records it.
 ///
 /// # Safety
-/// `name` is a NUL-terminated string.
+/// `engine` is NULL or a live engine from `se_engine_new`; `name` is NULL or a
+/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_enable_plugin(
     engine: *mut se_engine,
     name: *const c_char,
 ) -> se_status {
     guard(|| {
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let name = unsafe { str_arg(name, "name") }?;
         engine.blocking().enable(name).map_err(|e| fail(&e))
     })
@@ -392,14 +420,17 @@ pub unsafe extern "C" fn se_engine_enable_plugin(
 /// Disables a configurable provider and records it.
 ///
 /// # Safety
-/// `name` is a NUL-terminated string.
+/// `engine` is NULL or a live engine from `se_engine_new`; `name` is NULL or a
+/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_disable_plugin(
     engine: *mut se_engine,
     name: *const c_char,
 ) -> se_status {
     guard(|| {
+        // SAFETY: NULL or a live engine (this function's contract).
         let engine = unsafe { engine_ref(engine) }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let name = unsafe { str_arg(name, "name") }?;
         engine.blocking().disable(name).map_err(|e| fail(&e))
     })

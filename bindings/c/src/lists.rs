@@ -6,11 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroize;
 
+use super::pointers::{Out, free_handle, try_ref, with_ref_or};
 use super::se_status;
-use super::util::{boundary, c_string, fail_with, guard, out_arg};
-use crate::engine::{PluginInfo, ProviderState};
-use crate::envelope::Envelope;
-use crate::error::ProviderFailure;
+use super::util::{boundary, c_string, fail_with, guard};
+use secrets_engine::{Envelope, PluginInfo, ProviderFailure, ProviderState};
 
 /// One resolved secret inside an `se_envelope_list`.
 pub struct se_envelope {
@@ -53,30 +52,43 @@ impl se_envelope_list {
 }
 
 /// Number of envelopes; 0 for NULL.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_get_secrets`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_len(list: *const se_envelope_list) -> usize {
-    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe { with_ref_or(list, 0, |l| l.items.len()) }
 }
 
 /// Envelope `i`, borrowed from the list; NULL when `list` is NULL or `i` is out of range.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_get_secrets`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_get(
     list: *const se_envelope_list,
     i: usize,
 ) -> *const se_envelope {
-    boundary(std::ptr::null(), || {
-        unsafe { list.as_ref() }
-            .and_then(|l| l.items.get(i))
-            .map_or(std::ptr::null(), |e| e as *const _)
-    })
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe {
+        with_ref_or(list, std::ptr::null(), |l| {
+            l.items.get(i).map_or(std::ptr::null(), |e| e as *const _)
+        })
+    }
 }
 
 /// Number of providers that failed while others answered; 0 for NULL.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_get_secrets`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_failures_len(list: *const se_envelope_list) -> usize {
-    boundary(0, || {
-        unsafe { list.as_ref() }.map_or(0, |l| l.failures.len())
-    })
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe { with_ref_or(list, 0, |l| l.failures.len()) }
 }
 
 /// Failure `i`: the provider's name and the error message, borrowed from the list.
@@ -84,7 +96,9 @@ pub unsafe extern "C" fn se_envelope_list_failures_len(list: *const se_envelope_
 /// when `i` is out of range.
 ///
 /// # Safety
-/// `provider` and `message` are writable pointers.
+/// `list` is NULL or a live list from `se_engine_get_secrets`, not freed during
+/// the call; `provider` and `message` are each NULL or point to a writable
+/// `const char *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_failure(
     list: *const se_envelope_list,
@@ -93,20 +107,20 @@ pub unsafe extern "C" fn se_envelope_list_failure(
     message: *mut *const c_char,
 ) -> se_status {
     guard(|| {
-        out_arg(provider, "provider")?;
-        out_arg(message, "message")?;
-        let l = unsafe { list.as_ref() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "list is NULL"))?;
+        // SAFETY: NULL or writable (this function's contract).
+        let provider = unsafe { Out::new(provider, "provider") }?;
+        // SAFETY: NULL or writable (this function's contract).
+        let message = unsafe { Out::new(message, "message") }?;
+        // SAFETY: NULL or a live list (this function's contract).
+        let l = unsafe { try_ref(list, "list") }?;
         let (p, m) = l.failures.get(i).ok_or_else(|| {
             fail_with(
                 se_status::SE_STATUS_INVALID_ARGUMENT,
                 &format!("index {i} is out of range"),
             )
         })?;
-        unsafe {
-            *provider = p.as_ptr();
-            *message = m.as_ptr();
-        }
+        provider.write(p.as_ptr());
+        message.write(m.as_ptr());
         Ok(())
     })
 }
@@ -114,41 +128,54 @@ pub unsafe extern "C" fn se_envelope_list_failure(
 /// Frees the list and zeroes every value. NULL is a no-op.
 ///
 /// # Safety
-/// `list` came from this library and is not used afterwards.
+/// `list` is NULL or came from `se_engine_get_secrets` and was not freed; no other
+/// call on it is running, and neither it nor anything borrowed from it is used
+/// afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_list_free(list: *mut se_envelope_list) {
     boundary((), || {
-        if !list.is_null() {
-            // SAFETY: created by Box::into_raw in this library. Envelopes zero their values on drop.
-            drop(unsafe { Box::from_raw(list) });
-        }
+        // SAFETY: NULL or a list of `se_engine_get_secrets` (made by `into_handle`),
+        // freed once, used by no other call (this function's contract). Envelopes
+        // zero their values on drop.
+        unsafe { free_handle(list) }
     })
 }
 
 /// The envelope's id (NUL-terminated, borrowed); NULL for NULL.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_id(e: *const se_envelope) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { e.as_ref() }.map_or(std::ptr::null(), |e| e.id.as_ptr())
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, std::ptr::null(), |e| e.id.as_ptr()) }
 }
 
 /// The name of the provider that returned it (borrowed); NULL for NULL.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_provider(e: *const se_envelope) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { e.as_ref() }.map_or(std::ptr::null(), |e| e.provider.as_ptr())
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, std::ptr::null(), |e| e.provider.as_ptr()) }
 }
 
 /// The backend's version label (borrowed), or NULL when it has none.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_version(e: *const se_envelope) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { e.as_ref() }
-            .and_then(|e| e.version.as_ref())
-            .map_or(std::ptr::null(), |v| v.as_ptr())
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe {
+        with_ref_or(e, std::ptr::null(), |e| {
+            e.version.as_ref().map_or(std::ptr::null(), |v| v.as_ptr())
+        })
+    }
 }
 
 /// The secret bytes, borrowed from the list: `*ptr` and `*len` (binary-safe, not
@@ -156,7 +183,9 @@ pub unsafe extern "C" fn se_envelope_version(e: *const se_envelope) -> *const c_
 /// pointers are skipped.
 ///
 /// # Safety
-/// `ptr` and `len` are NULL or writable.
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call; `ptr` is NULL or points to a writable `const uint8_t *`; `len`
+/// is NULL or points to a writable `size_t`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_value(
     e: *const se_envelope,
@@ -164,17 +193,18 @@ pub unsafe extern "C" fn se_envelope_value(
     len: *mut usize,
 ) {
     boundary((), || {
-        let (p, n) = unsafe { e.as_ref() }.map_or((std::ptr::null(), 0), |e| {
+        // SAFETY: NULL or a live envelope (this function's contract).
+        let (p, n) = unsafe { try_ref(e, "envelope") }.map_or((std::ptr::null(), 0), |e| {
             let v = e.envelope.value().expose();
             (v.as_ptr(), v.len())
         });
-        unsafe {
-            if let Some(ptr) = ptr.as_mut() {
-                *ptr = p;
-            }
-            if let Some(len) = len.as_mut() {
-                *len = n;
-            }
+        // SAFETY: NULL or writable (this function's contract).
+        if let Some(ptr) = unsafe { Out::optional(ptr) } {
+            ptr.write(p);
+        }
+        // SAFETY: NULL or writable (this function's contract).
+        if let Some(len) = unsafe { Out::optional(len) } {
+            len.write(n);
         }
     })
 }
@@ -185,39 +215,55 @@ fn millis(t: Option<SystemTime>) -> i64 {
 }
 
 /// When the engine received it, in milliseconds since the Unix epoch; -1 for NULL.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_resolved_at_ms(e: *const se_envelope) -> i64 {
-    boundary(-1, || {
-        unsafe { e.as_ref() }.map_or(-1, |e| millis(Some(e.envelope.resolved_at())))
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, -1, |e| millis(Some(e.envelope.resolved_at()))) }
 }
 
 /// When the backend created it, in milliseconds since the Unix epoch; -1 when unknown.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_created_at_ms(e: *const se_envelope) -> i64 {
-    boundary(-1, || {
-        unsafe { e.as_ref() }.map_or(-1, |e| millis(e.envelope.created_at()))
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, -1, |e| millis(e.envelope.created_at())) }
 }
 
 /// When it expires, in milliseconds since the Unix epoch; -1 when it does not say.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_expires_at_ms(e: *const se_envelope) -> i64 {
-    boundary(-1, || {
-        unsafe { e.as_ref() }.map_or(-1, |e| millis(e.envelope.expires_at()))
-    })
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, -1, |e| millis(e.envelope.expires_at())) }
 }
 
 /// Number of metadata entries; 0 for NULL.
+///
+/// # Safety
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_metadata_len(e: *const se_envelope) -> usize {
-    boundary(0, || unsafe { e.as_ref() }.map_or(0, |e| e.metadata.len()))
+    // SAFETY: NULL or a live envelope (this function's contract).
+    unsafe { with_ref_or(e, 0, |e| e.metadata.len()) }
 }
 
 /// Metadata entry `i` (sorted by key), borrowed from the list.
 ///
 /// # Safety
-/// `key` and `value` are writable pointers.
+/// `e` is NULL or an envelope obtained from a live `se_envelope_list`, not freed
+/// during the call; `key` and `value` are each NULL or point to a writable
+/// `const char *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_envelope_metadata_get(
     e: *const se_envelope,
@@ -226,20 +272,20 @@ pub unsafe extern "C" fn se_envelope_metadata_get(
     value: *mut *const c_char,
 ) -> se_status {
     guard(|| {
-        out_arg(key, "key")?;
-        out_arg(value, "value")?;
-        let e = unsafe { e.as_ref() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "envelope is NULL"))?;
+        // SAFETY: NULL or writable (this function's contract).
+        let key = unsafe { Out::new(key, "key") }?;
+        // SAFETY: NULL or writable (this function's contract).
+        let value = unsafe { Out::new(value, "value") }?;
+        // SAFETY: NULL or a live envelope (this function's contract).
+        let e = unsafe { try_ref(e, "envelope") }?;
         let (k, v) = e.metadata.get(i).ok_or_else(|| {
             fail_with(
                 se_status::SE_STATUS_INVALID_ARGUMENT,
                 &format!("index {i} is out of range"),
             )
         })?;
-        unsafe {
-            *key = k.as_ptr();
-            *value = v.as_ptr();
-        }
+        key.write(k.as_ptr());
+        value.write(v.as_ptr());
         Ok(())
     })
 }
@@ -265,34 +311,47 @@ impl Drop for se_string_list {
 }
 
 /// Number of strings; 0 for NULL.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_resolve_env` or
+/// `se_engine_list_secrets`, not freed during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_string_list_len(list: *const se_string_list) -> usize {
-    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe { with_ref_or(list, 0, |l| l.items.len()) }
 }
 
 /// String `i` (borrowed from the list); NULL when `list` is NULL or `i` is out of range.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_resolve_env` or
+/// `se_engine_list_secrets`, not freed during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_string_list_get(
     list: *const se_string_list,
     i: usize,
 ) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { list.as_ref() }
-            .and_then(|l| l.items.get(i))
-            .map_or(std::ptr::null(), |s| s.as_ptr())
-    })
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe {
+        with_ref_or(list, std::ptr::null(), |l| {
+            l.items.get(i).map_or(std::ptr::null(), |s| s.as_ptr())
+        })
+    }
 }
 
 /// Frees the list and zeroes its strings. NULL is a no-op.
 ///
 /// # Safety
-/// `list` came from this library and is not used afterwards.
+/// `list` is NULL or came from `se_engine_resolve_env` or `se_engine_list_secrets`
+/// and was not freed; no other call on it is running, and neither it nor a string
+/// borrowed from it is used afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_string_list_free(list: *mut se_string_list) {
     boundary((), || {
-        if !list.is_null() {
-            drop(unsafe { Box::from_raw(list) });
-        }
+        // SAFETY: NULL or a list of this library (made by `into_handle`), freed once,
+        // used by no other call (this function's contract). Dropping zeroes the
+        // strings.
+        unsafe { free_handle(list) }
     })
 }
 
@@ -343,75 +402,104 @@ impl se_plugin_list {
 }
 
 /// Number of providers; 0 for NULL.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_plugins`, not freed during the
+/// call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_list_len(list: *const se_plugin_list) -> usize {
-    boundary(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe { with_ref_or(list, 0, |l| l.items.len()) }
 }
 
 /// Provider `i` (borrowed from the list); NULL when out of range.
+///
+/// # Safety
+/// `list` is NULL or a live list from `se_engine_plugins`, not freed during the
+/// call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_list_get(
     list: *const se_plugin_list,
     i: usize,
 ) -> *const se_plugin {
-    boundary(std::ptr::null(), || {
-        unsafe { list.as_ref() }
-            .and_then(|l| l.items.get(i))
-            .map_or(std::ptr::null(), |p| p as *const _)
-    })
+    // SAFETY: NULL or a live list (this function's contract).
+    unsafe {
+        with_ref_or(list, std::ptr::null(), |l| {
+            l.items.get(i).map_or(std::ptr::null(), |p| p as *const _)
+        })
+    }
 }
 
 /// Frees the list. NULL is a no-op.
 ///
 /// # Safety
-/// `list` came from this library and is not used afterwards.
+/// `list` is NULL or came from `se_engine_plugins` and was not freed; no other call
+/// on it is running, and neither it nor anything borrowed from it is used
+/// afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_list_free(list: *mut se_plugin_list) {
     boundary((), || {
-        if !list.is_null() {
-            drop(unsafe { Box::from_raw(list) });
-        }
+        // SAFETY: NULL or a list of `se_engine_plugins` (made by `into_handle`), freed
+        // once, used by no other call (this function's contract).
+        unsafe { free_handle(list) }
     })
 }
 
 /// The provider's name (borrowed); NULL for NULL.
+///
+/// # Safety
+/// `p` is NULL or a provider obtained from a live `se_plugin_list`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_name(p: *const se_plugin) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { p.as_ref() }.map_or(std::ptr::null(), |p| p.name.as_ptr())
-    })
+    // SAFETY: NULL or a live provider (this function's contract).
+    unsafe { with_ref_or(p, std::ptr::null(), |p| p.name.as_ptr()) }
 }
 
 /// The provider's declared pattern (borrowed); NULL for NULL.
+///
+/// # Safety
+/// `p` is NULL or a provider obtained from a live `se_plugin_list`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_pattern(p: *const se_plugin) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { p.as_ref() }.map_or(std::ptr::null(), |p| p.pattern.as_ptr())
-    })
+    // SAFETY: NULL or a live provider (this function's contract).
+    unsafe { with_ref_or(p, std::ptr::null(), |p| p.pattern.as_ptr()) }
 }
 
 /// Whether the user may enable and disable it; false for NULL.
+///
+/// # Safety
+/// `p` is NULL or a provider obtained from a live `se_plugin_list`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_configurable(p: *const se_plugin) -> bool {
-    boundary(false, || {
-        unsafe { p.as_ref() }.is_some_and(|p| p.configurable)
-    })
+    // SAFETY: NULL or a live provider (this function's contract).
+    unsafe { with_ref_or(p, false, |p| p.configurable) }
 }
 
 /// Its state; `SE_PLUGIN_DISABLED` for NULL.
+///
+/// # Safety
+/// `p` is NULL or a provider obtained from a live `se_plugin_list`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_get_state(p: *const se_plugin) -> se_plugin_state {
-    boundary(se_plugin_state::SE_PLUGIN_DISABLED, || {
-        unsafe { p.as_ref() }.map_or(se_plugin_state::SE_PLUGIN_DISABLED, |p| p.state)
-    })
+    // SAFETY: NULL or a live provider (this function's contract).
+    unsafe { with_ref_or(p, se_plugin_state::SE_PLUGIN_DISABLED, |p| p.state) }
 }
 
 /// Why it crashed (borrowed), or NULL.
+///
+/// # Safety
+/// `p` is NULL or a provider obtained from a live `se_plugin_list`, not freed during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_plugin_message(p: *const se_plugin) -> *const c_char {
-    boundary(std::ptr::null(), || {
-        unsafe { p.as_ref() }
-            .and_then(|p| p.message.as_ref())
-            .map_or(std::ptr::null(), |m| m.as_ptr())
-    })
+    // SAFETY: NULL or a live provider (this function's contract).
+    unsafe {
+        with_ref_or(p, std::ptr::null(), |p| {
+            p.message.as_ref().map_or(std::ptr::null(), |m| m.as_ptr())
+        })
+    }
 }

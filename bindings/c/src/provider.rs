@@ -6,12 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::engine::se_engine;
+use super::pointers::{bytes_arg, str_arg, try_mut, try_ref};
 use super::se_status;
-use super::util::{fail, fail_with, guard, str_arg};
-use crate::engine::Registration;
-use crate::envelope::Envelope;
-use crate::error::Error;
-use crate::{Id, Pattern, Resolver, SecretValue};
+use super::util::{fail, fail_with, guard};
+use secrets_engine::{Envelope, Error, Id, Pattern, Registration, Resolver, SecretValue};
 
 /// Where a C provider puts its answers during a `get_secrets` callback. Valid only
 /// during that callback.
@@ -54,15 +52,19 @@ struct Callbacks {
     userdata: *mut c_void,
 }
 
-// SAFETY: the registration contract requires `userdata` and the callbacks to be
-// usable from any thread.
+// SAFETY: the registration contract (`se_provider_callbacks`) requires `userdata` and
+// the callbacks to be usable from any thread, so the table may move to a worker.
 unsafe impl Send for Callbacks {}
+// SAFETY: by the same contract `get_secrets` may run on several threads at once with
+// the same `userdata`; nothing else is reachable through a shared `Callbacks`.
 unsafe impl Sync for Callbacks {}
 
 impl Drop for Callbacks {
     fn drop(&mut self) {
         if let Some(free) = self.free {
-            // SAFETY: called once, after the last callback returned.
+            // SAFETY: `free_userdata` of the registered table, with its userdata,
+            // called once: `Callbacks` is shared through an `Arc`, so this drop runs
+            // after the engine let go of it and the last callback returned.
             unsafe { free(self.userdata) };
         }
     }
@@ -83,8 +85,10 @@ impl Resolver for CProvider {
                 items: Vec::new(),
                 error: None,
             };
-            // SAFETY: the registration contract: a valid callback and userdata,
-            // kept alive by `callbacks` until this call returns.
+            // SAFETY: the registration contract: a valid callback and userdata, kept
+            // alive by `callbacks` until this call returns; `pattern` is a
+            // NUL-terminated string and `results` a live, unshared `se_results`, both
+            // outliving the call.
             let rc = unsafe { (callbacks.get)(callbacks.userdata, pattern.as_ptr(), &mut results) };
             if rc == 0 {
                 Ok(results.items)
@@ -107,8 +111,10 @@ impl Resolver for CProvider {
 /// The bytes are copied. `SE_STATUS_INVALID_ID` for an invalid id.
 ///
 /// # Safety
-/// `results` is the pointer the callback received; `value` points to `len` bytes (or
-/// is NULL with `len` 0).
+/// `results` is NULL or the pointer a `get_secrets` callback received, used during
+/// that callback and by one thread at a time; `id` is NULL or a NUL-terminated
+/// string; `value` is NULL or points to `len` readable bytes (NULL is refused unless
+/// `len` is 0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_results_add(
     results: *mut se_results,
@@ -117,23 +123,16 @@ pub unsafe extern "C" fn se_results_add(
     len: usize,
 ) -> se_status {
     guard(|| {
-        let results = unsafe { results.as_mut() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "results is NULL"))?;
+        // SAFETY: NULL or the live, unshared `se_results` of the running callback
+        // (this function's contract).
+        let results = unsafe { try_mut(results, "results") }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let id = Id::parse(unsafe { str_arg(id, "id") }?).map_err(|e| fail(&e))?;
-        if value.is_null() && len > 0 {
-            return Err(fail_with(
-                se_status::SE_STATUS_NULL_ARGUMENT,
-                "value is NULL",
-            ));
-        }
-        let bytes = if len == 0 {
-            Vec::new()
-        } else {
-            unsafe { std::slice::from_raw_parts(value, len) }.to_vec()
-        };
+        // SAFETY: NULL or `len` readable bytes (this function's contract).
+        let value = unsafe { bytes_arg(value, len, "value") }?;
         results
             .items
-            .push(Envelope::new(id, SecretValue::new(bytes)));
+            .push(Envelope::new(id, SecretValue::new(value.to_vec())));
         Ok(())
     })
 }
@@ -142,15 +141,19 @@ pub unsafe extern "C" fn se_results_add(
 /// a secret in it).
 ///
 /// # Safety
-/// `results` is the pointer the callback received; `message` a NUL-terminated string.
+/// `results` is NULL or the pointer a `get_secrets` callback received, used during
+/// that callback and by one thread at a time; `message` is NULL or a NUL-terminated
+/// string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_results_set_error(
     results: *mut se_results,
     message: *const c_char,
 ) -> se_status {
     guard(|| {
-        let results = unsafe { results.as_mut() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "results is NULL"))?;
+        // SAFETY: NULL or the live, unshared `se_results` of the running callback
+        // (this function's contract).
+        let results = unsafe { try_mut(results, "results") }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         results.error = Some(unsafe { str_arg(message, "message") }?.to_owned());
         Ok(())
     })
@@ -161,8 +164,10 @@ pub unsafe extern "C" fn se_results_set_error(
 /// `userdata` from now on (even when registration fails, `free_userdata` is called).
 ///
 /// # Safety
-/// `name` and `pattern` are NUL-terminated strings; `callbacks` points to a valid
-/// table; `userdata` satisfies the contract of `se_provider_callbacks`.
+/// `engine` is NULL or a live engine from `se_engine_new`; `name` and `pattern` are
+/// each NULL or a NUL-terminated string; `callbacks` is NULL or points to an
+/// initialised `se_provider_callbacks` whose non-NULL entries are valid functions;
+/// `userdata` and the callbacks satisfy the contract of `se_provider_callbacks`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_register_provider(
     engine: *mut se_engine,
@@ -172,10 +177,13 @@ pub unsafe extern "C" fn se_engine_register_provider(
     userdata: *mut c_void,
 ) -> se_status {
     guard(|| {
-        let table = unsafe { callbacks.as_ref() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "callbacks is NULL"))?;
+        // SAFETY: NULL or an initialised table (this function's contract).
+        let table = unsafe { try_ref(callbacks, "callbacks") }?;
         let Some(get) = table.get_secrets else {
             if let Some(free) = table.free_userdata {
+                // SAFETY: the caller's `free_userdata` with its `userdata`, which the
+                // engine owns from this call on (this function's contract): called
+                // once, as nothing else will own it.
                 unsafe { free(userdata) };
             }
             return Err(fail_with(
@@ -189,11 +197,13 @@ pub unsafe extern "C" fn se_engine_register_provider(
             free: table.free_userdata,
             userdata,
         }));
-        let engine = unsafe { engine.as_ref() }
-            .ok_or_else(|| fail_with(se_status::SE_STATUS_NULL_ARGUMENT, "engine is NULL"))?;
+        // SAFETY: NULL or a live engine (this function's contract).
+        let engine = unsafe { try_ref(engine, "engine") }?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let name = unsafe { str_arg(name, "name") }?;
-        let pattern =
-            Pattern::parse(unsafe { str_arg(pattern, "pattern") }?).map_err(|e| fail(&e))?;
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
+        let pattern = unsafe { str_arg(pattern, "pattern") }?;
+        let pattern = Pattern::parse(pattern).map_err(|e| fail(&e))?;
         engine
             .engine
             .register(Registration::resolver(name, pattern, Arc::new(provider)))

@@ -1,12 +1,13 @@
-//! The panic boundary, argument checks, the per-thread last error, and the small
-//! stateless functions (version, status strings, validation).
+//! The panic boundary, the per-thread last error, and the small stateless functions
+//! (version, status strings, validation). Pointer arguments are checked by
+//! [`pointers`](super::pointers).
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 
+use super::pointers::{Out, buf_arg, str_arg};
 use super::{se_status, status_of};
-use crate::error::Error;
-use crate::{Id, Pattern};
+use secrets_engine::{Error, Id, Pattern};
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
@@ -48,57 +49,6 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), se_status>) -> se_status {
     })
 }
 
-/// A borrowed UTF-8 string argument; NULL and invalid UTF-8 are errors naming `what`.
-pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, se_status> {
-    if p.is_null() {
-        return Err(fail_with(
-            se_status::SE_STATUS_NULL_ARGUMENT,
-            &format!("{what} is NULL"),
-        ));
-    }
-    // SAFETY: the caller passes a NUL-terminated string that outlives the call.
-    unsafe { CStr::from_ptr(p) }.to_str().map_err(|e| {
-        fail_with(
-            se_status::SE_STATUS_INVALID_UTF8,
-            &format!("{what} is not UTF-8: {e}"),
-        )
-    })
-}
-
-/// `n` borrowed UTF-8 strings at `p`: NULL array (with `n > 0`), NULL elements and
-/// invalid UTF-8 are errors naming `what` and the index.
-pub(crate) unsafe fn str_array_arg<'a>(
-    p: *const *const c_char,
-    n: usize,
-    what: &str,
-) -> Result<Vec<&'a str>, se_status> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if p.is_null() {
-        return Err(fail_with(
-            se_status::SE_STATUS_NULL_ARGUMENT,
-            &format!("{what} is NULL"),
-        ));
-    }
-    // SAFETY: the caller passes `n` readable pointers to NUL-terminated strings.
-    (0..n)
-        .map(|i| unsafe { str_arg(*p.add(i), &format!("{what}[{i}]")) })
-        .collect()
-}
-
-/// Checks an out-pointer for NULL.
-pub(crate) fn out_arg<T>(p: *mut T, what: &str) -> Result<(), se_status> {
-    if p.is_null() {
-        Err(fail_with(
-            se_status::SE_STATUS_NULL_ARGUMENT,
-            &format!("{what} is NULL"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 /// A C string from Rust text that cannot hold NUL in practice (ids, names); a NUL is
 /// replaced rather than panicking.
 pub(crate) fn c_string(s: &str) -> CString {
@@ -107,6 +57,10 @@ pub(crate) fn c_string(s: &str) -> CString {
 }
 
 /// The library version, e.g. `"0.1.0"`. Static; never free it.
+///
+/// # Safety
+/// None needed: no arguments. The result is a static NUL-terminated string the
+/// caller must neither free nor modify.
 #[unsafe(no_mangle)]
 pub extern "C" fn se_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -115,6 +69,10 @@ pub extern "C" fn se_version() -> *const c_char {
 /// A short static description of a status value (an `se_status`, passed as an
 /// integer so any value is safe); "unknown status" for values this version does not
 /// know. Static; never free it.
+///
+/// # Safety
+/// None needed: any value is accepted. The result is a static NUL-terminated string
+/// the caller must neither free nor modify.
 #[unsafe(no_mangle)]
 pub extern "C" fn se_status_str(status: u32) -> *const c_char {
     match se_status::from_u32(status) {
@@ -125,6 +83,9 @@ pub extern "C" fn se_status_str(status: u32) -> *const c_char {
 
 /// Length in bytes (without the NUL) of the calling thread's last error message; 0
 /// when there is none.
+///
+/// # Safety
+/// None needed: no arguments.
 #[unsafe(no_mangle)]
 pub extern "C" fn se_last_error_length() -> usize {
     boundary(0, || {
@@ -136,10 +97,13 @@ pub extern "C" fn se_last_error_length() -> usize {
 /// NUL-terminated when `len > 0`, and stores the number of bytes copied (without the
 /// NUL) in `*written`. Returns `SE_STATUS_BUFFER_TOO_SMALL` when the message was cut
 /// (see `se_last_error_length`), `SE_STATUS_NULL_ARGUMENT` when `written` is NULL or
-/// `buf` is NULL with `len > 0`. With no message, writes an empty string.
+/// `buf` is NULL with `len > 0`. With no message, writes an empty string. This call
+/// never changes the last error, not even when it fails.
 ///
 /// # Safety
-/// `buf` must point to `len` writable bytes (or be NULL with `len == 0`).
+/// `buf` is NULL with `len == 0`, or points to `len` writable bytes; `written` is NULL
+/// or points to a writable `size_t`. Neither is accessed by another thread during the
+/// call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_last_error_message(
     buf: *mut c_char,
@@ -147,21 +111,24 @@ pub unsafe extern "C" fn se_last_error_message(
     written: *mut usize,
 ) -> se_status {
     boundary(se_status::SE_STATUS_PANIC, || {
-        if written.is_null() || (buf.is_null() && len > 0) {
+        // SAFETY: `written` is NULL or writable, `buf` NULL or `len` writable bytes
+        // (this function's contract). The NULL errors are not converted to a status
+        // through `From`, which would replace the message this call reports.
+        let args = unsafe { (Out::new(written, "written"), buf_arg(buf, len, "buf")) };
+        let (Ok(written), Ok(buf)) = args else {
             return se_status::SE_STATUS_NULL_ARGUMENT;
-        }
+        };
         let message = LAST_ERROR.with(|l| l.borrow().clone()).unwrap_or_default();
         let bytes = message.as_bytes();
         let n = bytes.len().min(len.saturating_sub(1));
         if len > 0 {
-            // SAFETY: buf has len >= n + 1 writable bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
-                *buf.add(n) = 0;
+            for (dst, src) in buf.iter_mut().zip(&bytes[..n]) {
+                dst.write(*src);
             }
+            // n <= len - 1: in bounds.
+            buf[n].write(0);
         }
-        // SAFETY: checked non-NULL above.
-        unsafe { *written = n };
+        written.write(n);
         if n < bytes.len() {
             se_status::SE_STATUS_BUFFER_TOO_SMALL
         } else {
@@ -173,10 +140,12 @@ pub unsafe extern "C" fn se_last_error_message(
 /// True when `id` is a valid id; false for NULL, invalid UTF-8 or an invalid id.
 ///
 /// # Safety
-/// `id` is NULL or a NUL-terminated string.
+/// `id` is NULL or points to a NUL-terminated string that stays unchanged during the
+/// call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_id_is_valid(id: *const c_char) -> bool {
     boundary(false, || {
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         unsafe { str_arg(id, "id") }.is_ok_and(|s| Id::parse(s).is_ok())
     })
 }
@@ -185,10 +154,12 @@ pub unsafe extern "C" fn se_id_is_valid(id: *const c_char) -> bool {
 /// invalid pattern.
 ///
 /// # Safety
-/// `pattern` is NULL or a NUL-terminated string.
+/// `pattern` is NULL or points to a NUL-terminated string that stays unchanged during
+/// the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_pattern_is_valid(pattern: *const c_char) -> bool {
     boundary(false, || {
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
         unsafe { str_arg(pattern, "pattern") }.is_ok_and(|s| Pattern::parse(s).is_ok())
     })
 }
@@ -196,13 +167,16 @@ pub unsafe extern "C" fn se_pattern_is_valid(pattern: *const c_char) -> bool {
 /// True when `pattern` matches `id`; false when either is NULL, not UTF-8 or invalid.
 ///
 /// # Safety
-/// Both are NULL or NUL-terminated strings.
+/// `pattern` and `id` are each NULL or point to a NUL-terminated string that stays
+/// unchanged during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_pattern_matches(pattern: *const c_char, id: *const c_char) -> bool {
     boundary(false, || {
-        let (Ok(p), Ok(i)) = (unsafe { str_arg(pattern, "pattern") }, unsafe {
-            str_arg(id, "id")
-        }) else {
+        // SAFETY: NULL or a NUL-terminated string (this function's contract).
+        let p = unsafe { str_arg(pattern, "pattern") };
+        // SAFETY: as for `pattern`.
+        let i = unsafe { str_arg(id, "id") };
+        let (Ok(p), Ok(i)) = (p, i) else {
             return false;
         };
         match (Pattern::parse(p), Id::parse(i)) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// scripts/services/<name> of this repository (found above the manifest, so the CLI
+/// `scripts/services/<name>` of this repository (found above the manifest, so the CLI
 /// crate two levels down finds it too).
 pub fn script(name: &str) -> PathBuf {
     let mut dir = Path::new(env!("CARGO_MANIFEST_DIR"));
