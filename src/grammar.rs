@@ -1,4 +1,4 @@
-//! The shared component grammar of ids and patterns (DESIGN §3).
+//! The shared component grammar of ids and patterns (docs/design.md §3).
 //!
 //! One linear pass over the bytes; no regex, no backtracking, so a 4 KiB
 //! input costs 4 KiB of work and an oversized one is rejected before any scan.

@@ -8,7 +8,7 @@ use crate::grammar::{Token, tokenize};
 
 /// The name of one secret, such as `docker/auth/hub/alice`.
 ///
-/// Grammar (DESIGN §3): one or more components separated by `/`; each component is one
+/// Grammar (docs/design.md §3): one or more components separated by `/`; each component is one
 /// or more of `A-Z a-z 0-9 . - _ :`; at most [`MAX_LEN`](crate::MAX_LEN) bytes.
 /// Comparison is case-sensitive and byte-wise.
 ///

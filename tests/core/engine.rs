@@ -1,4 +1,4 @@
-//! Router semantics (DESIGN §5) with in-memory stores and purpose-built providers.
+//! Engine semantics (docs/design.md §6) with in-memory stores and purpose-built providers.
 
 use secrets_engine_test_support as support;
 

@@ -1,4 +1,4 @@
-//! Environment resolution (DESIGN §6).
+//! Environment resolution (docs/design.md §9).
 
 use secrets_engine_test_support as support;
 

@@ -1,4 +1,4 @@
-//! The id/pattern/reference grammar, pinned case by case (DESIGN §3).
+//! The id/pattern/reference grammar, pinned case by case (docs/design.md §3).
 
 use secrets_engine::{Error, Id, MAX_LEN, Pattern, SecretRef, SyntaxError};
 

@@ -1,4 +1,4 @@
-//! The pattern algebra's pinned cases (DESIGN §3 and issue "Foundation").
+//! The pattern algebra's pinned cases (docs/design.md §3.4).
 
 use secrets_engine::{Id, Pattern};
 

@@ -1,5 +1,5 @@
 //! The 1Password providers against a fake `op` that prints what the real one prints
-//! (shared/reference/1password.md) and records every call.
+//! (its documented JSON and error lines; see tests/fakes/op) and records every call.
 
 use secrets_engine_test_support as support;
 

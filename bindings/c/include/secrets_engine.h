@@ -294,7 +294,7 @@ se_status se_engine_get_secrets(const se_engine *engine,
 
 /*
  Resolves an env list such as an OCI `process.env`: `n` entries `NAME=VALUE`, each
- `se://` value replaced by its secret (DESIGN §6). `flags` is 0 or
+ `se://` value replaced by its secret (docs/design.md §9). `flags` is 0 or
  `SE_ENV_CONTAINER_MODE`. On success `*out` owns the resolved list, in input order
  (free with `se_string_list_free`, which zeroes it). `env` may be NULL when `n` is 0.
 

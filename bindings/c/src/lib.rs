@@ -1,6 +1,6 @@
 //! The C ABI: a thin layer over the Rust API, shaped like rustls-ffi.
 //!
-//! Conventions (DESIGN §7):
+//! Conventions (docs/design.md §11):
 //! - names are `se_<type>_<verb>`; handles are opaque; every `_new` has a `_free`, and
 //!   freeing NULL does nothing;
 //! - every function returns an [`se_status`] (or a documented neutral value), catches
