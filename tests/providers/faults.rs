@@ -502,7 +502,10 @@ fn child_args(c: &mut Command, mode: &str, dir: &Path) {
     c.args([
         "--ignored",
         "--exact",
-        "child_process",
+        // The full test path: this module is one of several in the test binary.
+        concat!(module_path!(), "::child_process")
+            .split_once("::")
+            .map_or("child_process", |(_, path)| path),
         "--nocapture",
         "--test-threads=1",
     ])
