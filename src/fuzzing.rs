@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by the cargo-fuzz crate in `fuzz/` (nightly,
-//! libFuzzer) and the corpus replay test `tests/fuzz_corpus.rs` (stable, part of the
+//! libFuzzer) and the corpus replay test `tests/core/fuzz_corpus.rs` (stable, part of the
 //! test command). Each function takes arbitrary bytes, feeds them to one parser or
 //! entry point, and panics only when an invariant fails: a panic inside the code
 //! under test, an error that is long or quotes its input where it must not, an
@@ -16,17 +16,17 @@ mod grammar;
     feature = "vault",
     feature = "credential-helper"
 ))]
-mod tools;
+mod tool_output;
 
 pub use algebra::differential;
 pub use env_file::env_file;
 pub use grammar::{id, pattern, reference};
 #[cfg(feature = "credential-helper")]
-pub use tools::credential_helper_json;
+pub use tool_output::credential_helper_json;
 #[cfg(feature = "vault")]
-pub use tools::vault_json;
+pub use tool_output::vault_json;
 #[cfg(feature = "onepassword")]
-pub use tools::{op_json, op_stderr};
+pub use tool_output::{op_json, op_stderr};
 
 /// A target's body: arbitrary bytes in, a panic when an invariant fails.
 pub type Target = fn(&[u8]);

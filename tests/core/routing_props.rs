@@ -1,6 +1,7 @@
-//! Property tests: the engine's routing index asks exactly the providers a linear scan
-//! over `Pattern::overlaps` (or `overlaps_ignore_case` for case-insensitive providers)
-//! would, for id and pattern requests, with disabled providers left out.
+//! Property tests: the [`Router`] answers exactly what a linear scan over
+//! `Pattern::overlaps` (or `overlaps_ignore_case` for entries added case-insensitively)
+//! would, for id and pattern requests; and the engine, which routes through one, asks
+//! exactly those providers, with disabled providers left out.
 //!
 //! Patterns are drawn over a small alphabet with many `*` and `**`, so prefixes are
 //! shared in the trie and wildcard paths interleave; literals come in two cases so the
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use secrets_engine::{
-    ConfigLocation, Engine, Envelope, Error, MemoryStore, Pattern, Registration, Resolver,
+    ConfigLocation, Engine, Envelope, Error, MemoryStore, Pattern, Registration, Resolver, Router,
 };
 
 /// A provider that compares ids ignoring ASCII case; routing is all that is asked of it.
@@ -88,6 +89,51 @@ fn scan(providers: &[(String, bool, bool)], request: &Pattern) -> Vec<String> {
         })
         .map(|(i, _)| format!("p{i}"))
         .collect()
+}
+
+/// A router over the providers' patterns (every one, enabled or not), valued by name.
+fn router(providers: &[(String, bool, bool)]) -> Router<String> {
+    let mut router = Router::new();
+    for (i, (pattern, insensitive, _)) in providers.iter().enumerate() {
+        let pattern = Pattern::parse(pattern).unwrap();
+        let at = if *insensitive {
+            router.insert_case_insensitive(pattern, format!("p{i}"))
+        } else {
+            router.insert(pattern, format!("p{i}"))
+        };
+        assert_eq!(at, i, "entries are numbered in insertion order");
+    }
+    router
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_router_answers_like_the_scan(
+        providers in providers(),
+        ids in prop::collection::vec(id(), 1..10),
+        patterns in prop::collection::vec(pattern(), 1..10),
+    ) {
+        // The scan with every entry counted as enabled: the router knows no states.
+        let all: Vec<_> = providers.iter().map(|(p, ci, _)| (p.clone(), *ci, true)).collect();
+        let router = router(&providers);
+        prop_assert_eq!(router.len(), providers.len());
+        for request in ids.iter().chain(&patterns) {
+            let request = Pattern::parse(request).unwrap();
+            let routed: Vec<String> = router.route(&request).into_iter().cloned().collect();
+            prop_assert_eq!(&routed, &scan(&all, &request), "request {}", request);
+            let by_index: Vec<String> = router
+                .route_indices(&request)
+                .into_iter()
+                .map(|i| router.get(i).unwrap().clone())
+                .collect();
+            prop_assert_eq!(by_index, routed);
+        }
+    }
 }
 
 proptest! {

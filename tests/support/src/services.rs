@@ -1,5 +1,5 @@
 //! Starting the project's test services (scripts/services/*) from Rust. Tests,
-//! benches and the CLI tests share this file (`#[path]` from other targets). A
+//! benches and the CLI tests share this crate. A
 //! service that cannot start is a panic, never a skip.
 #![allow(dead_code)]
 
