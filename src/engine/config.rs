@@ -45,6 +45,10 @@ pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the engine keeps its provider choices.
+///
+/// Wherever it is, the directory holding the file must belong to the user and not
+/// be writable by group or others ([`Error::Config`] names it otherwise); a
+/// missing directory is created with mode 0700 on the first change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigLocation {
     /// `$SECRETS_ENGINE_CONFIG`, else `<config dir>/secrets-engine/config.json`
