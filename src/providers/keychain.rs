@@ -14,8 +14,13 @@
 //!   every connection step has a 2-second deadline.
 //! - A locked collection is [`Error::Locked`](crate::Error::Locked); the provider never opens an unlock
 //!   prompt (it would hang a headless host).
-//! - `set` is an upsert: it finds items by group, name and id, rewrites the first in
-//!   place and deletes strays, so repeated sets never leave duplicates.
+//! - `set` is an upsert: it writes a new item (value, attributes and label in one
+//!   call; the service replaces an item with identical attributes itself), then
+//!   deletes every other item of that id, so repeated sets never leave duplicates.
+//!   Writers of one id in several processes share no lock; they agree on which item
+//!   to keep (the last by object path, the newest on gnome-keyring), so when they
+//!   are done exactly one item remains, holding one of the values written. Lookups
+//!   and listings see one item per id, the one writers keep.
 //! - Items are found by group and name, then ids are matched here: an item whose `id`
 //!   attribute is not a valid id is skipped (logged at debug level).
 //! - One connection and one Secret Service session are kept and reused; after any

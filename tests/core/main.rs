@@ -5,6 +5,9 @@
 //! One test binary for all of them: linking dominates the build of small tests, so
 //! each file is a module here rather than a binary of its own.
 
+mod config_concurrency;
+#[cfg(unix)]
+mod config_safety;
 mod engine;
 mod env;
 mod env_file;

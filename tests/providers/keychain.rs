@@ -1,4 +1,10 @@
 //! The `docker-pass` keychain provider against a real gnome-keyring on a private bus.
+//!
+//! Every test runs twice (see [`on_both_runtimes`]): on a current-thread runtime
+//! and on a multi-threaded one, where the provider's tasks drive one D-Bus
+//! connection from several threads at once. Writers that must not share the
+//! provider's in-process write lock use a `Keychain` object each, or separate
+//! processes (this test binary re-run in a child role).
 
 use secrets_engine_test_support as support;
 
@@ -6,17 +12,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrets_engine::providers::keychain::{DOCKER_GROUP, DOCKER_NAME, Keychain};
-use secrets_engine::{
-    Engine, Error, Metadata, Pattern, Registration, Resolver, SecretValue, Store,
-};
+use secrets_engine::{Engine, Error, Metadata, Registration, Resolver, SecretValue, Store};
 use support::keyring::{Session, bus_only, private, secret_tool, shared};
 use support::{id, p};
 
+/// `ct` or `mt`: which runtime the test runs on, so its two runs keep apart on the
+/// shared keyring.
+fn flavor() -> &'static str {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "ct",
+        _ => "mt",
+    }
+}
+
+/// The test's own `service:group` on the shared keyring.
+fn group(name: &str) -> String {
+    format!("se-test.{name}.{}", flavor())
+}
+
 /// A keychain on the shared keyring, in a group of the test's own so tests never see
 /// each other's items.
-fn keychain(group: &str) -> Keychain {
-    Keychain::with_names(&format!("se-test.{group}"), DOCKER_NAME)
-        .with_bus_address(&shared().address)
+fn keychain(name: &str) -> Keychain {
+    Keychain::with_names(&group(name), DOCKER_NAME).with_bus_address(&shared().address)
 }
 
 fn docker_keychain(session: &Session) -> Keychain {
@@ -44,7 +61,6 @@ fn count_items(session: &Session, group: &str, i: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
 async fn crud() {
     let k = keychain("crud");
     assert_eq!(value_of(&k, "app/token").await, None);
@@ -65,9 +81,8 @@ async fn crud() {
     ));
 }
 
-#[tokio::test]
 async fn set_twice_leaves_one_item() {
-    let group = "se-test.upsert";
+    let group = &group("upsert");
     let k = keychain("upsert");
     let meta = Metadata::from([("user".to_string(), "alice".to_string())]);
     k.set(&id("dup/x"), "first".into(), meta).await.unwrap();
@@ -115,7 +130,6 @@ async fn set_twice_leaves_one_item() {
     assert_eq!(value_of(&k, "dup/x").await.as_deref(), Some(&b"fourth"[..]));
 }
 
-#[tokio::test]
 async fn values_are_byte_exact() {
     let k = keychain("bytes");
     let all_bytes: Vec<u8> = (0..=255u8).collect();
@@ -138,9 +152,8 @@ async fn values_are_byte_exact() {
     }
 }
 
-#[tokio::test]
 async fn metadata_round_trips_as_x_attributes() {
-    let group = "se-test.meta";
+    let group = &group("meta");
     let k = keychain("meta");
     let meta = Metadata::from([
         ("user".to_string(), "alice".to_string()),
@@ -180,7 +193,6 @@ async fn metadata_round_trips_as_x_attributes() {
     );
 }
 
-#[tokio::test]
 async fn pattern_lookups_and_listing() {
     let k = keychain("patterns");
     for i in [
@@ -218,7 +230,6 @@ async fn pattern_lookups_and_listing() {
     );
 }
 
-#[tokio::test]
 async fn two_hundred_items_in_one_listing() {
     let k = Arc::new(keychain("two-hundred"));
     let mut tasks = tokio::task::JoinSet::new();
@@ -246,33 +257,46 @@ async fn two_hundred_items_in_one_listing() {
         == format!("v{}", e.id().as_str()[5..].parse::<u32>().unwrap()).as_bytes()));
 }
 
-#[tokio::test]
+/// Sixteen writers, four to an id, each with a `Keychain` of its own (no shared
+/// in-process lock orders them), reading back between writes; on the
+/// multi-threaded runtime they run in parallel.
 async fn sixteen_concurrent_writers_and_readers() {
-    let k = Arc::new(keychain("concurrent"));
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..16 {
-        let k = k.clone();
         tasks.spawn(async move {
+            let k = keychain("concurrent");
+            let i = id(&format!("c/{}", t % 4));
             for round in 0..5 {
-                let i = id(&format!("c/{t}"));
-                let v = format!("task{t}-round{round}");
-                k.set(&i, v.clone().into(), Metadata::new()).await.unwrap();
-                let got = k.get_secrets(&Pattern::from(i)).await.unwrap();
-                assert_eq!(got.len(), 1);
-                assert_eq!(got[0].value().expose(), v.as_bytes());
+                k.set(&i, format!("task{t}-round{round}").into(), Metadata::new())
+                    .await
+                    .unwrap();
+                // Some writer of this id wrote what is read: never another id's
+                // value, never two items.
+                let v = value_of(&k, i.as_str()).await.expect("just written");
+                let v = String::from_utf8(v).unwrap();
+                let writer: usize = v[4..v.find('-').unwrap()].parse().unwrap();
+                assert_eq!(writer % 4, t % 4, "{i} holds {v}");
             }
         });
     }
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    assert_eq!(k.list(&p("c/*")).await.unwrap().len(), 16);
+    let k = keychain("concurrent");
+    assert_eq!(k.list(&p("c/*")).await.unwrap().len(), 4);
+    for n in 0..4 {
+        let i = format!("c/{n}");
+        assert_eq!(count_items(shared(), &group("concurrent"), &i), 1, "{i}");
+    }
 }
 
-#[tokio::test]
 async fn interoperates_with_secret_tool_both_ways() {
     let s = shared();
     let k = docker_keychain(s);
+    // Docker's own group: the two runs keep apart by id.
+    let ns = format!("interop-{}", flavor());
+    let from_tool = format!("{ns}/from-tool");
+    let from_engine = format!("{ns}/from-engine");
     // Written by another tool with Docker's layout: seen here.
     secret_tool(
         s,
@@ -284,27 +308,19 @@ async fn interoperates_with_secret_tool_both_ways() {
             "service:name",
             DOCKER_NAME,
             "id",
-            "interop/from-tool",
+            &from_tool,
             "x_source",
             "tool",
         ],
         Some(b"tool-value"),
     );
-    let e = k
-        .get_secrets(&p("interop/from-tool"))
-        .await
-        .unwrap()
-        .remove(0);
+    let e = k.get_secrets(&p(&from_tool)).await.unwrap().remove(0);
     assert_eq!(e.value().expose(), b"tool-value");
     assert_eq!(e.metadata()["source"], "tool");
     // Written here: seen by secret-tool with the same attributes.
-    k.set(
-        &id("interop/from-engine"),
-        "engine-value".into(),
-        Metadata::new(),
-    )
-    .await
-    .unwrap();
+    k.set(&id(&from_engine), "engine-value".into(), Metadata::new())
+        .await
+        .unwrap();
     let out = secret_tool(
         s,
         &[
@@ -314,7 +330,7 @@ async fn interoperates_with_secret_tool_both_ways() {
             "service:name",
             DOCKER_NAME,
             "id",
-            "interop/from-engine",
+            &from_engine,
         ],
         None,
     );
@@ -334,11 +350,10 @@ async fn interoperates_with_secret_tool_both_ways() {
         ],
         Some(b"x"),
     );
-    let listed = k.list(&p("interop/*")).await.unwrap();
+    let listed = k.list(&p(&format!("{ns}/*"))).await.unwrap();
     assert_eq!(listed.len(), 2);
 }
 
-#[tokio::test]
 async fn works_behind_the_engine() {
     let k = keychain("engine");
     k.set(&id("eng/token"), "via-engine".into(), Metadata::new())
@@ -363,7 +378,6 @@ async fn works_behind_the_engine() {
     );
 }
 
-#[tokio::test]
 async fn no_bus_is_unavailable_quickly() {
     let k = Keychain::new().with_bus_address("unix:path=/nonexistent/secrets-engine-test-bus");
     let t = Instant::now();
@@ -373,7 +387,6 @@ async fn no_bus_is_unavailable_quickly() {
     assert!(!k.is_available().await);
 }
 
-#[tokio::test]
 async fn bus_without_secret_service_is_unavailable_quickly() {
     let bus = bus_only();
     let k = Keychain::new().with_bus_address(&bus.address);
@@ -390,7 +403,6 @@ async fn bus_without_secret_service_is_unavailable_quickly() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
-#[tokio::test]
 async fn locked_collection_is_a_typed_error() {
     let session = private();
     let k = docker_keychain(&session);
@@ -424,27 +436,39 @@ async fn locked_collection_is_a_typed_error() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
-#[tokio::test]
 async fn two_keychain_objects_writing_one_id_leave_one_item() {
-    let group = "se-test.two-writers";
+    let group = group("two-writers");
     for round in 0..5 {
-        // Two objects: no shared in-process lock, as with two processes.
+        // Two objects in one process: no shared in-process lock. (Separate processes:
+        // `eight_processes_upserting_one_id_leave_one_item`.) Their metadata differs,
+        // so the service's own replace-on-equal-attributes cannot dedupe for us.
         let a = keychain("two-writers");
         let b = keychain("two-writers");
         let i = id(&format!("same/{round}"));
         let (ra, rb) = tokio::join!(
-            a.set(&i, "from-a".into(), Metadata::new()),
-            b.set(&i, "from-b".into(), Metadata::new())
+            a.set(
+                &i,
+                "from-a".into(),
+                Metadata::from([("w".into(), "a".into())])
+            ),
+            b.set(
+                &i,
+                "from-b".into(),
+                Metadata::from([("w".into(), "b".into())])
+            )
         );
         ra.unwrap();
         rb.unwrap();
-        assert_eq!(count_items(shared(), group, i.as_str()), 1, "round {round}");
+        assert_eq!(
+            count_items(shared(), &group, i.as_str()),
+            1,
+            "round {round}"
+        );
         let v = value_of(&a, i.as_str()).await.unwrap();
         assert!(v == b"from-a" || v == b"from-b");
     }
 }
 
-#[tokio::test]
 async fn a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain() {
     let session = private();
     let k = docker_keychain(&session);
@@ -480,11 +504,19 @@ async fn a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain() {
 struct BusMonitor {
     child: std::process::Child,
     out: std::path::PathBuf,
+    /// Connected before monitoring starts (so its own `Hello` is not seen); sends
+    /// the marker call that tells when the monitor has printed everything before it.
+    marker: zbus::Connection,
     _dir: tempfile::TempDir,
 }
 
 impl BusMonitor {
     async fn start(session: &Session) -> BusMonitor {
+        let marker = zbus::connection::Builder::address(session.address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("monitor.txt");
         let child = std::process::Command::new("dbus-monitor")
@@ -494,33 +526,36 @@ impl BusMonitor {
             .spawn()
             .expect("dbus-monitor is installed (Debian dbus, scripts/setup)");
         // It is monitoring once it has printed losing its own name.
-        let t = Instant::now();
-        while !std::fs::read_to_string(&out)
-            .unwrap_or_default()
-            .contains("member=NameLost")
-        {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "dbus-monitor did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_text(&out, "member=NameLost", "dbus-monitor did not start").await;
         BusMonitor {
             child,
             out,
+            marker,
             _dir: dir,
         }
     }
 
     /// Stops monitoring; returns `interface.member` of every method call seen, sorted.
+    ///
+    /// The bus hands messages to the monitor in the order it routes them, and every
+    /// call being counted was answered before this runs, so once the monitor has
+    /// printed a marker call sent now, it has printed all of them.
     async fn calls(mut self) -> Vec<String> {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let marker = format!("se.test.drain.m{}", std::process::id());
+        zbus::fdo::DBusProxy::new(&self.marker)
+            .await
+            .unwrap()
+            .name_has_owner(zbus::names::BusName::try_from(marker.as_str()).unwrap())
+            .await
+            .unwrap();
+        wait_for_text(&self.out, &marker, "the monitor never printed the marker").await;
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let text = std::fs::read_to_string(&self.out).unwrap();
-        let mut calls: Vec<String> = text
+        let ours = format!("sender={} ", self.marker.unique_name().unwrap());
+        let mut calls: Vec<String> = text[..text.find(&marker).unwrap()]
             .lines()
-            .filter(|l| l.starts_with("method call "))
+            .filter(|l| l.starts_with("method call ") && !l.contains(&ours))
             .map(|l| {
                 let field = |name: &str| {
                     l.split(&format!("{name}="))
@@ -537,11 +572,21 @@ impl BusMonitor {
     }
 }
 
+async fn wait_for_text(file: &std::path::Path, text: &str, failure: &str) {
+    let t = Instant::now();
+    while !std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "{failure}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn count(calls: &[String], call: &str) -> usize {
     calls.iter().filter(|c| *c == call).count()
 }
 
-#[tokio::test]
 async fn ten_references_cost_one_connection_one_session_one_search_one_get_secrets() {
     let session = private();
     let writer = docker_keychain(&session);
@@ -597,7 +642,6 @@ async fn ten_references_cost_one_connection_one_session_one_search_one_get_secre
     );
 }
 
-#[tokio::test]
 async fn few_ids_among_many_items_are_searched_by_id() {
     let session = private();
     let k = docker_keychain(&session);
@@ -653,7 +697,6 @@ async fn few_ids_among_many_items_are_searched_by_id() {
     );
 }
 
-#[tokio::test]
 async fn a_batch_answers_each_lookup_as_alone() {
     let k = keychain("batch-engine");
     k.set(&id("kb/one"), "k1".into(), Metadata::new())
@@ -708,4 +751,156 @@ async fn a_batch_answers_each_lookup_as_alone() {
         env,
         Err(Error::Variable { source, .. }) if matches!(*source, Error::Ambiguous { .. })
     ));
+}
+
+/// Runs each named test (an `async fn` above) on a current-thread runtime, as
+/// `#[tokio::test]` does by default, and on a multi-threaded one.
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod current_thread {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name().await
+            })*
+        }
+        mod multi_thread {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name().await
+            })*
+        }
+    };
+}
+
+on_both_runtimes!(
+    crud,
+    set_twice_leaves_one_item,
+    values_are_byte_exact,
+    metadata_round_trips_as_x_attributes,
+    pattern_lookups_and_listing,
+    two_hundred_items_in_one_listing,
+    sixteen_concurrent_writers_and_readers,
+    interoperates_with_secret_tool_both_ways,
+    works_behind_the_engine,
+    no_bus_is_unavailable_quickly,
+    bus_without_secret_service_is_unavailable_quickly,
+    locked_collection_is_a_typed_error,
+    two_keychain_objects_writing_one_id_leave_one_item,
+    a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain,
+    ten_references_cost_one_connection_one_session_one_search_one_get_secrets,
+    few_ids_among_many_items_are_searched_by_id,
+    a_batch_answers_each_lookup_as_alone,
+);
+
+// Several processes on one keyring: this test binary re-run in a child role.
+
+/// The child role's environment: the bus, what to do (`set:<writer>` or `remove`)
+/// and how many times.
+const CHILD_BUS: &str = "SE_TEST_KEYCHAIN_CHILD_BUS";
+const CHILD_ROLE: &str = "SE_TEST_KEYCHAIN_CHILD_ROLE";
+const CHILD_TIMES: &str = "SE_TEST_KEYCHAIN_CHILD_TIMES";
+/// The one id every child writes.
+const CONTESTED: &str = "contested/token";
+
+/// Runs `roles` as child processes on `session`, `times` calls each, all at once.
+fn run_children(session: &Session, roles: &[String], times: usize) {
+    let roles: Vec<Vec<(&str, std::ffi::OsString)>> = roles
+        .iter()
+        .map(|role| {
+            vec![
+                (CHILD_BUS, session.address.clone().into()),
+                (CHILD_ROLE, role.into()),
+                (CHILD_TIMES, times.to_string().into()),
+            ]
+        })
+        .collect();
+    support::children::run("keychain::keychain_child", &roles, Duration::from_secs(300));
+}
+
+/// What writer `w` writes on its `n`th call: value and metadata name the writer.
+fn written(w: usize, n: usize) -> (String, Metadata) {
+    (
+        format!("writer{w}-call{n}"),
+        Metadata::from([("writer".to_string(), w.to_string())]),
+    )
+}
+
+/// The contested id's items as another tool sees them, and the value through the
+/// provider, which must be one some writer wrote.
+fn contested_outcome(session: &Session, writers: usize, times: usize) -> (usize, Option<String>) {
+    let items = count_items(session, DOCKER_GROUP, CONTESTED);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let value = rt
+        .block_on(value_of(&docker_keychain(session), CONTESTED))
+        .map(|v| String::from_utf8(v).unwrap());
+    if let Some(v) = &value {
+        let any = (0..writers).any(|w| (0..times).any(|n| written(w, n).0 == *v));
+        assert!(any, "{v:?} was never written");
+    }
+    (items, value)
+}
+
+#[test]
+fn eight_processes_upserting_one_id_leave_one_item() {
+    let session = private();
+    let roles: Vec<String> = (0..8).map(|w| format!("set:{w}")).collect();
+    run_children(&session, &roles, 100);
+    let (items, value) = contested_outcome(&session, 8, 100);
+    assert_eq!(items, 1);
+    assert!(value.is_some());
+}
+
+#[test]
+fn processes_removing_while_others_set_leave_the_value_or_nothing() {
+    let session = private();
+    let mut roles: Vec<String> = (0..4).map(|w| format!("set:{w}")).collect();
+    roles.extend((0..4).map(|_| "remove".to_string()));
+    run_children(&session, &roles, 50);
+    let (items, value) = contested_outcome(&session, 4, 50);
+    assert!(items <= 1, "{items} items");
+    assert_eq!(items == 1, value.is_some());
+}
+
+/// The child role of the tests above, which run this binary with the child
+/// variables set; without them (an ordinary test run) it does nothing.
+#[test]
+fn keychain_child() {
+    let (Ok(bus), Ok(role), Ok(times)) = (
+        std::env::var(CHILD_BUS),
+        std::env::var(CHILD_ROLE),
+        std::env::var(CHILD_TIMES),
+    ) else {
+        return;
+    };
+    let times: usize = times.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let k = Keychain::new().with_bus_address(&bus);
+        support::children::wait_for_go();
+        let i = id(CONTESTED);
+        let mut failed = Vec::new();
+        for n in 0..times {
+            let r = match role.split_once(':') {
+                Some(("set", w)) => {
+                    let (value, meta) = written(w.parse().unwrap(), n);
+                    k.set(&i, value.into(), meta).await
+                }
+                _ => match k.remove(&i).await {
+                    Err(Error::NotFound { .. }) => Ok(()),
+                    r => r,
+                },
+            };
+            if let Err(e) = r {
+                failed.push(format!("call {n}: {e}"));
+            }
+        }
+        assert!(failed.is_empty(), "{role}: {failed:#?}");
+    });
 }

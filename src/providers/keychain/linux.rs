@@ -50,7 +50,8 @@ pub struct Keychain {
     name: String,
     address: Option<String>,
     connection: tokio::sync::Mutex<Option<Connected>>,
-    /// Serialises this process's writes so two sets of one id cannot both create.
+    /// Serialises this object's writes. Not needed for correctness (`upsert` agrees
+    /// with writers in other processes without a lock); it spares racing rounds.
     writes: tokio::sync::Mutex<()>,
 }
 
@@ -326,6 +327,13 @@ impl Keychain {
     }
 }
 
+/// The order of items holding one id, the same in every writer and reader: shorter
+/// object paths first, then by text. The last is the one kept. Where the service
+/// numbers its items in order of creation (gnome-keyring), it is the newest.
+fn item_order(a: &str, b: &str) -> std::cmp::Ordering {
+    (a.len(), a).cmp(&(b.len(), b))
+}
+
 /// One item of ours as its properties describe it.
 struct Described {
     path: OwnedObjectPath,
@@ -362,6 +370,16 @@ fn described(
         metadata,
         created,
     }
+}
+
+/// Of several items holding one id (another tool's strays, or writers between
+/// creating an item and deleting the older ones), the one every writer keeps:
+/// readers see one value per id, the one that survives.
+fn one_per_id(mut items: Vec<Described>) -> Vec<Described> {
+    items.sort_by(|a, b| item_order(b.path.as_str(), a.path.as_str()));
+    let mut seen = HashSet::new();
+    items.retain(|d| d.id.as_ref().is_none_or(|id| seen.insert(id.clone())));
+    items
 }
 
 /// The properties of every item in `paths`, pipelined in waves of [`IN_FLIGHT`].
@@ -496,7 +514,7 @@ impl Keychain {
                 .await
                 .into_iter()
                 .collect::<Result<Vec<Described>, Error>>()?;
-            Ok::<_, Error>((items, locked))
+            Ok::<_, Error>((one_per_id(items), locked))
         };
         let (described, session) = futures_util::future::join(described, self.session(peer)).await;
         let (items, locked) = described?;
@@ -547,6 +565,58 @@ impl Keychain {
             .collect())
     }
 
+    /// Our unlocked items holding `id`, in [`item_order`]; a locked one is an error.
+    async fn items_of<'s>(
+        &self,
+        svc: &'s SecretService<'static>,
+        id: &Id,
+    ) -> Result<Vec<secret_service::Item<'s>>, Error> {
+        let found = svc
+            .search_items(self.attributes(Some(id.as_str())))
+            .await
+            .map_err(map_error)?;
+        if !found.locked.is_empty() {
+            return Err(Error::Locked {
+                reason: format!("the keychain collection holding {id} is locked"),
+            });
+        }
+        let mut items = found.unlocked;
+        items.sort_by(|a, b| item_order(a.item_path.as_str(), b.item_path.as_str()));
+        Ok(items)
+    }
+
+    /// Deletes `items`; one another writer deleted first is no error.
+    async fn delete_items(
+        &self,
+        svc: &SecretService<'static>,
+        id: &Id,
+        items: &[secret_service::Item<'_>],
+    ) -> Result<(), Error> {
+        for item in items {
+            if let Err(e) = item.delete().await {
+                let still_there = self
+                    .items_of(svc, id)
+                    .await?
+                    .iter()
+                    .any(|i| i.item_path == item.item_path);
+                if still_there {
+                    return Err(map_error(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Set, safe against other writers of the same id in this process or others,
+    /// which share no lock. Every write creates an item (value, attributes and label
+    /// in one call), then searches again and deletes every item of the id but the
+    /// last in [`item_order`]: writers agree on that one, the last item ever
+    /// created is never deleted by a writer, and every other is deleted by its own
+    /// writer or by the last one's, so exactly one item remains.
+    ///
+    /// Items are never changed in place: gnome-keyring 42 dies (a null call in its
+    /// D-Bus dispatch) when a `Properties.Set` reaches an item another client has
+    /// just deleted, as happens when a set races a remove.
     async fn upsert(
         &self,
         svc: &SecretService<'static>,
@@ -568,99 +638,51 @@ impl Keychain {
         } else {
             "application/octet-stream"
         };
-        {
-            let found = svc
-                .search_items(self.attributes(Some(id.as_str())))
-                .await
-                .map_err(map_error)?;
-            if !found.locked.is_empty() {
-                return Err(Error::Locked {
-                    reason: format!("the keychain collection holding {id} is locked"),
-                });
+        // Refuses a locked item of this id before creating anything.
+        self.items_of(svc, id).await?;
+        let collection = match svc.get_default_collection().await {
+            Ok(c) => c,
+            Err(secret_service::Error::NoResult) => {
+                svc.get_any_collection().await.map_err(map_error)?
             }
-            if let Some((first, strays)) = found.unlocked.split_first() {
-                first
-                    .set_secret(value.expose(), content_type)
-                    .await
-                    .map_err(map_error)?;
-                first
-                    .set_attributes(full.clone())
-                    .await
-                    .map_err(map_error)?;
-                first.set_label(&label).await.map_err(map_error)?;
-                for stray in strays {
-                    stray.delete().await.map_err(map_error)?;
-                }
-                return Ok(());
-            }
-            let collection = match svc.get_default_collection().await {
-                Ok(c) => c,
-                Err(secret_service::Error::NoResult) => {
-                    svc.get_any_collection().await.map_err(map_error)?
-                }
-                Err(e) => return Err(map_error(e)),
-            };
-            if collection.is_locked().await.map_err(map_error)? {
-                return Err(Error::Locked {
-                    reason: "the default keychain collection is locked".into(),
-                });
-            }
-            collection
-                .create_item(&label, full.clone(), value.expose(), true, content_type)
-                .await
-                .map_err(map_error)?;
-            // Another process may have created the same id at the same moment: every
-            // writer keeps the item with the smallest path, so they agree on one.
-            let again = svc
-                .search_items(self.attributes(Some(id.as_str())))
-                .await
-                .map_err(map_error)?;
-            if again.unlocked.len() > 1 {
-                let keep = again
-                    .unlocked
-                    .iter()
-                    .map(|i| i.item_path.as_str())
-                    .min()
-                    .map(str::to_owned);
-                for item in &again.unlocked {
-                    if Some(item.item_path.as_str()) != keep.as_deref() {
-                        item.delete().await.map_err(map_error)?;
-                    }
-                }
-            }
-            Ok(())
+            Err(e) => return Err(map_error(e)),
+        };
+        if collection.is_locked().await.map_err(map_error)? {
+            return Err(Error::Locked {
+                reason: "the default keychain collection is locked".into(),
+            });
         }
+        // `replace`: an item with exactly these attributes is rewritten by the
+        // service itself rather than duplicated.
+        collection
+            .create_item(&label, full.clone(), value.expose(), true, content_type)
+            .await
+            .map_err(map_error)?;
+        let mut items = self.items_of(svc, id).await?;
+        // Empty when a racing remove came after this set.
+        items.pop();
+        self.delete_items(svc, id, &items).await
     }
 
     async fn delete(&self, svc: &SecretService<'static>, id: &Id) -> Result<(), Error> {
-        {
-            let found = svc
-                .search_items(self.attributes(Some(id.as_str())))
-                .await
-                .map_err(map_error)?;
-            if !found.locked.is_empty() {
-                return Err(Error::Locked {
-                    reason: format!("the keychain collection holding {id} is locked"),
-                });
-            }
-            if found.unlocked.is_empty() {
-                return Err(Error::NotFound {
-                    pattern: id.to_string(),
-                });
-            }
-            for item in &found.unlocked {
-                item.delete().await.map_err(map_error)?;
-            }
-            Ok(())
+        let items = self.items_of(svc, id).await?;
+        if items.is_empty() {
+            return Err(Error::NotFound {
+                pattern: id.to_string(),
+            });
         }
+        self.delete_items(svc, id, &items).await
     }
 
     async fn listing(&self, peer: &Peer, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (unlocked, locked) = peer.search(&self.attributes(None)).await?;
         refuse_locked(&locked_ids(peer, locked).await, pattern)?;
+        let described = describe_all(peer, unlocked)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<Described>, Error>>()?;
         let mut out = Vec::new();
-        for d in describe_all(peer, unlocked).await {
-            let d = d?;
+        for d in one_per_id(described) {
             if let Some(id) = d.id.filter(|id| pattern.matches(id)) {
                 out.push(Listing {
                     id,
@@ -669,7 +691,6 @@ impl Keychain {
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
-        out.dedup_by(|a, b| a.id == b.id);
         Ok(out)
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bao;
+pub mod children;
 pub mod keyring;
 pub mod services;
 
