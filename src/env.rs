@@ -10,14 +10,60 @@ use crate::pattern::Pattern;
 use crate::reference::{SCHEME, SecretRef};
 use crate::secret::SecretValue;
 
-/// How [`resolve_env_with`] treats values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Distinct references one environment may hold by default
+/// ([`EnvOptions::max_references`]).
+pub const DEFAULT_MAX_REFERENCES: usize = 256;
+/// Lookups asked of the providers at once by default
+/// ([`EnvOptions::max_concurrent_lookups`]).
+pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 32;
+
+/// How [`resolve_env_with`] treats values, and what it may resolve.
+///
+/// ```
+/// use secrets_engine::{EnvOptions, Pattern};
+/// // A container runtime resolving what an administrator allowed, and no more.
+/// let options = EnvOptions::container()
+///     .with_allow([Pattern::parse("ci/**")?])
+///     .with_max_references(32);
+/// assert_eq!(options.max_references, 32);
+/// # Ok::<(), secrets_engine::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EnvOptions {
     /// Container mode: an empty value `NAME=` is looked up as the id `NAME`, the way
     /// `docker run -e GH_TOKEN=` asks for a secret; when no secret has that id the
     /// value stays empty. Off by default.
     pub container_mode: bool,
+    /// The patterns references may ask for; `None` (the default) allows every
+    /// reference. A reference is allowed when one of these patterns
+    /// [includes](Pattern::includes) its whole pattern: with `ci/**` allowed,
+    /// `se://ci/token` and `se://ci/*/key` are, `se://**` and `se://*/token` are not
+    /// (they could match ids outside `ci/`). A reference outside is refused with
+    /// [`Error::NotAllowed`] naming its variable and is never looked up; a container
+    /// mode `NAME=` outside is left empty without a lookup, as if not found.
+    /// `Some(vec![])` refuses every reference.
+    pub allow: Option<Vec<Pattern>>,
+    /// Distinct references (patterns) one environment may hold; more is
+    /// [`Error::TooManyReferences`] before anything is looked up. Default
+    /// [`DEFAULT_MAX_REFERENCES`].
+    pub max_references: usize,
+    /// References handed to the providers at once: larger environments are resolved
+    /// in successive batches of this size, each under the engine's deadline, so no
+    /// provider runs more than this many lookups (helper processes, vault walks) at
+    /// a time. Default [`DEFAULT_MAX_CONCURRENT_LOOKUPS`]; 0 counts as 1.
+    pub max_concurrent_lookups: usize,
+}
+
+impl Default for EnvOptions {
+    fn default() -> EnvOptions {
+        EnvOptions {
+            container_mode: false,
+            allow: None,
+            max_references: DEFAULT_MAX_REFERENCES,
+            max_concurrent_lookups: DEFAULT_MAX_CONCURRENT_LOOKUPS,
+        }
+    }
 }
 
 impl EnvOptions {
@@ -29,8 +75,45 @@ impl EnvOptions {
     pub fn container() -> EnvOptions {
         EnvOptions {
             container_mode: true,
+            ..EnvOptions::default()
         }
     }
+    /// Only references inside `patterns` are resolved, see [`EnvOptions::allow`].
+    pub fn with_allow(mut self, patterns: impl IntoIterator<Item = Pattern>) -> EnvOptions {
+        self.allow = Some(patterns.into_iter().collect());
+        self
+    }
+    /// See [`EnvOptions::max_references`].
+    pub fn with_max_references(mut self, limit: usize) -> EnvOptions {
+        self.max_references = limit;
+        self
+    }
+    /// See [`EnvOptions::max_concurrent_lookups`].
+    pub fn with_max_concurrent_lookups(mut self, limit: usize) -> EnvOptions {
+        self.max_concurrent_lookups = limit;
+        self
+    }
+
+    /// Why `pattern` may not be looked up, if it may not.
+    fn refusal(&self, pattern: &Pattern) -> Option<&'static str> {
+        if internal_realm().includes(pattern) {
+            return Some("it names the engine's internal realm (docker/secrets-engine/**)");
+        }
+        match &self.allow {
+            Some(allowed) if !allowed.iter().any(|a| a.includes(pattern)) => {
+                Some("no allowed pattern includes it")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `docker/secrets-engine/**`: never resolved into an environment.
+fn internal_realm() -> &'static Pattern {
+    static REALM: std::sync::OnceLock<Pattern> = std::sync::OnceLock::new();
+    REALM.get_or_init(|| {
+        Pattern::parse(&format!("{}/**", crate::engine::INTERNAL_REALM)).expect("valid")
+    })
 }
 
 enum Action {
@@ -52,7 +135,7 @@ fn bytes(s: &OsStr) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
-fn classify(name: &OsStr, value: &OsStr, options: EnvOptions) -> Result<Action, Error> {
+fn classify(name: &OsStr, value: &OsStr, options: &EnvOptions) -> Result<Action, Error> {
     let raw = bytes(value);
     if raw.starts_with(SCHEME.as_bytes()) {
         let text = value.to_str().ok_or_else(|| Error::InvalidReference {
@@ -65,13 +148,23 @@ fn classify(name: &OsStr, value: &OsStr, options: EnvOptions) -> Result<Action, 
             },
         })?;
         let r = SecretRef::parse(text)?;
+        if let Some(why) = options.refusal(r.pattern()) {
+            return Err(Error::NotAllowed {
+                reference: r.pattern().to_string(),
+                why,
+            });
+        }
         return Ok(Action::Resolve(r.pattern().clone()));
     }
     if options.container_mode
         && raw.is_empty()
         && let Some(id) = name.to_str().and_then(|n| Id::parse(n).ok())
     {
-        return Ok(Action::Optional(id.into()));
+        let pattern = Pattern::from(id);
+        if options.refusal(&pattern).is_some() {
+            return Ok(Action::Keep);
+        }
+        return Ok(Action::Optional(pattern));
     }
     Ok(Action::Keep)
 }
@@ -137,9 +230,16 @@ where
 /// - `se://` followed by an invalid id or pattern is [`Error::InvalidReference`];
 /// - every other value passes through byte for byte (non-UTF-8 included).
 ///
+/// - a reference outside [`EnvOptions::allow`], or in the engine's internal realm,
+///   is [`Error::NotAllowed`] and is never looked up;
+/// - more than [`EnvOptions::max_references`] distinct references is
+///   [`Error::TooManyReferences`] (not wrapped: no one variable is at fault), and
+///   nothing is looked up.
+///
 /// Errors are wrapped in [`Error::Variable`] naming the first failing variable in
-/// input order. Each distinct reference is resolved once, all in one batch
-/// ([`Engine::get_secrets_many`]): every provider is asked once for all of them.
+/// input order. Each distinct reference is resolved once, in batches of
+/// [`EnvOptions::max_concurrent_lookups`] ([`Engine::get_secrets_many`]): every
+/// provider is asked once per batch for all of its references.
 ///
 /// The returned values are plain `OsString`s (the environment needs them so) and are
 /// not zeroed on drop.
@@ -162,30 +262,38 @@ where
         source: Box::new(e),
     };
     let mut actions = Vec::with_capacity(vars.len());
-    for (name, value) in &vars {
-        actions.push(classify(name, value, options).map_err(|e| wrap(name, e))?);
-    }
-
-    // Each distinct pattern once, all in one batch: every provider is asked once for
-    // all the patterns it serves (the keychain answers them in one round trip).
+    // Each distinct pattern once; counted as we go, so a huge environment fails at
+    // the cap rather than after parsing all of it.
     let mut patterns: Vec<Pattern> = Vec::new();
-    let mut seen: HashSet<&Pattern> = HashSet::new();
-    for action in &actions {
-        if let Action::Resolve(p) | Action::Optional(p) = action
-            && seen.insert(p)
+    let mut seen: HashSet<Pattern> = HashSet::new();
+    for (name, value) in &vars {
+        let action = classify(name, value, &options).map_err(|e| wrap(name, e))?;
+        if let Action::Resolve(p) | Action::Optional(p) = &action
+            && !seen.contains(p)
         {
+            if patterns.len() == options.max_references {
+                return Err(Error::TooManyReferences {
+                    limit: options.max_references,
+                });
+            }
+            seen.insert(p.clone());
             patterns.push(p.clone());
         }
+        actions.push(action);
     }
-    let answers = engine.get_secrets_many(&patterns).await;
-    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> = patterns
-        .into_iter()
-        .zip(answers)
-        .map(|(p, r)| {
-            let value = crate::engine::one_value(&p, r);
-            (p, value)
-        })
-        .collect();
+
+    // In batches: every provider is asked once per batch for all the patterns it
+    // serves (the keychain answers them in one round trip), and never for more
+    // than a batch at once.
+    let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> =
+        HashMap::with_capacity(patterns.len());
+    for batch in patterns.chunks(options.max_concurrent_lookups.max(1)) {
+        let answers = engine.get_secrets_many(batch).await;
+        for (p, r) in batch.iter().zip(answers) {
+            let value = crate::engine::one_value(p, r);
+            resolved.insert(p.clone(), value);
+        }
+    }
 
     let mut out = Vec::with_capacity(vars.len());
     for ((name, value), action) in vars.into_iter().zip(actions) {

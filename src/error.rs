@@ -167,6 +167,26 @@ pub enum Error {
         /// Why it failed.
         source: Box<Error>,
     },
+    /// A reference asks for ids outside what this resolution allows
+    /// ([`EnvOptions::allow`](crate::EnvOptions::allow)), or inside the engine's
+    /// internal realm; it was not looked up.
+    #[error("se://{reference} is not allowed here: {why}")]
+    NotAllowed {
+        /// The reference's pattern.
+        reference: String,
+        /// Which rule refused it.
+        why: &'static str,
+    },
+    /// An environment holds more distinct secret references than
+    /// [`EnvOptions::max_references`](crate::EnvOptions::max_references); nothing was
+    /// looked up.
+    #[error(
+        "the environment holds more than {limit} distinct secret references (the cap EnvOptions::max_references)"
+    )]
+    TooManyReferences {
+        /// The cap.
+        limit: usize,
+    },
     /// A secret destined for an environment variable contains a NUL byte, which no
     /// environment can carry (or, on Windows, is not UTF-8).
     #[error("the value of {id} cannot be an environment value: {why}")]

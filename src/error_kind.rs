@@ -24,7 +24,8 @@ pub enum ErrorKind {
     /// ([`Error::InvalidReference`]).
     InvalidReference,
     /// An argument is malformed in a way no more specific kind names: a bad
-    /// provider registration, an unparsable env file, a malformed token.
+    /// provider registration, an unparsable env file, a malformed token, an
+    /// environment with too many references.
     InvalidArgument,
     /// Every provider asked answered, and none holds a matching secret
     /// ([`Error::NotFound`]).
@@ -47,7 +48,9 @@ pub enum ErrorKind {
     Unavailable,
     /// A backend is reachable but locked ([`Error::Locked`]).
     Locked,
-    /// A backend refused for lack of permission ([`Error::PermissionDenied`]).
+    /// A backend refused for lack of permission ([`Error::PermissionDenied`]), or a
+    /// reference is outside what an environment resolution allows
+    /// ([`Error::NotAllowed`]).
     PermissionDenied,
     /// A backend answered with an error no more specific kind covers
     /// ([`Error::Backend`]).
@@ -108,16 +111,19 @@ impl ErrorKind {
             Error::Crashed { .. } => ErrorKind::Crashed,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Locked { .. } => ErrorKind::Locked,
-            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::PermissionDenied { .. } | Error::NotAllowed { .. } => {
+                ErrorKind::PermissionDenied
+            }
             Error::Backend { .. } => ErrorKind::Backend,
             Error::Config { .. } => ErrorKind::Config,
             Error::UnknownProvider { .. } => ErrorKind::UnknownProvider,
             Error::NotConfigurable { .. } => ErrorKind::NotConfigurable,
             Error::NoStore { .. } => ErrorKind::NoStore,
             Error::Io { .. } => ErrorKind::Io,
-            Error::InvalidProvider { .. } | Error::EnvFile { .. } | Error::InvalidToken { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            Error::InvalidProvider { .. }
+            | Error::EnvFile { .. }
+            | Error::InvalidToken { .. }
+            | Error::TooManyReferences { .. } => ErrorKind::InvalidArgument,
         }
     }
 

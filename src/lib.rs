@@ -56,7 +56,10 @@ pub use engine::{
     Blocking, CONFIG_ENV, ConfigLocation, DEFAULT_DEADLINE, Engine, EngineBuilder, INTERNAL_REALM,
     PluginInfo, ProviderState, Registration, Resolution,
 };
-pub use env::{EnvOptions, resolve_env, resolve_env_with};
+pub use env::{
+    DEFAULT_MAX_CONCURRENT_LOOKUPS, DEFAULT_MAX_REFERENCES, EnvOptions, resolve_env,
+    resolve_env_with,
+};
 pub use envelope::{Envelope, Metadata};
 pub use error::{Error, ErrorKind, ProviderFailure, SyntaxError};
 pub use grammar::MAX_LEN;

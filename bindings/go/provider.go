@@ -13,8 +13,13 @@ import (
 	"fmt"
 	"runtime/cgo"
 	"strings"
+	"sync"
 	"unsafe"
 )
+
+// liveProviders maps each provider handle not yet released to its provider, so a
+// test can tell that none leaks.
+var liveProviders sync.Map
 
 // Secret is what a Go provider returns for one id.
 type Secret struct {
@@ -38,6 +43,7 @@ func (e *Engine) RegisterProvider(name, pattern string, p Provider) error {
 		return &Error{Status: StatusInvalidArgument, Message: "name or pattern contains a NUL byte"}
 	}
 	h := cgo.NewHandle(p)
+	liveProviders.Store(h, p)
 	// The handle travels through C as a pointer to C memory holding it, so no Go
 	// pointer is ever stored by C.
 	slot := (*C.uintptr_t)(C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0)))))
@@ -49,10 +55,25 @@ func (e *Engine) RegisterProvider(name, pattern string, p Provider) error {
 	defer C.free(unsafe.Pointer(callbacks))
 	callbacks.get_secrets = (*[0]byte)(C.se_go_get_secrets)
 	callbacks.free_userdata = (*[0]byte)(C.se_go_free_userdata)
-	// From here the engine owns the slot: it calls free_userdata even on failure.
-	return e.with(func(ptr *C.se_engine) C.se_status {
+	// Once the C call runs, the engine owns the slot: it calls free_userdata even on
+	// failure. On a closed engine it never runs, so the slot is released here.
+	called := false
+	err := e.with(func(ptr *C.se_engine) C.se_status {
+		called = true
 		return C.se_engine_register_provider(ptr, cn, cp, callbacks, unsafe.Pointer(slot))
 	})
+	if !called {
+		releaseSlot(unsafe.Pointer(slot))
+	}
+	return err
+}
+
+// releaseSlot deletes the handle in userdata and frees the C memory holding it.
+func releaseSlot(userdata unsafe.Pointer) {
+	h := handleOf(userdata)
+	liveProviders.Delete(h)
+	h.Delete()
+	C.free(userdata)
 }
 
 func handleOf(userdata unsafe.Pointer) cgo.Handle {
@@ -99,6 +120,5 @@ func goGetSecrets(userdata unsafe.Pointer, pattern *C.char, results *C.se_result
 
 //export goFreeUserdata
 func goFreeUserdata(userdata unsafe.Pointer) {
-	handleOf(userdata).Delete()
-	C.free(userdata)
+	releaseSlot(userdata)
 }

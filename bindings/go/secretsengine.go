@@ -173,11 +173,33 @@ func millis(ms C.int64_t) time.Time {
 }
 
 func goBytes(ptr *C.uint8_t, n C.size_t) []byte {
+	return copyBytes(unsafe.Pointer(ptr), uint64(n))
+}
+
+// copyBytes copies n bytes at p into Go memory. Sized by size_t, not C.int:
+// C.GoBytes takes an int32 length, which cuts a value over 2 GiB (or panics on
+// the negative length the cut gives).
+func copyBytes(p unsafe.Pointer, n uint64) []byte {
 	if n == 0 {
 		return []byte{}
 	}
-	return C.GoBytes(unsafe.Pointer(ptr), C.int(n))
+	l := sliceLen(n)
+	out := make([]byte, l)
+	copy(out, unsafe.Slice((*byte)(p), l))
+	return out
 }
+
+// sliceLen is n as a Go length, whole: a value the library holds fits in this
+// process's address space, so only a corrupt length can fail here.
+func sliceLen(n uint64) int {
+	if n > uint64(maxLen) {
+		panic("secretsengine: a length larger than this platform's address space")
+	}
+	return int(n)
+}
+
+// maxLen is the largest slice length on this platform.
+const maxLen = int(^uint(0) >> 1)
 
 // Failure is a provider that failed while others answered (a partial result).
 type Failure struct {
@@ -297,48 +319,132 @@ func (e *Engine) GetSecretsPartial(ctx context.Context, pattern string) ([]Envel
 
 // ResolveEnv resolves an env list such as an OCI process.env: every NAME=se://...
 // value is replaced by its secret. In container mode an empty NAME= is looked up as
-// the id NAME (left empty when absent).
+// the id NAME (left empty when absent). At most 256 distinct references; see
+// ResolveEnvWith for an allow-list and other limits.
+//
+// The result is Go strings, which cannot be wiped: use ResolveEnvBytes where the
+// values must not outlive their use.
 func (e *Engine) ResolveEnv(env []string, containerMode bool) ([]string, error) {
 	return e.ResolveEnvContext(context.Background(), env, containerMode)
 }
 
 // ResolveEnvContext is ResolveEnv honouring ctx.
 func (e *Engine) ResolveEnvContext(ctx context.Context, env []string, containerMode bool) ([]string, error) {
-	return await(ctx, func() ([]string, error) { return e.resolveEnv(env, containerMode) }, nil)
+	return e.ResolveEnvWith(ctx, env, ResolveEnvOptions{ContainerMode: containerMode})
 }
 
-func (e *Engine) resolveEnv(env []string, containerMode bool) ([]string, error) {
-	n := len(env)
-	arr := (*[1 << 28]*C.char)(C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))[: n+1 : n+1]
-	base := unsafe.Pointer(&arr[0])
-	defer func() {
-		for _, p := range arr[:min(n, len(arr))] {
-			C.free(unsafe.Pointer(p))
+// ResolveEnvOptions configure ResolveEnvWith and ResolveEnvBytes. The zero value is
+// host mode with the defaults.
+type ResolveEnvOptions struct {
+	// ContainerMode looks an empty NAME= up as the id NAME.
+	ContainerMode bool
+	// Restrict resolves only references inside Allow: a reference is allowed when
+	// one of the Allow patterns includes its whole pattern ("ci/**" includes
+	// "ci/token" and "ci/*/key", not "**" or "*/token"). Any other fails the call
+	// with ErrPermissionDenied naming its variable and is never looked up; in
+	// container mode an empty NAME= outside is left empty. With Restrict and no
+	// Allow pattern, every reference is refused.
+	Restrict bool
+	// Allow is the patterns references may ask for (used with Restrict).
+	Allow []string
+	// MaxReferences caps the distinct references (0 for 256); more fails with
+	// ErrInvalidArgument before anything is looked up.
+	MaxReferences int
+	// MaxConcurrentLookups bounds the references handed to providers at once (0
+	// for 32).
+	MaxConcurrentLookups int
+}
+
+// ResolveEnvWith is ResolveEnvContext with options (an allow-list, limits).
+func (e *Engine) ResolveEnvWith(ctx context.Context, env []string, opts ResolveEnvOptions) ([]string, error) {
+	return await(ctx, func() ([]string, error) {
+		raw, err := e.resolveEnv(env, opts)
+		if err != nil {
+			return nil, err
 		}
-		C.free(base)
-	}()
-	for i, s := range env {
-		if strings.IndexByte(s, 0) >= 0 {
-			for _, p := range arr[:i] {
-				C.free(unsafe.Pointer(p))
-			}
-			arr = arr[:0:0]
-			return nil, &Error{Status: StatusInvalidArgument, Message: "an env entry contains a NUL byte"}
+		out := make([]string, len(raw))
+		for i, b := range raw {
+			out[i] = string(b)
+			Zero(b)
 		}
-		arr[i] = cstring(s)
+		return out, nil
+	}, nil)
+}
+
+// ResolveEnvBytes is ResolveEnvWith returning each NAME=VALUE entry as bytes copied
+// straight from the library (never through a Go string), so the caller can wipe
+// them with Zero once the environment is handed on. When ctx ends first, the
+// entries resolved later are zeroed in the background.
+func (e *Engine) ResolveEnvBytes(ctx context.Context, env []string, opts ResolveEnvOptions) ([][]byte, error) {
+	return await(ctx, func() ([][]byte, error) { return e.resolveEnv(env, opts) }, func(entries [][]byte) {
+		for _, b := range entries {
+			Zero(b)
+		}
+	})
+}
+
+func (e *Engine) resolveEnv(env []string, opts ResolveEnvOptions) ([][]byte, error) {
+	if opts.MaxReferences < 0 || opts.MaxConcurrentLookups < 0 ||
+		uint64(opts.MaxReferences) > 1<<32-1 || uint64(opts.MaxConcurrentLookups) > 1<<32-1 {
+		return nil, &Error{Status: StatusInvalidArgument, Message: "MaxReferences and MaxConcurrentLookups must be between 0 and 2^32-1"}
 	}
-	var flags C.int
-	if containerMode {
-		flags = C.SE_ENV_CONTAINER_MODE
+	arr, free, err := cStrings(env, "an env entry")
+	if err != nil {
+		return nil, err
 	}
+	defer free()
+	allow, freeAllow, err := cStrings(opts.Allow, "an allow pattern")
+	if err != nil {
+		return nil, err
+	}
+	defer freeAllow()
+	copts := (*C.se_env_options)(C.calloc(1, C.sizeof_se_env_options))
+	defer C.free(unsafe.Pointer(copts))
+	if opts.ContainerMode {
+		copts.flags |= C.SE_ENV_CONTAINER_MODE
+	}
+	if opts.Restrict {
+		copts.flags |= C.SE_ENV_RESTRICT
+		copts.allow = allow
+		copts.allow_len = C.size_t(len(opts.Allow))
+	}
+	copts.max_references = C.uint32_t(opts.MaxReferences)
+	copts.max_concurrent_lookups = C.uint32_t(opts.MaxConcurrentLookups)
 	var out *C.se_string_list
 	if err := e.with(func(p *C.se_engine) C.se_status {
-		return C.se_engine_resolve_env(p, &arr[0], C.size_t(n), flags, &out)
+		return C.se_engine_resolve_env_with(p, arr, C.size_t(len(env)), copts, &out)
 	}); err != nil {
 		return nil, err
 	}
 	defer C.se_string_list_free(out)
-	return stringList(out), nil
+	res := make([][]byte, int(C.se_string_list_len(out)))
+	for i := range res {
+		s := C.se_string_list_get(out, C.size_t(i))
+		res[i] = copyBytes(unsafe.Pointer(s), uint64(C.strlen(s)))
+	}
+	return res, nil
+}
+
+// cStrings copies ss into a C array of C strings (never NULL itself), refusing an
+// embedded NUL; free releases both.
+func cStrings(ss []string, what string) (**C.char, func(), error) {
+	n := len(ss)
+	base := C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	arr := unsafe.Slice((**C.char)(base), n+1)
+	free := func() {
+		for _, p := range arr[:n] {
+			C.free(unsafe.Pointer(p))
+		}
+		C.free(base)
+	}
+	for i, s := range ss {
+		if strings.IndexByte(s, 0) >= 0 {
+			free()
+			return nil, nil, &Error{Status: StatusInvalidArgument, Message: what + " contains a NUL byte"}
+		}
+		arr[i] = cstring(s)
+	}
+	return (**C.char)(base), free, nil
 }
 
 func stringList(l *C.se_string_list) []string {

@@ -33,24 +33,227 @@ pub const NAME: &str = "credential-helper";
 /// The ids it serves.
 pub const PATTERN: &str = "docker/auth/**";
 
-/// Our own variables a helper never needs: they unlock the file store
-/// (`providers::file::{PASSPHRASE_ENV, KEY_FILE_ENV}`), withheld even in a build
-/// without the `file` feature, since another program may still read them.
-const WITHHELD_ENV: [&str; 2] = ["SECRETS_ENGINE_FILE_PASSPHRASE", "SECRETS_ENGINE_FILE_KEY"];
+/// Variables a helper may see, beyond those that start with [`HELPER_ENV_PREFIXES`]
+/// and `PATH` (which it gets with its relative entries removed); everything else in
+/// our environment (`VAULT_TOKEN`, `OP_SERVICE_ACCOUNT_TOKEN`, `AWS_SECRET_ACCESS_KEY`,
+/// the file store's passphrase) stays ours. [`CredentialHelper::with_env`] adds more.
+///
+/// What the helpers Docker ships need: `secretservice` reaches the Secret Service
+/// over D-Bus (`DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR`, `DISPLAY` for a prompt);
+/// `pass` runs `pass` and `gpg` (`HOME`, `GNUPGHOME`, `GPG_TTY`, `PASSWORD_STORE_*`,
+/// a pinentry on `DISPLAY`/`WAYLAND_DISPLAY`); `wincred` and `desktop` on Windows
+/// find the user's profile.
+pub const HELPER_ENV: [&str; 20] = [
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TMPDIR",
+    "TERM",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "GNUPGHOME",
+    "GPG_AGENT_INFO",
+    "GPG_TTY",
+    // Windows: the profile, and the system's own directories.
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "SystemRoot",
+    "ProgramFiles",
+    "TEMP",
+    "TMP",
+];
 
-#[cfg(all(test, feature = "file"))]
-#[test]
-fn withheld_env_names_the_file_stores_variables() {
-    use crate::providers::file;
-    assert_eq!(WITHHELD_ENV, [file::PASSPHRASE_ENV, file::KEY_FILE_ENV]);
+/// Prefixes of the variables a helper may see: the locale (`LC_*`), the XDG base
+/// directories and session (`XDG_*`), and `pass`'s own settings (`PASSWORD_STORE_*`).
+pub const HELPER_ENV_PREFIXES: [&str; 3] = ["LC_", "XDG_", "PASSWORD_STORE_"];
+
+/// Bytes of a helper's standard output read at most: a credential is a few KiB.
+pub const MAX_STDOUT: usize = 1 << 20;
+/// Bytes of a helper's standard error read at most.
+pub const MAX_STDERR: usize = 64 << 10;
+/// Characters of a helper's standard error quoted in an error at most.
+const STDERR_EXCERPT: usize = 200;
+
+fn helper_may_see(key: &str) -> bool {
+    HELPER_ENV.contains(&key) || HELPER_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// The environment a helper runs with: the allowed variables of ours, and `PATH`
+/// without its empty or relative entries (a `pass` that runs `gpg` must not pick one
+/// up from the current directory either).
+fn helper_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<_> = std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_some_and(helper_may_see))
+        .collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        let absolute = std::env::split_paths(&path).filter(|d| d.is_absolute());
+        if let Ok(path) = std::env::join_paths(absolute) {
+            env.push(("PATH".into(), path));
+        }
+    }
+    env
+}
+
+/// Is `name` a helper name Docker's config may hold in `credsStore`: ASCII letters,
+/// digits, `.`, `_` and `-`, starting with a letter or digit, at most 64 bytes
+/// (`secretservice`, `ecr-login`, `desktop.exe`)? Anything else, a `/` first of all,
+/// would make `docker-credential-<name>` a path.
+///
+/// ```
+/// use secrets_engine::providers::credential_helper::is_helper_name;
+/// assert!(is_helper_name("ecr-login") && is_helper_name("desktop.exe"));
+/// assert!(!is_helper_name("../../tmp/x") && !is_helper_name("") && !is_helper_name("-x"));
+/// ```
+pub fn is_helper_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Finds `file` on `path` (a `PATH` value): the first absolute entry holding an
+/// executable file of that name. Refuses one that an empty or relative entry (the
+/// current directory) would give first, as a shell would run it.
+fn find_on_path(file: &str, path: &std::ffi::OsStr) -> Result<PathBuf, Error> {
+    for dir in std::env::split_paths(path) {
+        let candidate = dir.join(file);
+        if !is_executable(&candidate) {
+            continue;
+        }
+        if !dir.is_absolute() {
+            return Err(Error::Crashed {
+                reason: format!(
+                    "{file} was found through the relative PATH entry {:?}; refusing to run a helper from the current directory (remove the entry from PATH)",
+                    dir.display().to_string()
+                ),
+            });
+        }
+        return Ok(candidate);
+    }
+    Err(Error::Crashed {
+        reason: format!("{file} not found on PATH"),
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
+/// At most [`STDERR_EXCERPT`] characters of `stderr`, control characters (escape
+/// sequences, newlines) turned into spaces, for an error message.
+fn stderr_excerpt(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    let mut out: String = text
+        .chars()
+        .take(STDERR_EXCERPT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(STDERR_EXCERPT).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Kills the helper's whole process group when dropped (at the deadline, or when
+/// the caller stops waiting), unless the helper finished: `kill_on_drop` reaches
+/// only the direct child, and `pass` leaves `gpg` behind.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            kill_group(pid);
+        }
+    }
+}
+
+/// SIGKILL to the group `pid` leads (the helper was spawned with `process_group(0)`).
+#[cfg(unix)]
+fn kill_group(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pid: u32) {}
+
+/// Why reading a helper's output stopped.
+enum Fail {
+    Io(std::io::Error),
+    TooLong(&'static str, usize),
+}
+
+/// All of `r`, or [`Fail::TooLong`] past `cap` bytes (the helper is then killed
+/// rather than read further).
+async fn read_capped(
+    r: impl tokio::io::AsyncRead + Unpin,
+    cap: usize,
+    stream: &'static str,
+) -> Result<Vec<u8>, Fail> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    r.take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(Fail::Io)?;
+    if buf.len() > cap {
+        buf.zeroize();
+        return Err(Fail::TooLong(stream, cap));
+    }
+    Ok(buf)
 }
 
 /// A Docker credential helper as a provider.
+///
+/// The helper runs with an allow-listed environment ([`HELPER_ENV`]), in its own
+/// process group, killed as a group at the deadline; its output is read up to
+/// [`MAX_STDOUT`] and [`MAX_STDERR`] bytes, and an error quotes at most 200
+/// characters of its stderr with control characters removed.
 #[derive(Debug, Clone)]
 pub struct CredentialHelper {
-    program: PathBuf,
+    program: Program,
+    /// The executable, once found (a helper installed later is found then).
+    resolved: std::sync::OnceLock<PathBuf>,
     deadline: Duration,
     env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+enum Program {
+    /// `docker-credential-<name>`, found on PATH.
+    Named(String),
+    /// An executable given by its path.
+    Path(PathBuf),
 }
 
 #[derive(Deserialize)]
@@ -105,18 +308,57 @@ fn helper_in(config: &Path) -> Option<String> {
 }
 
 impl CredentialHelper {
-    /// The helper `docker-credential-<name>` from PATH.
+    /// The helper `docker-credential-<name>`, found on PATH at its first call and
+    /// then kept as an absolute path. A name that is not [`is_helper_name`], or a
+    /// helper that an empty or relative PATH entry (the current directory) would
+    /// give, fails every lookup with [`Error::Crashed`] naming it.
     pub fn new(name: &str) -> CredentialHelper {
-        CredentialHelper::with_program(format!("docker-credential-{name}"))
+        CredentialHelper::of(Program::Named(name.to_owned()))
     }
 
-    /// A helper executable at `program`.
+    /// A helper executable at `program` (a path; run as given).
     pub fn with_program(program: impl Into<PathBuf>) -> CredentialHelper {
+        CredentialHelper::of(Program::Path(program.into()))
+    }
+
+    fn of(program: Program) -> CredentialHelper {
         CredentialHelper {
-            program: program.into(),
+            program,
+            resolved: std::sync::OnceLock::new(),
             deadline: Duration::from_secs(30),
             env: Vec::new(),
         }
+    }
+
+    /// How errors name the helper.
+    fn shown(&self) -> String {
+        match &self.program {
+            Program::Named(name) => format!("docker-credential-{name}"),
+            Program::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// The executable to run.
+    fn program(&self) -> Result<&Path, Error> {
+        if let Some(p) = self.resolved.get() {
+            return Ok(p);
+        }
+        let found = match &self.program {
+            Program::Path(p) => p.clone(),
+            Program::Named(name) if !is_helper_name(name) => {
+                return Err(Error::Crashed {
+                    reason: format!(
+                        "credential helper name {:?} is not valid: letters, digits, '.', '_' and '-' only",
+                        crate::error::excerpt(name)
+                    ),
+                });
+            }
+            Program::Named(name) => find_on_path(
+                &format!("docker-credential-{name}"),
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )?,
+        };
+        Ok(self.resolved.get_or_init(|| found))
     }
 
     /// The helper Docker's config names ([`configured_helper`]), if any.
@@ -138,48 +380,85 @@ impl CredentialHelper {
 
     /// Runs the helper with `action`, `input` on stdin; `Ok(None)` for "not found".
     async fn call(&self, action: &str, input: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let mut cmd = tokio::process::Command::new(&self.program);
+        let program = self.program()?;
+        let shown = self.shown();
+        let mut cmd = tokio::process::Command::new(program);
         cmd.arg(action)
+            .env_clear()
+            .envs(helper_env())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for k in WITHHELD_ENV {
-            cmd.env_remove(k);
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let shown = self.program.display().to_string();
+        // Its own group, so the deadline can end everything it started.
+        #[cfg(unix)]
+        cmd.process_group(0);
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Crashed {
-                reason: format!("{shown} not found on PATH"),
+                reason: format!("{shown} not found"),
             },
             _ => Error::Crashed {
                 reason: format!("cannot run {shown}: {e}"),
             },
         })?;
-        let run = async {
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(input).await?;
-            }
-            child.wait_with_output().await
+        let mut group = GroupKill(child.id());
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+            return Err(Error::Crashed {
+                reason: format!("{shown}: no output pipes"),
+            });
         };
-        let out = tokio::time::timeout(self.deadline, run)
+        let write = async {
+            if let Some(mut stdin) = stdin {
+                // A helper may exit without reading its input (`list`).
+                match stdin.write_all(input).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        return Err(Fail::Io(e));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        let run = async {
+            tokio::try_join!(
+                write,
+                read_capped(stdout, MAX_STDOUT, "standard output"),
+                read_capped(stderr, MAX_STDERR, "standard error"),
+                async { child.wait().await.map_err(Fail::Io) },
+            )
+        };
+        // On the deadline (or an error) `group` kills the helper and its children.
+        let (_, mut stdout, stderr, status) = tokio::time::timeout(self.deadline, run)
             .await
             .map_err(|_| Error::Timeout {
                 after: self.deadline,
             })?
-            .map_err(|e| Error::Backend {
-                message: format!("{shown} {action}: {e}"),
+            .map_err(|f| match f {
+                Fail::Io(e) => Error::Backend {
+                    message: format!("{shown} {action}: {e}"),
+                },
+                Fail::TooLong(stream, cap) => Error::Backend {
+                    message: format!(
+                        "{shown} {action} wrote more than {cap} bytes on its {stream}"
+                    ),
+                },
             })?;
-        if out.status.success() {
-            return Ok(Some(out.stdout));
+        group.disarm();
+        if status.success() {
+            return Ok(Some(stdout));
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("credentials not found") {
+        stdout.zeroize();
+        if String::from_utf8_lossy(&stderr).contains("credentials not found") {
             return Ok(None);
         }
         Err(Error::Backend {
-            message: format!("{shown} {action} failed: {}", stderr.trim()),
+            message: format!(
+                "{shown} {action} failed ({status}): {}",
+                stderr_excerpt(&stderr)
+            ),
         })
     }
 }
@@ -188,7 +467,8 @@ impl CredentialHelper {
 impl Resolver for CredentialHelper {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
         let listed = self.call("list", b"").await?.unwrap_or_default();
-        let servers = parse_list(&self.program, &listed)?;
+        let shown = PathBuf::from(self.shown());
+        let servers = parse_list(&shown, &listed)?;
         let mut out = Vec::new();
         for server in servers.keys() {
             let Some(id) = registry_id(server) else {
@@ -203,7 +483,7 @@ impl Resolver for CredentialHelper {
             };
             let parsed: Result<Credentials, _> = serde_json::from_slice(&raw);
             raw.zeroize();
-            out.extend(get_envelope(&self.program, server, id, parsed)?);
+            out.extend(get_envelope(&shown, server, id, parsed)?);
         }
         Ok(out)
     }

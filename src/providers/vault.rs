@@ -11,6 +11,19 @@
 //! [`Error::PermissionDenied`], 503 (sealed) [`Error::Locked`], a refused or broken
 //! connection and TLS failures [`Error::Unavailable`], the deadline
 //! [`Error::Timeout`]; 404 (absent, deleted or destroyed version) is "not found".
+//!
+//! The token is guarded against a hostile or misconfigured server:
+//! - a redirect is followed only to the same origin (scheme, host and port), so the
+//!   `X-Vault-Token` header never reaches another host and https never falls back to
+//!   http; any other redirect is an [`Error::Backend`] naming its target's origin
+//!   (point `VAULT_ADDR` at the active node instead);
+//! - an `http://` address is refused unless its host is loopback (`127.0.0.0/8`,
+//!   `::1`, `localhost`) or [`VaultConfig::allow_http`] is set
+//!   ([`ALLOW_HTTP_ENV`]`=1` for [`VaultConfig::from_env`]);
+//! - every key a `LIST` answers must be one id component (plus a trailing `/` for a
+//!   folder) before it becomes part of a request path: `..`, `.`, an empty key, or one
+//!   holding `/`, `%`, `?`, `#` or any character outside the id grammar is skipped
+//!   (logged), so a walk never leaves the mount.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,6 +45,11 @@ pub const NAME: &str = "vault";
 /// Where the default engine looks for the token when no `VAULT_TOKEN`/`BAO_TOKEN`
 /// is set: the default store, in the engine's internal realm (hidden from `ls`).
 pub const TOKEN_ID: &str = "docker/secrets-engine/vault/token";
+/// Set to `1` (or `true`) to let [`VaultConfig::from_env`] accept an `http://`
+/// address whose host is not loopback ([`VaultConfig::allow_http`]).
+pub const ALLOW_HTTP_ENV: &str = "SECRETS_ENGINE_VAULT_ALLOW_HTTP";
+/// Same-origin redirects followed at most in one request.
+const MAX_REDIRECTS: usize = 5;
 
 /// The first non-empty of two variables.
 fn env_var(a: &str, b: &str) -> Option<String> {
@@ -62,6 +80,9 @@ pub struct VaultConfig {
     pub max_depth: usize,
     /// Secrets read at most by one pattern lookup (default 1000).
     pub max_secrets: usize,
+    /// Accept an `http://` address whose host is not loopback (default false): the
+    /// token then crosses the network in clear text. Only for a network you trust.
+    pub allow_http: bool,
 }
 
 impl std::fmt::Debug for VaultConfig {
@@ -72,6 +93,7 @@ impl std::fmt::Debug for VaultConfig {
             .field("namespace", &self.namespace)
             .field("mount", &self.mount)
             .field("prefix", &self.prefix)
+            .field("allow_http", &self.allow_http)
             .finish_non_exhaustive()
     }
 }
@@ -89,12 +111,13 @@ impl VaultConfig {
             request_timeout: Duration::from_secs(10),
             max_depth: 16,
             max_secrets: 1000,
+            allow_http: false,
         }
     }
 
     /// From `VAULT_ADDR`/`BAO_ADDR`, `VAULT_TOKEN`/`BAO_TOKEN`, `VAULT_NAMESPACE`/
-    /// `BAO_NAMESPACE` and `VAULT_CACERT`/`BAO_CACERT`; `None` without an address and
-    /// a token.
+    /// `BAO_NAMESPACE`, `VAULT_CACERT`/`BAO_CACERT` and [`ALLOW_HTTP_ENV`]; `None`
+    /// without an address and a token.
     pub fn from_env() -> Option<VaultConfig> {
         let token = env_var("VAULT_TOKEN", "BAO_TOKEN")?;
         VaultConfig::from_env_with_token(SecretValue::from(token))
@@ -107,6 +130,7 @@ impl VaultConfig {
         let mut c = VaultConfig::new(&address, token);
         c.namespace = env_var("VAULT_NAMESPACE", "BAO_NAMESPACE");
         c.ca_file = env_var("VAULT_CACERT", "BAO_CACERT").map(PathBuf::from);
+        c.allow_http = std::env::var(ALLOW_HTTP_ENV).is_ok_and(|v| v == "1" || v == "true");
         Some(c)
     }
 
@@ -199,12 +223,16 @@ impl Vault {
     /// A provider for `config`.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] when the CA file cannot be read or the HTTP client
-    /// cannot be built.
+    /// [`Error::Unavailable`] when the address is not an `http(s)://` URL, is
+    /// `http://` to a host that is not loopback without
+    /// [`allow_http`](VaultConfig::allow_http), the CA file cannot be read or the HTTP
+    /// client cannot be built. No connection is made.
     pub fn new(config: VaultConfig) -> Result<Vault, Error> {
+        check_address(&config.address, config.allow_http)?;
         let mut builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .redirect(same_origin_redirects())
             .use_rustls_tls();
         if let Some(ca) = &config.ca_file {
             let pem = std::fs::read(ca).map_err(|e| Error::Unavailable {
@@ -264,6 +292,21 @@ impl Vault {
             }
         })?;
         let status = resp.status();
+        if status.is_redirection() {
+            // Only a redirect that same_origin_redirects refused reaches here.
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok())
+                .map_or_else(|| "an unreadable location".to_owned(), |u| origin(&u));
+            return Err(Error::Backend {
+                message: format!(
+                    "vault at {addr}: {what}: redirected ({}) to {to}; redirects to another origin are not followed, since they would carry the token: set VAULT_ADDR to the address that answers",
+                    status.as_u16()
+                ),
+            });
+        }
         let body = resp.bytes().await.map_err(|e| Error::Unavailable {
             reason: format!("vault at {addr}: {what}: {e}"),
         })?;
@@ -330,7 +373,70 @@ impl Vault {
     }
 }
 
-/// The keys of a KV v2 `LIST` answer for `folder`.
+/// `scheme://host[:port]` of `url`: what a redirect may not change.
+fn origin(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Follows a redirect only within the origin of the request (so never https to
+/// http), at most [`MAX_REDIRECTS`] times; any other is handed back as the 3xx
+/// response, which [`Vault::send`] turns into an error. reqwest strips only the
+/// headers it knows to be sensitive on a cross-origin redirect, not `X-Vault-Token`.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Refuses an address the token must not be sent to: not `http(s)://`, or
+/// `http://` to a host that is not loopback unless `allow_http`.
+fn check_address(address: &str, allow_http: bool) -> Result<(), Error> {
+    let url = reqwest::Url::parse(address).map_err(|e| Error::Unavailable {
+        reason: format!("vault: address {address:?} is not a URL: {e}"),
+    })?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_http => Ok(()),
+        "http" => Err(Error::Unavailable {
+            reason: format!(
+                "vault: refusing {}: over http:// the token would cross the network in clear text; use https://, or set {ALLOW_HTTP_ENV}=1 (VaultConfig::allow_http) for a network you trust",
+                origin(&url)
+            ),
+        }),
+        other => Err(Error::Unavailable {
+            reason: format!("vault: address {address:?} has scheme {other:?}, not http or https"),
+        }),
+    }
+}
+
+/// Is `key`, from a `LIST` answer, one id component (`name`) or one folder
+/// (`name/`)? Anything else could change the request path it becomes part of.
+fn is_list_key(key: &str) -> bool {
+    let name = key.strip_suffix('/').unwrap_or(key);
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && Id::parse(name).is_ok()
+}
+
+/// The keys of a KV v2 `LIST` answer for `folder`, without those that are not one
+/// id component ([`is_list_key`]): a hostile server cannot steer the walk with them.
 pub(crate) fn parse_list(body: &[u8], folder: &str) -> Result<Vec<String>, Error> {
     let parsed: ListResponse = serde_json::from_slice(body).map_err(|e| Error::Backend {
         message: format!(
@@ -340,7 +446,15 @@ pub(crate) fn parse_list(body: &[u8], folder: &str) -> Result<Vec<String>, Error
             e.column()
         ),
     })?;
-    Ok(parsed.data.keys)
+    let mut keys = parsed.data.keys;
+    keys.retain(|key| {
+        let ok = is_list_key(key);
+        if !ok {
+            tracing::warn!(%folder, key = %crate::error::excerpt(key), "vault LIST key that is not one id component skipped");
+        }
+        ok
+    });
+    Ok(keys)
 }
 
 /// The envelopes of a KV v2 read of the secret at `path` (its body parsed, the body
@@ -524,6 +638,39 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH)
         );
         assert!(parse_time("not a time").is_none());
+    }
+
+    #[test]
+    fn list_keys_are_one_id_component() {
+        for good in ["db", "db/", "a.b-c_d:e", "x:5000/"] {
+            assert!(is_list_key(good), "{good}");
+        }
+        for bad in [
+            "", "/", "//", ".", "./", "..", "../", "a/b", "a/b/", "%2e%2e/", "..%2f", "a?b", "a#b",
+            "a b", "a\\b", "é",
+        ] {
+            assert!(!is_list_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_only_to_loopback_unless_allowed() {
+        for ok in [
+            "https://vault.example.com:8200",
+            "http://127.0.0.1:8200",
+            "http://127.1.2.3",
+            "http://[::1]:8200",
+            "http://localhost:8200",
+        ] {
+            assert!(check_address(ok, false).is_ok(), "{ok}");
+        }
+        let err = check_address("http://vault.example.com:8200", false).unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert!(err.to_string().contains(ALLOW_HTTP_ENV), "{err}");
+        assert!(check_address("http://vault.example.com:8200", true).is_ok());
+        assert!(check_address("http://10.0.0.1", false).is_err());
+        assert!(check_address("ftp://127.0.0.1", true).is_err());
+        assert!(check_address("not a url", true).is_err());
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 use secrets_engine_test_support as support;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use secrets_engine::providers::vault::{Vault, VaultConfig};
@@ -211,6 +214,7 @@ async fn sealed_then_stopped_are_typed_errors_without_a_hang() {
     let err = v.get_secrets(&p("vault/s/db/password")).await.unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err:?}");
     b.stop();
+    wait_until_closed(&b.address);
     let started = Instant::now();
     let err = v.get_secrets(&p("vault/s/db/password")).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
@@ -317,5 +321,237 @@ async fn expiry_when_the_secret_says_so() {
     assert!(
         left > Duration::from_secs(3000) && left <= Duration::from_secs(3600),
         "{left:?}"
+    );
+}
+
+/// Blocks until nothing accepts connections at `address` (`http://host:port`): a
+/// stopped server's port can stay open a moment after its script returns.
+fn wait_until_closed(address: &str) {
+    let hostport = address.trim_start_matches("http://").trim_end_matches('/');
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(hostport).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{hostport} still accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_permission_denied_not_not_found() {
+    let b = shared();
+    b.put_secret("expiring-token/db", json!({"password": "pw"}))
+        .await;
+    b.api(
+        "PUT",
+        "sys/policies/acl/expiring-token",
+        Some(json!({"policy": "path \"secret/data/expiring-token/*\" { capabilities = [\"read\"] }"})),
+        None,
+    )
+    .await;
+    let created = b
+        .api(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["expiring-token"], "ttl": "2s", "explicit_max_ttl": "2s"})),
+            None,
+        )
+        .await;
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let v = Vault::new(VaultConfig::new(
+        &b.address,
+        SecretValue::from(token.as_str()),
+    ))
+    .unwrap();
+    let id = p("vault/expiring-token/db/password");
+    assert_eq!(v.get_secrets(&id).await.unwrap().len(), 1, "valid at first");
+    // The server revokes the token at its TTL; poll rather than guess when.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let err = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match v.get_secrets(&id).await {
+            Ok(found) if !found.is_empty() => {
+                assert!(Instant::now() < deadline, "the token never expired")
+            }
+            Ok(_) => panic!("an expired token read as not found"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+    assert!(!err.to_string().contains(&token), "{err}");
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for what a real vault would never do: it
+/// records each request's head (request line and headers) and answers each with
+/// `answer(request line)`, one request per connection.
+struct FakeServer {
+    address: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeServer {
+    fn start(answer: impl Fn(&str) -> String + Send + 'static) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(head);
+                let _ = conn.write_all(answer(&line).as_bytes());
+            }
+        });
+        FakeServer { address, seen }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn http(status: &str, extra_headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{extra_headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The path of a request line `METHOD PATH HTTP/1.1`.
+fn path_of(line: &str) -> &str {
+    line.split(' ').nth(1).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_token_never_follows_a_redirect_to_another_origin() {
+    // The listener a hostile server redirects to: it must never hear from us.
+    let elsewhere =
+        FakeServer::start(|_| http("200 OK", "", r#"{"data":{"data":{"password":"stolen"}}}"#));
+    let target = elsewhere.address.clone();
+    let redirecting = FakeServer::start(move |line| {
+        let path = path_of(line);
+        if path.starts_with("/v1/secret/data/moved/") {
+            return http(
+                "200 OK",
+                "",
+                r#"{"data":{"data":{"password":"same-origin"}}}"#,
+            );
+        }
+        if path.starts_with("/v1/secret/data/local/") {
+            return http(
+                "307 Temporary Redirect",
+                "Location: /v1/secret/data/moved/db\r\n",
+                "",
+            );
+        }
+        http(
+            "307 Temporary Redirect",
+            &format!("Location: {target}{path}\r\n"),
+            "",
+        )
+    });
+    let v = Vault::new(VaultConfig::new(
+        &redirecting.address,
+        SecretValue::from("s.REDIRECT-ME-NOT"),
+    ))
+    .unwrap();
+    let err = v
+        .get_secrets(&p("vault/app/db/password"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("307") && msg.contains(&elsewhere.address),
+        "{msg}"
+    );
+    assert!(!msg.contains("REDIRECT-ME-NOT"), "{msg}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other origin was contacted: {:?}",
+        elsewhere.requests()
+    );
+    // The first server did get the token (so the test would see it leak).
+    assert!(redirecting.requests()[0].contains("s.REDIRECT-ME-NOT"));
+    // A redirect within the origin is followed.
+    let found = v.get_secrets(&p("vault/local/db/password")).await.unwrap();
+    assert_eq!(found[0].value().expose(), b"same-origin");
+    assert!(elsewhere.requests().is_empty());
+}
+
+#[tokio::test]
+async fn hostile_list_keys_never_leave_the_mount() {
+    let server = FakeServer::start(|line| {
+        let path = path_of(line);
+        let keys = match path {
+            "/v1/secret/metadata/" => {
+                r##"["../", "..", ".", "./", "%2e%2e/", "..%2f..%2fsys/", "a/../../", "ok/../../", "?x=/", "#/", "", "/", "//", "a b/", "ok/"]"##
+            }
+            "/v1/secret/metadata/ok" => r#"["db", "../db", "%2e%2e", "x?list=true"]"#,
+            _ if path.starts_with("/v1/secret/data/ok/db") => {
+                return http("200 OK", "", r#"{"data":{"data":{"password":"x"}}}"#);
+            }
+            _ => return http("404 Not Found", "", r#"{"errors":[]}"#),
+        };
+        http("200 OK", "", &format!(r#"{{"data":{{"keys":{keys}}}}}"#))
+    });
+    let v = Vault::new(VaultConfig::new(
+        &server.address,
+        SecretValue::from("s.tok"),
+    ))
+    .unwrap();
+    let found = v.get_secrets(&p("vault/**")).await.unwrap();
+    let ids: Vec<String> = found.iter().map(|e| e.id().to_string()).collect();
+    assert_eq!(ids, ["vault/ok/db/password"]);
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|h| path_of(h.lines().next().unwrap()).to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/secret/metadata/",
+            "/v1/secret/metadata/ok",
+            "/v1/secret/data/ok/db"
+        ],
+        "only the mount's own paths are asked"
+    );
+}
+
+#[test]
+fn an_http_address_other_than_loopback_is_refused_without_connecting() {
+    // 192.0.2.0/24 is TEST-NET-1: nothing answers there, and nothing is asked.
+    let err = Vault::new(VaultConfig::new(
+        "http://192.0.2.1:8200",
+        SecretValue::from("s.tok"),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("http://192.0.2.1:8200") && msg.contains("SECRETS_ENGINE_VAULT_ALLOW_HTTP"),
+        "{msg}"
+    );
+    let mut allowed = VaultConfig::new("http://192.0.2.1:8200", SecretValue::from("s.tok"));
+    allowed.allow_http = true;
+    assert!(Vault::new(allowed).is_ok());
+    assert!(
+        Vault::new(VaultConfig::new(
+            "https://192.0.2.1:8200",
+            SecretValue::from("s.tok")
+        ))
+        .is_ok()
     );
 }

@@ -44,6 +44,12 @@
 #define SE_ENV_CONTAINER_MODE 1
 
 /*
+ `se_env_options` flag: only references inside `allow` are resolved (an empty
+ `allow` then refuses every reference). Without it, `allow` is ignored.
+ */
+#define SE_ENV_RESTRICT 2
+
+/*
  The outcome of a call. Values are stable: new ones are only ever added.
  */
 typedef enum {
@@ -230,6 +236,37 @@ typedef struct {
 } se_engine_options;
 
 /*
+ Options for `se_engine_resolve_env_with`. Zero-initialise it
+ (`se_env_options o = {0};`): zero means the default for every field.
+ */
+typedef struct {
+  /*
+   `SE_ENV_CONTAINER_MODE` and/or `SE_ENV_RESTRICT`.
+   */
+  uint32_t flags;
+  /*
+   With `SE_ENV_RESTRICT`: `allow_len` patterns; a reference is
+   resolved only when one of them includes its whole pattern, any other is
+   refused with `SE_STATUS_PERMISSION_DENIED` naming its variable and is never
+   looked up. May be NULL when `allow_len` is 0.
+   */
+  const char *const *allow;
+  /*
+   Number of patterns at `allow`.
+   */
+  size_t allow_len;
+  /*
+   Distinct references one env list may hold; more is
+   `SE_STATUS_INVALID_ARGUMENT` before any lookup. 0 for 256.
+   */
+  uint32_t max_references;
+  /*
+   References handed to the providers at once; 0 for 32.
+   */
+  uint32_t max_concurrent_lookups;
+} se_env_options;
+
+/*
  The callbacks of a provider written in C.
 
  `get_secrets` is called on a worker thread (never the caller's), possibly from
@@ -297,6 +334,8 @@ se_status se_engine_get_secrets(const se_engine *engine,
  `se://` value replaced by its secret (docs/design.md §9). `flags` is 0 or
  `SE_ENV_CONTAINER_MODE`. On success `*out` owns the resolved list, in input order
  (free with `se_string_list_free`, which zeroes it). `env` may be NULL when `n` is 0.
+ The same as `se_engine_resolve_env_with` with `flags` and every other option at
+ its default (at most 256 distinct references, no allow-list).
 
  # Safety
  `engine` is NULL or a live engine from `se_engine_new`; `env` is NULL or (when `n`
@@ -308,6 +347,23 @@ se_status se_engine_resolve_env(const se_engine *engine,
                                 size_t n,
                                 int flags,
                                 se_string_list **out);
+
+/*
+ `se_engine_resolve_env` with options: container mode, an allow-list of patterns
+ (`SE_ENV_RESTRICT`), the cap on distinct references and on lookups at once (see
+ `se_env_options`). `opts` may be NULL for the defaults. The internal realm
+ (`docker/secrets-engine` and every id below it) is never resolved.
+
+ # Safety
+ As for `se_engine_resolve_env`; `opts` is NULL or points to an initialised
+ `se_env_options` whose `allow` is NULL or (when `allow_len` is not 0) points to
+ `allow_len` pointers, each NULL or a NUL-terminated string.
+ */
+se_status se_engine_resolve_env_with(const se_engine *engine,
+                                     const char *const *env,
+                                     size_t n,
+                                     const se_env_options *opts,
+                                     se_string_list **out);
 
 /*
  Stores `len` bytes at `value` under `id` in the default store (binary-safe).

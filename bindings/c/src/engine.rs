@@ -26,6 +26,29 @@ pub const SE_STORE_MEMORY: u32 = 3;
 
 /// `se_engine_resolve_env` flag: an empty value `NAME=` is looked up as the id `NAME`.
 pub const SE_ENV_CONTAINER_MODE: u32 = 1;
+/// `se_env_options` flag: only references inside `allow` are resolved (an empty
+/// `allow` then refuses every reference). Without it, `allow` is ignored.
+pub const SE_ENV_RESTRICT: u32 = 2;
+
+/// Options for `se_engine_resolve_env_with`. Zero-initialise it
+/// (`se_env_options o = {0};`): zero means the default for every field.
+#[repr(C)]
+pub struct se_env_options {
+    /// `SE_ENV_CONTAINER_MODE` and/or `SE_ENV_RESTRICT`.
+    pub flags: u32,
+    /// With `SE_ENV_RESTRICT`: `allow_len` patterns; a reference is
+    /// resolved only when one of them includes its whole pattern, any other is
+    /// refused with `SE_STATUS_PERMISSION_DENIED` naming its variable and is never
+    /// looked up. May be NULL when `allow_len` is 0.
+    pub allow: *const *const c_char,
+    /// Number of patterns at `allow`.
+    pub allow_len: usize,
+    /// Distinct references one env list may hold; more is
+    /// `SE_STATUS_INVALID_ARGUMENT` before any lookup. 0 for 256.
+    pub max_references: u32,
+    /// References handed to the providers at once; 0 for 32.
+    pub max_concurrent_lookups: u32,
+}
 
 /// Options for `se_engine_new`. Zero-initialise it (`se_engine_options o = {0};`) and
 /// set what you need; zero means the default for every field.
@@ -178,6 +201,8 @@ pub unsafe extern "C" fn se_engine_get_secrets(
 /// `se://` value replaced by its secret (docs/design.md §9). `flags` is 0 or
 /// `SE_ENV_CONTAINER_MODE`. On success `*out` owns the resolved list, in input order
 /// (free with `se_string_list_free`, which zeroes it). `env` may be NULL when `n` is 0.
+/// The same as `se_engine_resolve_env_with` with `flags` and every other option at
+/// its default (at most 256 distinct references, no allow-list).
 ///
 /// # Safety
 /// `engine` is NULL or a live engine from `se_engine_new`; `env` is NULL or (when `n`
@@ -192,10 +217,6 @@ pub unsafe extern "C" fn se_engine_resolve_env(
     out: *mut *mut se_string_list,
 ) -> se_status {
     guard(|| {
-        // SAFETY: NULL or writable (this function's contract).
-        let out = unsafe { Out::new(out, "out") }?;
-        // SAFETY: NULL or a live engine (this function's contract).
-        let engine = unsafe { engine_ref(engine) }?;
         let flags = flags as u32;
         if flags & !SE_ENV_CONTAINER_MODE != 0 {
             return Err(fail_with(
@@ -203,51 +224,157 @@ pub unsafe extern "C" fn se_engine_resolve_env(
                 &format!("unknown flags {flags:#x}"),
             ));
         }
-        // SAFETY: NULL, or `n` pointers each NULL or to a NUL-terminated string (this
-        // function's contract).
-        let entries = unsafe { str_array_arg(env, n, "env") }?;
-        let mut vars = Vec::with_capacity(n);
-        for (i, entry) in entries.into_iter().enumerate() {
-            let (name, value) = entry.split_once('=').ok_or_else(|| {
-                fail_with(
-                    se_status::SE_STATUS_INVALID_ARGUMENT,
-                    &format!("env[{i}] has no '='"),
-                )
-            })?;
-            vars.push((OsString::from(name), OsString::from(value)));
-        }
         let options = if flags & SE_ENV_CONTAINER_MODE != 0 {
             EnvOptions::container()
         } else {
             EnvOptions::host()
         };
-        let resolved = engine
-            .blocking()
-            .resolve_env(vars, options)
-            .map_err(|e| fail(&e))?;
-        let mut items = Vec::with_capacity(resolved.len());
-        for (k, v) in resolved {
-            let (k, mut v) = (k.into_encoded_bytes(), v.into_encoded_bytes());
-            // Sized for the NUL too, so CString::new never reallocates and leaves a
-            // stray copy of the secret behind.
-            let mut entry = Vec::with_capacity(k.len() + v.len() + 2);
-            entry.extend_from_slice(&k);
-            entry.push(b'=');
-            entry.extend_from_slice(&v);
-            v.zeroize();
+        // SAFETY: the same contract as this function's.
+        unsafe { resolve_env(engine, env, n, options, out) }
+    })
+}
+
+/// `se_engine_resolve_env` with options: container mode, an allow-list of patterns
+/// (`SE_ENV_RESTRICT`), the cap on distinct references and on lookups at once (see
+/// `se_env_options`). `opts` may be NULL for the defaults. The internal realm
+/// (`docker/secrets-engine` and every id below it) is never resolved.
+///
+/// # Safety
+/// As for `se_engine_resolve_env`; `opts` is NULL or points to an initialised
+/// `se_env_options` whose `allow` is NULL or (when `allow_len` is not 0) points to
+/// `allow_len` pointers, each NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn se_engine_resolve_env_with(
+    engine: *const se_engine,
+    env: *const *const c_char,
+    n: usize,
+    opts: *const se_env_options,
+    out: *mut *mut se_string_list,
+) -> se_status {
+    guard(|| {
+        // SAFETY: NULL or an initialised `se_env_options` (this function's contract).
+        let options = match unsafe { try_ref(opts, "opts") } {
+            // SAFETY: `allow` as this function's contract says.
+            Ok(o) => unsafe { env_options(o) }?,
+            Err(_) => EnvOptions::host(),
+        };
+        // SAFETY: the same contract as this function's.
+        unsafe { resolve_env(engine, env, n, options, out) }
+    })
+}
+
+/// The `EnvOptions` `o` describes.
+///
+/// # Safety
+/// `o.allow` is NULL or (when `o.allow_len` is not 0) points to `o.allow_len`
+/// pointers, each NULL or a NUL-terminated string.
+unsafe fn env_options(o: &se_env_options) -> Result<EnvOptions, se_status> {
+    if o.flags & !(SE_ENV_CONTAINER_MODE | SE_ENV_RESTRICT) != 0 {
+        return Err(fail_with(
+            se_status::SE_STATUS_INVALID_ARGUMENT,
+            &format!("options.flags has unknown bits {:#x}", o.flags),
+        ));
+    }
+    let mut options = if o.flags & SE_ENV_CONTAINER_MODE != 0 {
+        EnvOptions::container()
+    } else {
+        EnvOptions::host()
+    };
+    if o.flags & SE_ENV_RESTRICT != 0 {
+        // SAFETY: NULL, or `allow_len` pointers each NULL or a NUL-terminated string
+        // (this function's contract).
+        let allow = unsafe { str_array_arg(o.allow, o.allow_len, "options.allow") }?;
+        let patterns = allow
+            .into_iter()
+            .map(pattern_arg)
+            .collect::<Result<Vec<_>, _>>()?;
+        options = options.with_allow(patterns);
+    }
+    if o.max_references != 0 {
+        options = options.with_max_references(o.max_references as usize);
+    }
+    if o.max_concurrent_lookups != 0 {
+        options = options.with_max_concurrent_lookups(o.max_concurrent_lookups as usize);
+    }
+    Ok(options)
+}
+
+/// The body of both resolve functions.
+///
+/// # Safety
+/// As for `se_engine_resolve_env`.
+unsafe fn resolve_env(
+    engine: *const se_engine,
+    env: *const *const c_char,
+    n: usize,
+    options: EnvOptions,
+    out: *mut *mut se_string_list,
+) -> Result<(), se_status> {
+    // SAFETY: NULL or writable (the caller's contract).
+    let out = unsafe { Out::new(out, "out") }?;
+    // SAFETY: NULL or a live engine (the caller's contract).
+    let engine = unsafe { engine_ref(engine) }?;
+    // SAFETY: NULL, or `n` pointers each NULL or to a NUL-terminated string (the
+    // caller's contract).
+    let entries = unsafe { str_array_arg(env, n, "env") }?;
+    let mut vars = Vec::with_capacity(n);
+    for (i, entry) in entries.into_iter().enumerate() {
+        let (name, value) = entry.split_once('=').ok_or_else(|| {
+            fail_with(
+                se_status::SE_STATUS_INVALID_ARGUMENT,
+                &format!("env[{i}] has no '='"),
+            )
+        })?;
+        vars.push((OsString::from(name), OsString::from(value)));
+    }
+    let resolved = engine
+        .blocking()
+        .resolve_env(vars, options)
+        .map_err(|e| fail(&e))?;
+    out.write(into_handle(se_string_list::new(env_strings(resolved)?)));
+    Ok(())
+}
+
+/// `NAME=VALUE` C strings of a resolved env list. On failure every string already
+/// built and every value not yet converted is zeroed before it is freed.
+pub(crate) fn env_strings(resolved: Vec<(OsString, OsString)>) -> Result<Vec<CString>, se_status> {
+    /// Zeroes the strings it holds when dropped (on the error path).
+    struct Built(Vec<CString>);
+    impl Drop for Built {
+        fn drop(&mut self) {
+            for s in self.0.drain(..) {
+                s.into_bytes_with_nul().zeroize();
+            }
+        }
+    }
+    let mut built = Built(Vec::with_capacity(resolved.len()));
+    let mut rest = resolved.into_iter();
+    while let Some((k, v)) = rest.next() {
+        let (k, mut v) = (k.into_encoded_bytes(), v.into_encoded_bytes());
+        // Sized for the NUL too, so CString::new never reallocates and leaves a
+        // stray copy of the secret behind.
+        let mut entry = Vec::with_capacity(k.len() + v.len() + 2);
+        entry.extend_from_slice(&k);
+        entry.push(b'=');
+        entry.extend_from_slice(&v);
+        v.zeroize();
+        match CString::new(entry) {
+            Ok(c) => built.0.push(c),
             // resolve_env refuses NUL bytes in values, and C strings cannot carry them.
-            let c = CString::new(entry).map_err(|e| {
+            Err(e) => {
                 e.into_vec().zeroize();
-                fail_with(
+                for (_, v) in rest {
+                    v.into_encoded_bytes().zeroize();
+                }
+                // `built` zeroes what it holds as it goes.
+                return Err(fail_with(
                     se_status::SE_STATUS_UNREPRESENTABLE,
                     "a resolved entry contains a NUL byte",
-                )
-            })?;
-            items.push(c);
+                ));
+            }
         }
-        out.write(into_handle(se_string_list::new(items)));
-        Ok(())
-    })
+    }
+    Ok(std::mem::take(&mut built.0))
 }
 
 /// Stores `len` bytes at `value` under `id` in the default store (binary-safe).

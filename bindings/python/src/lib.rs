@@ -337,10 +337,15 @@ impl Engine {
     }
 
     /// Resolves `NAME=VALUE` entries (in order); `se://` values become secrets.
+    /// With `allow`, only references inside one of its patterns are resolved (an
+    /// empty list refuses every reference); `max_references` caps the distinct
+    /// references (default 256).
     pub fn resolve_env_list(
         &self,
         env: Vec<String>,
         container_mode: bool,
+        allow: Option<Vec<String>>,
+        max_references: Option<u32>,
     ) -> Result<Vec<String>, SecretsEngineError> {
         let mut vars = Vec::with_capacity(env.len());
         for entry in env {
@@ -351,11 +356,21 @@ impl Engine {
                 })?;
             vars.push((OsString::from(k), OsString::from(v)));
         }
-        let options = if container_mode {
+        let mut options = if container_mode {
             se::EnvOptions::container()
         } else {
             se::EnvOptions::host()
         };
+        if let Some(allow) = allow {
+            let patterns = allow
+                .iter()
+                .map(|p| self::pattern(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            options = options.with_allow(patterns);
+        }
+        if let Some(limit) = max_references {
+            options = options.with_max_references(limit as usize);
+        }
         let resolved = self.inner.blocking().resolve_env(vars, options)?;
         resolved
             .into_iter()

@@ -281,3 +281,21 @@ def test_asyncio_with_a_python_provider_and_the_keychain():
         assert k[0].value == b"from-keychain" and k[0].provider == "docker-pass"
     finally:
         engine.remove("pyasync/token")
+
+
+def test_resolve_env_allow_list_and_cap(engine):
+    engine.set("ci/token", b"ci-value")
+    engine.set("prod/db", b"PROD")
+    assert engine.resolve_env({"T": "se://ci/token"}, allow=["ci/**"]) == {"T": "ci-value"}
+    with pytest.raises(secrets_engine.PermissionDenied, match="P: se://prod/db is not allowed"):
+        engine.resolve_env({"T": "se://ci/token", "P": "se://prod/db"}, allow=["ci/**"])
+    with pytest.raises(secrets_engine.PermissionDenied):
+        engine.resolve_env(["T=se://ci/token"], allow=[])
+    with pytest.raises(secrets_engine.PermissionDenied, match="internal realm"):
+        engine.resolve_env({"V": "se://docker/secrets-engine/vault/token"})
+    with pytest.raises(secrets_engine.SecretsEngineError, match="more than 1 distinct"):
+        engine.resolve_env({"T": "se://ci/token", "P": "se://prod/db"}, max_references=1)
+    with pytest.raises(TypeError):
+        engine.resolve_env({"T": "se://ci/token"}, allow="ci/**")
+    with pytest.raises(secrets_engine.InvalidPattern):
+        engine.resolve_env({"T": "se://ci/token"}, allow=["ci//x"])

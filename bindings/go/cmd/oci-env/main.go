@@ -1,13 +1,26 @@
 // Command oci-env plays the part of a container runtime: it reads an OCI runtime
-// config.json, resolves every se:// reference in process.env through the default
+// config.json, resolves the se:// references in process.env through the default
 // engine (the OS keychain) plus a provider of the runtime's own, and writes the
 // config back. Container mode is on: an empty NAME= asks for the secret named NAME.
 //
-//	oci-env path/to/config.json
+//	oci-env [--allow PATTERN]... path/to/config.json
+//
+// Only references inside an --allow pattern are resolved. process.env mixes what
+// the user asked for (docker run -e) with the image's own ENV, and oci-env cannot
+// tell them apart: without a limit an image could name any of the user's secrets
+// and receive it. So with no --allow every reference is refused (the config is
+// left untouched and the error names the variable), a reference outside every
+// --allow pattern is refused the same way, and an empty NAME= outside them stays
+// empty. A pattern allows a reference when it includes the reference's whole
+// pattern: --allow 'ci/**' allows se://ci/token and se://ci/*/key, not se://**.
+// The engine's internal realm (docker/secrets-engine/**) is never resolved, and at
+// most 256 distinct references are.
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,7 +49,21 @@ func (runtimeSecrets) GetSecrets(pattern string) ([]secretsengine.Secret, error)
 	return out, nil
 }
 
-func run(path string) error {
+// patterns is a repeatable --allow flag.
+type patterns []string
+
+func (p *patterns) String() string { return strings.Join(*p, ",") }
+
+func (p *patterns) Set(v string) error {
+	if !secretsengine.PatternIsValid(v) {
+		return fmt.Errorf("%q is not a valid pattern", v)
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+// run resolves the config at path, resolving only references inside allow.
+func run(path string, allow []string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -64,7 +91,10 @@ func run(path string) error {
 	if err := engine.RegisterProvider("runtime", "runtime/**", runtimeSecrets{}); err != nil {
 		return err
 	}
-	resolved, err := engine.ResolveEnv(env, true)
+	opts := secretsengine.ResolveEnvOptions{ContainerMode: true, Restrict: true, Allow: allow}
+	// Strings, not ResolveEnvBytes: the JSON encoder copies every value into
+	// buffers of its own anyway, and the file written holds them.
+	resolved, err := engine.ResolveEnvWith(context.Background(), env, opts)
 	if err != nil {
 		return err
 	}
@@ -100,11 +130,18 @@ func run(path string) error {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: oci-env path/to/config.json")
+	var allow patterns
+	flags := flag.NewFlagSet("oci-env", flag.ContinueOnError)
+	flags.Var(&allow, "allow", "resolve references inside this pattern (repeatable); with none, every reference is refused")
+	flags.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: oci-env [--allow PATTERN]... path/to/config.json")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(os.Args[1:]); err != nil || flags.NArg() != 1 {
+		flags.Usage()
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	if err := run(flags.Arg(0), allow); err != nil {
 		fmt.Fprintln(os.Stderr, "oci-env:", err)
 		os.Exit(1)
 	}

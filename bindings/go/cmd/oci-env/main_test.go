@@ -37,7 +37,7 @@ func TestResolvesProcessEnvOfAnOCIConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(path); err != nil {
+	if err := run(path, []string{"oci/**", "runtime/**", "GH_TOKEN"}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
@@ -68,10 +68,47 @@ func TestResolvesProcessEnvOfAnOCIConfig(t *testing.T) {
 	// A reference that cannot be resolved leaves the config untouched.
 	bad := `{"process": {"env": ["X=se://missing/secret"]}}`
 	os.WriteFile(path, []byte(bad), 0o644)
-	if err := run(path); err == nil || !strings.Contains(err.Error(), "X: no secret matches missing/secret") {
+	if err := run(path, []string{"missing/**"}); err == nil || !strings.Contains(err.Error(), "X: no secret matches missing/secret") {
 		t.Fatalf("%v", err)
 	}
 	if raw, _ := os.ReadFile(path); string(raw) != bad {
 		t.Fatalf("config changed: %s", raw)
+	}
+}
+
+func TestImageProvidedReferencesAreRefusedByDefault(t *testing.T) {
+	e, err := secretsengine.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Set("oci/user-secret", []byte("USER-SECRET")); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Remove("oci/user-secret")
+	if err := e.Set("GH_TOKEN", []byte("ghp_kc")); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Remove("GH_TOKEN")
+	path := filepath.Join(t.TempDir(), "config.json")
+	// An image whose ENV names a secret of the user's.
+	image := `{"process": {"env": ["PATH=/bin", "STOLEN=se://oci/user-secret"]}}`
+	for _, allow := range [][]string{nil, {"ci/**"}, {"oci/other"}} {
+		os.WriteFile(path, []byte(image), 0o644)
+		err := run(path, allow)
+		if err == nil || !strings.Contains(err.Error(), "STOLEN: se://oci/user-secret is not allowed") {
+			t.Fatalf("allow %v: %v", allow, err)
+		}
+		if raw, _ := os.ReadFile(path); string(raw) != image || strings.Contains(string(raw), "USER-SECRET") {
+			t.Fatalf("allow %v: config changed: %s", allow, raw)
+		}
+	}
+	// With no --allow, an empty NAME= is left empty rather than looked up.
+	os.WriteFile(path, []byte(`{"process": {"env": ["GH_TOKEN="]}}`), 0o644)
+	if err := run(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(path); strings.Contains(string(raw), "ghp_kc") {
+		t.Fatalf("resolved without being allowed: %s", raw)
 	}
 }

@@ -206,15 +206,46 @@ class Engine:
             raise SecretsEngineError.Other(str(e)) from e
 
     @overload
-    def resolve_env(self, env: Mapping[str, str], container_mode: bool = False) -> Dict[str, str]: ...
+    def resolve_env(
+        self,
+        env: Mapping[str, str],
+        container_mode: bool = False,
+        *,
+        allow: Optional[Sequence[str]] = None,
+        max_references: Optional[int] = None,
+    ) -> Dict[str, str]: ...
     @overload
-    def resolve_env(self, env: Sequence[str], container_mode: bool = False) -> List[str]: ...
+    def resolve_env(
+        self,
+        env: Sequence[str],
+        container_mode: bool = False,
+        *,
+        allow: Optional[Sequence[str]] = None,
+        max_references: Optional[int] = None,
+    ) -> List[str]: ...
 
-    def resolve_env(self, env, container_mode=False):
+    def resolve_env(self, env, container_mode=False, *, allow=None, max_references=None):
         """Replaces every ``se://`` value by its secret. ``env`` is a dict
         (returns a dict, same order) or a list of ``NAME=VALUE`` strings such as an
         OCI ``process.env`` (returns a list). In container mode an empty ``NAME=``
-        asks for the secret named ``NAME`` and stays empty when there is none."""
+        asks for the secret named ``NAME`` and stays empty when there is none.
+
+        ``allow``, a list of patterns, limits what may be resolved: a reference is
+        resolved only when one of them includes its whole pattern (``"ci/**"``
+        includes ``se://ci/token`` and ``se://ci/*/key``, not ``se://**``); any
+        other raises :class:`PermissionDenied` naming its variable and is never
+        looked up (an empty ``NAME=`` outside stays empty). ``allow=[]`` refuses
+        every reference; ``None`` allows all. At most ``max_references`` distinct
+        references (default 256) are resolved; more raises before any lookup. The
+        engine's internal realm (``docker/secrets-engine/**``) is never resolved."""
+        if allow is not None:
+            if isinstance(allow, (str, bytes)) or not all(isinstance(p, str) for p in allow):
+                raise TypeError("allow is a list of pattern str")
+            allow = list(allow)
+        if max_references is not None and (
+            not isinstance(max_references, int) or not 0 < max_references < 2**32
+        ):
+            raise ValueError("max_references is a positive int below 2**32")
         if isinstance(env, Mapping):
             entries = []
             for name, value in env.items():
@@ -223,14 +254,18 @@ class Engine:
                 if "=" in name:
                     raise ValueError(f"environment names cannot contain '=': {name!r}")
                 entries.append(f"{name}={value}")
-            resolved = _wrap_internal(self._native.resolve_env_list)(entries, container_mode)
+            resolved = _wrap_internal(self._native.resolve_env_list)(
+                entries, container_mode, allow, max_references
+            )
             return dict(entry.split("=", 1) for entry in resolved)
         if isinstance(env, (str, bytes)):
             raise TypeError("env is a dict or a list of NAME=VALUE strings")
         entries = list(env)
         if not all(isinstance(e, str) for e in entries):
             raise TypeError("env entries are NAME=VALUE str")
-        return _wrap_internal(self._native.resolve_env_list)(entries, container_mode)
+        return _wrap_internal(self._native.resolve_env_list)(
+            entries, container_mode, allow, max_references
+        )
 
     def plugins(self) -> List[PluginInfo]:
         """Every provider with its pattern, configurability and state."""
