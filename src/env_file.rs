@@ -1,13 +1,18 @@
 //! Env files (`NAME=VALUE` lines, dotenv style), parsed without ever quoting a line.
 //!
 //! Syntax, one entry per line:
+//! - a UTF-8 byte order mark at the start of the file is ignored (editors on Windows
+//!   write one);
 //! - blank lines and lines starting with `#` are skipped; `export ` before a name is
-//!   allowed;
+//!   allowed, `export` alone is an error;
 //! - `NAME=value`: unquoted values are trimmed and end at ` #` (a comment);
 //! - `NAME='value'`: taken literally;
-//! - `NAME="value"`: `\n`, `\r`, `\t`, `\"`, `\\` and `\$` are unescaped;
+//! - `NAME="value"`: `\n`, `\r`, `\t`, `\"`, `\\` and `\$` are unescaped; any other
+//!   backslash is kept as it is (`"\q"` is `\q`);
 //! - `NAME` alone takes the value of `NAME` from the lookup (the process
-//!   environment), and is skipped when it has none.
+//!   environment), and is skipped when it has none;
+//! - a name given twice appears twice, in file order: applied in order, the last one
+//!   wins.
 //!
 //! There is no `$VAR` expansion: a value is what the file says, so `PASS=abc$def`
 //! stays `abc$def`. Errors name the line number and what is wrong, never the line's
@@ -48,6 +53,7 @@ pub fn parse(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, Error> {
     let mut out = Vec::new();
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw).trim_start();
@@ -60,7 +66,9 @@ pub fn parse(
             .map_or(line, str::trim_start);
         let Some((name, rest)) = line.split_once('=') else {
             let name = line.trim_end();
-            if !valid_name(name) {
+            // `export` with nothing after it names no variable, as `export ` (whose
+            // keyword is stripped above, leaving no name) does not.
+            if !valid_name(name) || name == "export" {
                 return Err(err(path, line_no, "expected NAME=VALUE"));
             }
             if let Some(v) = lookup(name) {

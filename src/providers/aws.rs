@@ -9,6 +9,7 @@
 //! groups of 20. A secret scheduled for deletion is "not found".
 
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 
@@ -67,9 +68,9 @@ pub struct AwsSecretsManager {
     max_secrets: usize,
 }
 
-fn service_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(
+fn service_error<E: ProvideErrorMetadata + std::fmt::Debug>(
     what: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
 ) -> Error {
     match &e {
         SdkError::TimeoutError(_) => Error::Timeout {
@@ -80,16 +81,23 @@ fn service_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(
         },
         SdkError::ServiceError(s) => {
             let err = s.err();
+            let raw = s.raw();
+            // An error body the SDK cannot parse (not JSON: a proxy's page, moto's
+            // XML refusals) leaves no code: the HTTP status still says what happened.
             let code = err.code().unwrap_or("unknown");
+            let status = raw.status().as_u16();
             match code {
                 "AccessDeniedException"
                 | "UnrecognizedClientException"
                 | "InvalidSignatureException" => Error::PermissionDenied {
                     reason: format!("aws-secrets-manager: {what}: {code}"),
                 },
+                _ if matches!(status, 401 | 403) => Error::PermissionDenied {
+                    reason: format!("aws-secrets-manager: {what}: {code} (HTTP {status})"),
+                },
                 _ => Error::Backend {
                     message: format!(
-                        "aws-secrets-manager: {what}: {code}: {}",
+                        "aws-secrets-manager: {what}: {code} (HTTP {status}): {}",
                         err.message().unwrap_or("")
                     ),
                 },

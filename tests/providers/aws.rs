@@ -345,8 +345,11 @@ async fn moto_frozen_then_stopped_then_restarted_through_one_engine() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(one().await.unwrap().expose(), b"before");
 
-    // Stopped: refused connections are Unavailable, well within the deadline.
+    // Stopped: refused connections are Unavailable, well within the deadline. `stop`
+    // only sends the signal: wait until the port is closed, or the next call may still
+    // reach the dying server.
     moto.stop();
+    wait_until_closed(&moto.endpoint).await;
     let t = Instant::now();
     let err = one().await.unwrap_err();
     assert!(
@@ -372,4 +375,178 @@ async fn moto_frozen_then_stopped_then_restarted_through_one_engine() {
         .await
         .unwrap();
     assert_eq!(one().await.unwrap().expose(), b"after");
+}
+
+/// Waits until nothing accepts connections at `endpoint` (`http://host:port`), for at
+/// most 30 s.
+async fn wait_until_closed(endpoint: &str) {
+    use std::time::{Duration, Instant};
+    let address = endpoint.trim_start_matches("http://");
+    let until = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(address).await.is_ok() {
+        assert!(
+            Instant::now() < until,
+            "{address} still accepts connections 30 s after moto was stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A moto_server of its own that authenticates and authorizes requests as IAM does,
+/// once its first `free_actions` requests are done (moto's
+/// `INITIAL_NO_AUTH_ACTION_COUNT`; see moto's IAM documentation), so those can set
+/// up users and secrets without credentials.
+struct IamMoto {
+    endpoint: String,
+    child: std::process::Child,
+}
+
+impl IamMoto {
+    async fn start(free_actions: u32) -> IamMoto {
+        // The shared moto's start installed moto_server in the repository's venv.
+        moto();
+        let venv = support::services::script("moto")
+            .parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.parent())
+            .unwrap()
+            .join(".venv/bin/moto_server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(venv)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let m = IamMoto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        // /moto-api/ is moto's own API, not an AWS action: it does not count.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reqwest::get(format!("{}/moto-api/", m.endpoint))
+            .await
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < until, "moto did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        m
+    }
+
+    /// One IAM query-API action (one of the free ones: unsigned). moto picks the
+    /// service from the credential scope of the Authorization header.
+    async fn iam(&self, params: &[(&str, &str)]) -> String {
+        let response = reqwest::Client::new()
+            .post(&self.endpoint)
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .form(&[params, &[("Version", "2010-05-08")]].concat())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "IAM {params:?}: {status} {body}");
+        body
+    }
+
+    /// A new IAM user, with `policy` (an IAM policy document) when given; its
+    /// access key id and secret. Two free actions, three with a policy.
+    async fn user(&self, name: &str, policy: Option<&str>) -> (String, String) {
+        self.iam(&[("Action", "CreateUser"), ("UserName", name)])
+            .await;
+        if let Some(document) = policy {
+            self.iam(&[
+                ("Action", "PutUserPolicy"),
+                ("UserName", name),
+                ("PolicyName", "secrets"),
+                ("PolicyDocument", document),
+            ])
+            .await;
+        }
+        let body = self
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", name)])
+            .await;
+        let tag = |t: &str| {
+            let start = body.find(&format!("<{t}>")).unwrap() + t.len() + 2;
+            let end = body[start..].find(&format!("</{t}>")).unwrap();
+            body[start..start + end].to_owned()
+        };
+        (tag("AccessKeyId"), tag("SecretAccessKey"))
+    }
+
+    async fn provider(&self, (key, secret): (String, String)) -> AwsSecretsManager {
+        AwsSecretsManager::new(AwsOptions {
+            region: Some("us-east-1".into()),
+            endpoint: Some(self.endpoint.clone()),
+            static_credentials: Some((key, SecretValue::from(secret))),
+            ..AwsOptions::default()
+        })
+        .await
+    }
+}
+
+impl Drop for IamMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn access_denied_by_iam_is_permission_denied() {
+    // Free actions: the secret (1), a reader with a policy (3), a user with none (2).
+    let moto = IamMoto::start(6).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name("guarded/key")
+        .secret_string("only-for-readers")
+        .send()
+        .await
+        .unwrap();
+    let reader = moto
+        .user(
+            "reader",
+            Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"}]}"#,
+            ),
+        )
+        .await;
+    let nobody = moto.user("nobody", None).await;
+
+    // Authentication is on from here: the reader's signed requests are allowed, so
+    // what the other user gets is a refusal of its permissions, not of its signature.
+    let allowed = moto.provider(reader).await;
+    assert_eq!(
+        values(&allowed, "guarded/key").await,
+        [("guarded/key".to_string(), b"only-for-readers".to_vec())]
+    );
+    // moto refuses with HTTP 403 and an XML body the SDK cannot read a code from
+    // (AWS answers AccessDeniedException in JSON): the status alone must do.
+    let denied = moto.provider(nobody).await;
+    for (pattern, call) in [("guarded/key", "read guarded/key"), ("guarded/*", "list")] {
+        let err = denied.get_secrets(&p(pattern)).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::PermissionDenied { reason } if reason.contains(call) && reason.contains("403")),
+            "{pattern}: {err:?}"
+        );
+        assert!(!format!("{err} {err:?}").contains("only-for-readers"));
+    }
 }

@@ -526,3 +526,171 @@ async fn an_authorization_timeout_crashes() {
         Err(Error::Unavailable { .. })
     ));
 }
+
+/// The fake is as strict as `op`: without `--format json` it prints tables, and it
+/// refuses flags `op` does not have. So the tests above would fail if the provider
+/// dropped a flag it needs or passed one `op` refuses.
+#[test]
+fn the_fake_refuses_what_op_refuses() {
+    let op = FakeOp::new();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(op.path())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, _) = run(&["vault", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(serde_json::from_str::<Value>(&stdout).is_err(), "{stdout}");
+    assert!(stdout.contains("Private Vault"), "{stdout}");
+    let (code, stdout, _) = run(&["vault", "list", "--format=json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()[1]["name"],
+        "Team"
+    );
+    for (args, message) in [
+        (
+            &[
+                "item", "list", "--vault", "Team", "--format", "json", "--all",
+            ][..],
+            "unknown flag: --all",
+        ),
+        // A flag of another command.
+        (
+            &["item", "list", "--reveal", "--format", "json"],
+            "unknown flag: --reveal",
+        ),
+        (&["item", "get", "--format", "json"], "accepts 1 arg(s)"),
+        (
+            &["item", "list", "--vault"],
+            "flag needs an argument: --vault",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(
+            stderr.starts_with("[ERROR] ") && stderr.contains(message),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn warnings_before_answers_and_errors_are_not_errors() {
+    let mut op = FakeOp::new();
+    op.set(
+        "warnings",
+        json!([
+            "a first warning",
+            "a second one, mentioning (403) Forbidden"
+        ]),
+    );
+    assert_eq!(
+        value(&op.cli(), "team/github-work").await,
+        one("team/github-work", "team-gh")
+    );
+    // The [ERROR] line is the message, whatever [WARN] lines precede it, with or
+    // without op's time stamp.
+    for stamp in [true, false] {
+        op.set("stamp", json!(stamp));
+        op.set("mode", json!("not-signed-in"));
+        let err = op.cli().get_secrets(&p("a/b")).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unavailable { reason } if reason.contains("op signin") && !reason.contains("WARN") && !reason.contains("warning")),
+            "{err:?}"
+        );
+        op.set("mode", json!("ok"));
+        op.set("fail", json!({"item get": "missing-item"}));
+        assert!(value(&op.cli(), "team/github-work").await.is_empty());
+        op.set("fail", json!({}));
+    }
+}
+
+#[tokio::test]
+async fn two_items_whose_names_normalise_to_one_id() {
+    let mut op = FakeOp::new();
+    // "GitHub (work)" is already there: this one normalises to the same
+    // private-vault/github-work.
+    op.add_item(0, item("itmgithubtwo0000000000001", "GitHub work", "PASSWORD", json!([
+        {"id": "p", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password", "value": "other-pass"}])));
+    let p1 = op.cli();
+    // Both answer under the shared id, each with its own item in the metadata.
+    let found = p1
+        .get_secrets(&p("private-vault/github-work"))
+        .await
+        .unwrap();
+    let mut got: Vec<(&str, &[u8], &str)> = found
+        .iter()
+        .map(|e| {
+            (
+                e.id().as_str(),
+                e.value().expose(),
+                e.metadata()["item"].as_str(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "private-vault/github-work",
+                &b"gh-pass"[..],
+                "GitHub (work)"
+            ),
+            (
+                "private-vault/github-work",
+                &b"other-pass"[..],
+                "GitHub work"
+            ),
+        ]
+    );
+    // One value is asked for: the engine refuses to pick one and names both.
+    let engine = builder()
+        .register(Registration::resolver(
+            "1password-cli",
+            p("**"),
+            Arc::new(op.cli()),
+        ))
+        .build()
+        .unwrap();
+    let err = engine
+        .resolve_one(&p("private-vault/github-work"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Ambiguous { candidates, .. } if candidates.len() == 2),
+        "{err:?}"
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("gh-pass") && !shown.contains("other-pass"),
+        "{shown}"
+    );
+    // Each stays reachable alone under its raw id, and field ids under the shared one
+    // answer from both.
+    assert_eq!(
+        value(&p1, "itmgithubtwo0000000000001").await,
+        one("itmgithubtwo0000000000001", "other-pass")
+    );
+    assert_eq!(
+        engine
+            .resolve_one(&p("itmgithub00000000000000001"))
+            .await
+            .unwrap()
+            .expose(),
+        b"gh-pass"
+    );
+    assert_eq!(
+        value(&p1, "private-vault/github-work/password").await.len(),
+        2
+    );
+}

@@ -174,7 +174,11 @@ typedef enum {
 } se_plugin_state;
 
 /*
- An engine. Create with `se_engine_new`, free with `se_engine_free`. Thread-safe.
+ An engine. Create with `se_engine_new`, free with `se_engine_free`. Thread-safe:
+ any function may be called on one engine from many threads at once, including
+ `se_engine_free` (see there). In the `# Safety` sections, "a live engine" is any
+ handle `se_engine_new` returned: freeing it does not make passing it unsafe, only
+ refused.
  */
 typedef struct se_engine se_engine;
 
@@ -307,11 +311,22 @@ extern "C" {
 se_status se_engine_new(const se_engine_options *opts, se_engine **out);
 
 /*
- Frees an engine. NULL is a no-op. No other call on it may be running.
+ Frees an engine. NULL is a no-op.
+
+ Other threads may still be calling functions on `engine`, or start calls while
+ this one runs: calls already running are waited for (this call returns once they
+ have all returned and the engine, its providers and their userdata are released);
+ calls starting once this one has begun fail with `SE_STATUS_INVALID_ARGUMENT`,
+ and so does any call on the handle after it returned (freeing it again does
+ nothing). For that the handle's own few dozen bytes stay allocated until the
+ process exits. Lists obtained from the engine stay valid. A callback abandoned at
+ its deadline may still be running after this returns (see
+ `se_provider_callbacks`). Do not call it from a provider
+ callback of the same engine: it would wait for the call that runs the callback,
+ until that call's deadline.
 
  # Safety
- `engine` is NULL or came from `se_engine_new` and was not freed; no other call on
- it is running, and it is not used afterwards. Lists obtained from it stay valid.
+ `engine` is NULL or came from `se_engine_new`.
  */
 void se_engine_free(se_engine *engine);
 

@@ -4,10 +4,11 @@ use std::ffi::{CString, OsString, c_char, c_int};
 
 use zeroize::Zeroize;
 
+use super::gate::{Entered, Gate, retire};
 use super::lists::{se_envelope_list, se_plugin_list, se_string_list};
 use super::pointers::{
-    NullArgument, Out, bytes_arg, free_handle, into_handle, non_null, opt_str_arg, slice_arg,
-    str_arg, str_array_arg, str_elements, try_ref,
+    Out, bytes_arg, into_handle, non_null, opt_str_arg, slice_arg, str_arg, str_array_arg,
+    str_elements, try_ref,
 };
 use super::se_status;
 use super::util::{boundary, fail, fail_with, guard};
@@ -65,9 +66,13 @@ pub struct se_engine_options {
     pub deadline_ms: u32,
 }
 
-/// An engine. Create with `se_engine_new`, free with `se_engine_free`. Thread-safe.
+/// An engine. Create with `se_engine_new`, free with `se_engine_free`. Thread-safe:
+/// any function may be called on one engine from many threads at once, including
+/// `se_engine_free` (see there). In the `# Safety` sections, "a live engine" is any
+/// handle `se_engine_new` returned: freeing it does not make passing it unsafe, only
+/// refused.
 pub struct se_engine {
-    pub(crate) engine: Engine,
+    gate: Gate,
 }
 
 /// The engine `opts` describe (the default engine for `None`).
@@ -128,34 +133,62 @@ pub unsafe extern "C" fn se_engine_new(
         // SAFETY: `config_path` is NULL or a NUL-terminated string (this function's
         // contract).
         let engine = unsafe { build(opts) }?;
-        out.write(into_handle(se_engine { engine }));
+        out.write(into_handle(se_engine {
+            gate: Gate::new(engine),
+        }));
         Ok(())
     })
 }
 
-/// Frees an engine. NULL is a no-op. No other call on it may be running.
+/// Frees an engine. NULL is a no-op.
+///
+/// Other threads may still be calling functions on `engine`, or start calls while
+/// this one runs: calls already running are waited for (this call returns once they
+/// have all returned and the engine, its providers and their userdata are released);
+/// calls starting once this one has begun fail with `SE_STATUS_INVALID_ARGUMENT`,
+/// and so does any call on the handle after it returned (freeing it again does
+/// nothing). For that the handle's own few dozen bytes stay allocated until the
+/// process exits. Lists obtained from the engine stay valid. A callback abandoned at
+/// its deadline may still be running after this returns (see
+/// `se_provider_callbacks`). Do not call it from a provider
+/// callback of the same engine: it would wait for the call that runs the callback,
+/// until that call's deadline.
 ///
 /// # Safety
-/// `engine` is NULL or came from `se_engine_new` and was not freed; no other call on
-/// it is running, and it is not used afterwards. Lists obtained from it stay valid.
+/// `engine` is NULL or came from `se_engine_new`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn se_engine_free(engine: *mut se_engine) {
     boundary((), || {
-        // SAFETY: NULL or an engine of `se_engine_new` (made by `into_handle`), freed
-        // once, used by no other call (this function's contract).
-        unsafe { free_handle(engine) }
+        // SAFETY: NULL or a handle of `se_engine_new` (this function's contract),
+        // which is never deallocated (`gate` module), so it is live even when freed
+        // before, and only shared references to it are ever made.
+        let Ok(handle) = (unsafe { try_ref(engine, "engine") }) else {
+            return;
+        };
+        if let Some(last) = handle.gate.close() {
+            retire(engine.cast_const());
+            drop(last);
+        }
     })
 }
 
-/// The engine behind a handle argument.
+/// The engine behind a handle argument, entered for the duration of the call (so
+/// `se_engine_free` waits for it); an error once the engine is being freed.
 ///
 /// # Safety
-/// `engine` is NULL or a live engine from `se_engine_new`, not freed while the
-/// reference is used.
-unsafe fn engine_ref<'a>(engine: *const se_engine) -> Result<&'a Engine, NullArgument<'static>> {
-    // SAFETY: NULL or a live engine (this function's contract); the engine is
-    // thread-safe, so a shared reference may coexist with other calls.
-    unsafe { try_ref(engine, "engine") }.map(|e| &e.engine)
+/// `engine` is NULL or came from `se_engine_new` (freed or not: handles are never
+/// deallocated).
+pub(crate) unsafe fn engine_ref<'a>(engine: *const se_engine) -> Result<Entered<'a>, se_status> {
+    // SAFETY: NULL or a handle of `se_engine_new` (this function's contract), never
+    // deallocated; the gate is thread-safe, so a shared reference may coexist with
+    // other calls.
+    let handle: &'a se_engine = unsafe { try_ref(engine, "engine") }?;
+    handle.gate.enter().ok_or_else(|| {
+        fail_with(
+            se_status::SE_STATUS_INVALID_ARGUMENT,
+            "engine was freed (se_engine_free)",
+        )
+    })
 }
 
 fn pattern_arg(p: &str) -> Result<Pattern, se_status> {

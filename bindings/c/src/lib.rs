@@ -8,7 +8,8 @@
 //! - after a call returns an error status, [`se_last_error_message`] gives the
 //!   calling thread's detailed message (never a secret value);
 //! - the engine is thread-safe: any function may be called on one engine from many
-//!   threads at once, except `se_engine_free`; calls block on the engine's own runtime;
+//!   threads at once, `se_engine_free` included (it waits for the calls in flight and
+//!   refuses later ones: the `gate` module); calls block on the engine's own runtime;
 //! - every pointer argument goes through the typed helpers of `pointers` (borrowed
 //!   and owned handles, out-parameters, slices, strings); every `unsafe` block says
 //!   why it holds, and every exported function documents its caller's contract in a
@@ -18,6 +19,7 @@
 #![allow(non_camel_case_types, unsafe_code)]
 
 mod engine;
+mod gate;
 mod lists;
 mod pointers;
 mod provider;

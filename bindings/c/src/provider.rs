@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::engine::se_engine;
+use super::engine::{engine_ref, se_engine};
 use super::pointers::{bytes_arg, str_arg, try_mut, try_ref};
 use super::se_status;
 use super::util::{fail, fail_with, guard};
@@ -198,14 +198,13 @@ pub unsafe extern "C" fn se_engine_register_provider(
             userdata,
         }));
         // SAFETY: NULL or a live engine (this function's contract).
-        let engine = unsafe { try_ref(engine, "engine") }?;
+        let engine = unsafe { engine_ref(engine) }?;
         // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let name = unsafe { str_arg(name, "name") }?;
         // SAFETY: NULL or a NUL-terminated string (this function's contract).
         let pattern = unsafe { str_arg(pattern, "pattern") }?;
         let pattern = Pattern::parse(pattern).map_err(|e| fail(&e))?;
         engine
-            .engine
             .register(Registration::resolver(name, pattern, Arc::new(provider)))
             .map_err(|e| fail(&e))
     })
