@@ -329,7 +329,11 @@ impl FileStore {
             };
             if let Some(id) = pattern.as_id() {
                 let name = file_name(&id);
-                return Ok(if secrets.exists(&name)? { vec![name] } else { vec![] });
+                return Ok(if secrets.exists(&name)? {
+                    vec![name]
+                } else {
+                    vec![]
+                });
             }
             let mut names: Vec<String> = secrets
                 .names()?
@@ -515,7 +519,11 @@ impl Store for FileStore {
     }
 
     async fn remove(&self, id: &Id) -> Result<(), Error> {
-        if self.candidates(&Pattern::from(id.clone())).await?.is_empty() {
+        if self
+            .candidates(&Pattern::from(id.clone()))
+            .await?
+            .is_empty()
+        {
             return Err(Error::NotFound {
                 pattern: id.to_string(),
             });

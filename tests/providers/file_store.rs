@@ -390,7 +390,12 @@ async fn a_locked_store_answers_not_found_without_a_candidate_and_locked_with_on
     // Nothing there at all: not even a store directory.
     let absent = dir.path().join("never-created");
     let s = locked(&absent);
-    assert!(s.get_secrets(&p("vault/app/k1/value")).await.unwrap().is_empty());
+    assert!(
+        s.get_secrets(&p("vault/app/k1/value"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.get_secrets(&p("vault/**")).await.unwrap().is_empty());
     assert!(s.list(&p("**")).await.unwrap().is_empty());
     assert!(matches!(
@@ -407,10 +412,7 @@ async fn a_locked_store_answers_not_found_without_a_candidate_and_locked_with_on
     let s = locked(dir.path());
     // No candidate by name: not found, no key asked, locked or not.
     for miss in ["vault/app/k1/value", "vault/**", "team/*/user", "other/*"] {
-        assert!(
-            s.get_secrets(&p(miss)).await.unwrap().is_empty(),
-            "{miss}"
-        );
+        assert!(s.get_secrets(&p(miss)).await.unwrap().is_empty(), "{miss}");
     }
     let many = s
         .get_secrets_many(&[p("vault/a/b"), p("vault/c/d"), p("x/**")])
@@ -423,9 +425,16 @@ async fn a_locked_store_answers_not_found_without_a_candidate_and_locked_with_on
             "{hit}"
         );
     }
-    assert!(matches!(s.list(&p("team/**")).await, Err(Error::Locked { .. })));
+    assert!(matches!(
+        s.list(&p("team/**")).await,
+        Err(Error::Locked { .. })
+    ));
     assert!(s.list(&p("vault/**")).await.unwrap().is_empty());
-    assert_eq!(before, snapshot(dir.path()), "a locked lookup changed the store");
+    assert_eq!(
+        before,
+        snapshot(dir.path()),
+        "a locked lookup changed the store"
+    );
 }
 
 #[tokio::test]
@@ -459,7 +468,11 @@ async fn a_locked_file_store_does_not_fail_a_reference_another_provider_holds() 
         .unwrap();
     let engine = Engine::builder()
         .config(ConfigLocation::None)
-        .register(Registration::store("file", p("**"), Arc::new(locked(dir.path()))))
+        .register(Registration::store(
+            "file",
+            p("**"),
+            Arc::new(locked(dir.path())),
+        ))
         .register(Registration::resolver(
             "vault",
             p("vault/**"),
@@ -491,8 +504,8 @@ fn work_factor_of(identity: &[u8]) -> u8 {
 #[tokio::test]
 async fn work_factor_defaults_to_18_and_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FileStore::new(dir.path(), FileKey::passphrase("pw"))
-        .with_session_timeout(Duration::ZERO);
+    let s =
+        FileStore::new(dir.path(), FileKey::passphrase("pw")).with_session_timeout(Duration::ZERO);
     s.set(&id("w/x"), "v".into(), Metadata::new())
         .await
         .unwrap();
@@ -526,8 +539,8 @@ async fn an_identity_written_at_work_factor_20_still_opens() {
         work_factor_of(&std::fs::read(dir.path().join("identity.age")).unwrap()),
         20
     );
-    let today = FileStore::new(dir.path(), FileKey::passphrase("old"))
-        .with_session_timeout(Duration::ZERO);
+    let today =
+        FileStore::new(dir.path(), FileKey::passphrase("old")).with_session_timeout(Duration::ZERO);
     assert_eq!(
         value_of(&today, "old/x").await.as_deref(),
         Some(&b"still-here"[..])
@@ -556,7 +569,10 @@ async fn the_session_cache_is_used_expires_and_is_dropped_by_lock() {
     // With the cache turned off, the same object is locked.
     let off = no_key(dir.path()).with_session_timeout(Duration::ZERO);
     assert!(off.is_locked());
-    assert!(matches!(off.get_secrets(&p("s/x")).await, Err(Error::Locked { .. })));
+    assert!(matches!(
+        off.get_secrets(&p("s/x")).await,
+        Err(Error::Locked { .. })
+    ));
     // lock() drops it: for new objects and for itself.
     a.lock().unwrap();
     assert!(no_key(dir.path()).is_locked());
@@ -567,7 +583,10 @@ async fn the_session_cache_is_used_expires_and_is_dropped_by_lock() {
     // It expires (5 s: room for a loaded machine between the two reads below).
     let short = cached(dir.path(), 5);
     assert_eq!(value_of(&short, "s/x").await.as_deref(), Some(&b"v"[..]));
-    assert_eq!(value_of(&no_key(dir.path()), "s/x").await.as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        value_of(&no_key(dir.path()), "s/x").await.as_deref(),
+        Some(&b"v"[..])
+    );
     tokio::time::sleep(Duration::from_millis(6500)).await;
     assert!(no_key(dir.path()).is_locked());
     assert!(matches!(
@@ -611,7 +630,10 @@ async fn a_prompt_asks_once_per_object_twice_on_first_use_and_only_when_needed()
     assert_eq!(value_of(&again, "t/x").await.as_deref(), Some(&b"v"[..]));
     assert_eq!(*asked.lock().unwrap(), [true, false]);
     let wrong = with("nope");
-    assert!(matches!(wrong.get_secrets(&p("t/x")).await, Err(Error::Locked { .. })));
+    assert!(matches!(
+        wrong.get_secrets(&p("t/x")).await,
+        Err(Error::Locked { .. })
+    ));
     // A passphrase set wins over the prompt.
     let calls = AtomicUsize::new(asked.lock().unwrap().len());
     let set = store(dir.path(), "typed").with_prompt(prompt("nope"));

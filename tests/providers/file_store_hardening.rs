@@ -96,12 +96,18 @@ async fn an_entry_that_is_a_link_is_refused_not_read() {
 async fn a_fifo_planted_as_an_entry_does_not_hang() {
     let dir = seeded().await;
     let fifo = entry(dir.path(), "a/fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let s = store(dir.path());
     let err = bounded(s.get_secrets(&p("a/fifo"))).await.unwrap_err();
     assert!(err.to_string().contains("not a regular file"), "{err}");
-    assert!(err.to_string().contains(&fifo.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&fifo.display().to_string()),
+        "{err}"
+    );
     // The other entries are still listed.
     let listed = bounded(s.list(&p("a/*"))).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -152,19 +158,31 @@ async fn a_store_directory_open_to_others_is_refused_with_its_path() {
             "{what}: {err}"
         );
         // Writes are refused too.
-        assert!(store(dir.path())
-            .set(&id("a/b"), "x".into(), Metadata::new())
-            .await
-            .is_err());
+        assert!(
+            store(dir.path())
+                .set(&id("a/b"), "x".into(), Metadata::new())
+                .await
+                .is_err()
+        );
     }
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     // secrets/ is checked as well.
     let secrets = dir.path().join("secrets");
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o777)).unwrap();
     let err = store(dir.path()).get_secrets(&p("a/b")).await.unwrap_err();
-    assert!(err.to_string().contains(&secrets.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&secrets.display().to_string()),
+        "{err}"
+    );
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert_eq!(store(dir.path()).get_secrets(&p("a/b")).await.unwrap().len(), 1);
+    assert_eq!(
+        store(dir.path())
+            .get_secrets(&p("a/b"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -182,7 +200,10 @@ async fn a_store_directory_owned_by_someone_else_is_refused() {
     let err = store(&foreign).get_secrets(&p("a/b")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(err.to_string().contains("owned by uid"), "{err}");
-    assert!(err.to_string().contains(&foreign.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&foreign.display().to_string()),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -207,6 +228,9 @@ async fn a_crafted_work_factor_is_a_typed_error_naming_the_file() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     assert!(err.to_string().contains("2^30"), "{err}");
 }

@@ -61,7 +61,11 @@ fn put_bao(addr: &str, token: &str, path: &str, body: &str) {
         .arg(format!("{addr}/v1/secret/data/{path}"))
         .output()
         .unwrap();
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
 }
 
 #[test]
@@ -74,7 +78,12 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
         vars.remove("VAULT_TOKEN").unwrap(),
     );
     for i in 0..10 {
-        put_bao(&addr, &token, &format!("app/k{i}"), &format!(r#"{{"data":{{"value":"v{i}"}}}}"#));
+        put_bao(
+            &addr,
+            &token,
+            &format!("app/k{i}"),
+            &format!(r#"{{"data":{{"value":"v{i}"}}}}"#),
+        );
     }
     let run = |store_exists: bool| {
         let mut c = h.cmd();
@@ -88,11 +97,19 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
             .success()
             .stdout("v0v9")
             .stderr("");
-        assert_eq!(h.store_dir().exists(), store_exists, "run created the file store");
+        assert_eq!(
+            h.store_dir().exists(),
+            store_exists,
+            "run created the file store"
+        );
     };
     // No file store yet, then one that holds secrets but is locked (no passphrase).
     run(false);
-    h.with_pass().args(["set", "local/x"]).write_stdin("x").assert().success();
+    h.with_pass()
+        .args(["set", "local/x"])
+        .write_stdin("x")
+        .assert()
+        .success();
     run(true);
     // It is locked, and says so; vault runs.
     h.cmd()
@@ -112,19 +129,29 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
         .args(["run", "--", "true"])
         .assert()
         .code(125)
-        .stderr(predicate::str::contains("locked").and(predicate::str::contains("SECRETS_ENGINE_FILE_PASSPHRASE")));
+        .stderr(
+            predicate::str::contains("locked")
+                .and(predicate::str::contains("SECRETS_ENGINE_FILE_PASSPHRASE")),
+        );
     services::stop("bao", bao_dir.path());
 }
 
 #[test]
 fn plugins_ls_shows_the_file_store_running_once_unlockable() {
     let h = Host::new();
-    h.with_pass().args(["set", "p/x"]).write_stdin("x").assert().success();
+    h.with_pass()
+        .args(["set", "p/x"])
+        .write_stdin("x")
+        .assert()
+        .success();
     h.with_pass()
         .args(["plugins", "ls", "--json"])
         .assert()
         .success()
-        .stdout(predicate::str::contains(r#""name":"file""#).and(predicate::str::contains(r#""state":"running""#)));
+        .stdout(
+            predicate::str::contains(r#""name":"file""#)
+                .and(predicate::str::contains(r#""state":"running""#)),
+        );
     h.cmd()
         .args(["plugins", "ls", "--json"])
         .assert()
@@ -157,7 +184,11 @@ fn set_with_the_value_in_argv_warns_on_stderr() {
 fn run_passes_no_key_material_to_the_command() {
     let h = Host::new();
     let key = h.dir.path().join("age.key");
-    h.with_pass().args(["set", "k/x"]).write_stdin("kv").assert().success();
+    h.with_pass()
+        .args(["set", "k/x"])
+        .write_stdin("kv")
+        .assert()
+        .success();
     std::fs::write(&key, "AGE-SECRET-KEY-1NOTAREALKEYBUTNOTTOBELEAKED\n").unwrap();
     let out = h
         .with_pass()
@@ -166,7 +197,11 @@ fn run_passes_no_key_material_to_the_command() {
         .args(["run", "--", "env"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let env = String::from_utf8(out.stdout).unwrap();
     assert!(env.contains("V=kv"), "{env}");
     assert!(!env.contains(PASS), "{env}");
@@ -181,7 +216,11 @@ fn run_passes_no_key_material_to_the_command() {
         .unwrap();
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRETS_ENGINE_FILE_KEY"));
-    let _ = h.cmd().arg("lock").env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60").output();
+    let _ = h
+        .cmd()
+        .arg("lock")
+        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+        .output();
 }
 
 #[test]
@@ -192,11 +231,17 @@ fn the_session_cache_unlocks_later_commands_until_lock() {
     };
     let mut c = h.with_pass();
     cached(&mut c);
-    c.args(["set", "s/x"]).write_stdin("cached-value").assert().success();
+    c.args(["set", "s/x"])
+        .write_stdin("cached-value")
+        .assert()
+        .success();
     // No passphrase: the session keyring holds the identity.
     let mut c = h.cmd();
     cached(&mut c);
-    c.args(["get", "s/x", "--reveal"]).assert().success().stdout("cached-value");
+    c.args(["get", "s/x", "--reveal"])
+        .assert()
+        .success()
+        .stdout("cached-value");
     let mut c = h.cmd();
     cached(&mut c);
     c.args(["plugins", "ls"])
@@ -205,7 +250,10 @@ fn the_session_cache_unlocks_later_commands_until_lock() {
         .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+running").unwrap());
     let mut c = h.cmd();
     cached(&mut c);
-    c.arg("lock").assert().success().stderr(predicate::str::contains("locked"));
+    c.arg("lock")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("locked"));
     let mut c = h.cmd();
     cached(&mut c);
     c.args(["get", "s/x", "--reveal"])
@@ -233,7 +281,10 @@ fn on_a_terminal_the_passphrase_is_prompted_without_echo_twice_on_first_use() {
     p.exp_string("Repeat the passphrase:").unwrap();
     p.send_line("typed-pass").unwrap();
     let rest = p.exp_eof().unwrap();
-    assert!(!rest.contains("typed-pass") && !rest.contains("the-value"), "echoed: {rest:?}");
+    assert!(
+        !rest.contains("typed-pass") && !rest.contains("the-value"),
+        "echoed: {rest:?}"
+    );
     // Later: asked once; the typed passphrase unlocks what it wrote.
     let mut cmd = h.command();
     cmd.args(["get", "tty/x", "--reveal"]);
@@ -265,7 +316,11 @@ fn on_a_terminal_the_passphrase_is_prompted_without_echo_twice_on_first_use() {
 #[test]
 fn without_a_terminal_nothing_is_prompted() {
     let h = Host::new();
-    h.with_pass().args(["set", "n/x"]).write_stdin("v").assert().success();
+    h.with_pass()
+        .args(["set", "n/x"])
+        .write_stdin("v")
+        .assert()
+        .success();
     // stdin is not a terminal (here /dev/null): a clear error, at once, no prompt.
     let out: Output = h
         .command()
@@ -275,7 +330,10 @@ fn without_a_terminal_nothing_is_prompted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("locked") && !err.contains("Passphrase for"), "{err}");
+    assert!(
+        err.contains("locked") && !err.contains("Passphrase for"),
+        "{err}"
+    );
 }
 
 impl Host {
@@ -294,7 +352,12 @@ impl Host {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
         child
     }
 
@@ -334,10 +397,18 @@ fn in_eight_processes(rounds: usize, one: impl Fn(usize, usize) -> std::process:
 #[test]
 fn eight_processes_upserting_one_id_leave_one_entry_with_a_written_value() {
     let h = Host::new();
-    h.with_pass().args(["--store", "file", "set", "race/id"]).write_stdin("seed").assert().success();
+    h.with_pass()
+        .args(["--store", "file", "set", "race/id"])
+        .write_stdin("seed")
+        .assert()
+        .success();
     in_eight_processes(100, |w, r| h.spawn_set("race/id", &format!("w{w}-r{r}")));
     assert_eq!(h.entries().len(), 1, "{:?}", h.entries());
-    let out = h.with_pass().args(["--store", "file", "get", "race/id", "--reveal"]).output().unwrap();
+    let out = h
+        .with_pass()
+        .args(["--store", "file", "get", "race/id", "--reveal"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let value = String::from_utf8(out.stdout).unwrap();
     let written = (0..8).any(|w| (0..100).any(|r| value == format!("w{w}-r{r}")));
@@ -353,7 +424,11 @@ fn eight_processes_upserting_one_id_leave_one_entry_with_a_written_value() {
 #[test]
 fn remove_racing_set_leaves_the_value_or_nothing() {
     let h = Host::new();
-    h.with_pass().args(["--store", "file", "set", "rr/id"]).write_stdin("seed").assert().success();
+    h.with_pass()
+        .args(["--store", "file", "set", "rr/id"])
+        .write_stdin("seed")
+        .assert()
+        .success();
     in_eight_processes(50, |w, r| {
         if w % 2 == 0 {
             h.spawn_set("rr/id", &format!("w{w}-r{r}"))
@@ -369,15 +444,25 @@ fn remove_racing_set_leaves_the_value_or_nothing() {
     });
     let entries = h.entries();
     assert!(entries.len() <= 1, "{entries:?}");
-    let out = h.with_pass().args(["--store", "file", "get", "rr/id", "--reveal"]).output().unwrap();
+    let out = h
+        .with_pass()
+        .args(["--store", "file", "get", "rr/id", "--reveal"])
+        .output()
+        .unwrap();
     if entries.is_empty() {
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("no secret matches"));
     } else {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let value = String::from_utf8(out.stdout).unwrap();
         assert!(
-            (0..8).step_by(2).any(|w| (0..50).any(|r| value == format!("w{w}-r{r}"))),
+            (0..8)
+                .step_by(2)
+                .any(|w| (0..50).any(|r| value == format!("w{w}-r{r}"))),
             "{value:?} was never written"
         );
     }

@@ -67,9 +67,11 @@ impl Dir {
         match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => Dir::checked(fd, path).map(Some),
             Err(rustix::io::Errno::NOENT) => Ok(None),
-            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
-                Err(unsafe_path(&path, "is not a directory (a symbolic link?)", e))
-            }
+            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => Err(unsafe_path(
+                &path,
+                "is not a directory (a symbolic link?)",
+                e,
+            )),
             Err(e) => Err(errno(format!("opening {}", path.display()))(e)),
         }
     }
@@ -109,7 +111,9 @@ impl Dir {
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(rustix::io::Errno::NOENT) => Ok(false),
-            Err(e) => Err(errno(format!("checking {}", self.path_of(name).display()))(e)),
+            Err(e) => Err(errno(format!("checking {}", self.path_of(name).display()))(
+                e,
+            )),
         }
     }
 
@@ -211,10 +215,12 @@ impl Dir {
     pub(super) fn locked<T>(&self, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
         let path = self.path_of(".lock");
         let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, ".lock", flags, Mode::RUSR | Mode::WUSR)
-            .map_err(|e| match e {
-                rustix::io::Errno::LOOP => unsafe_path(&path, "is a symbolic link", e),
-                e => errno(format!("opening {}", path.display()))(e),
+        let fd =
+            rustix::fs::openat(&self.fd, ".lock", flags, Mode::RUSR | Mode::WUSR).map_err(|e| {
+                match e {
+                    rustix::io::Errno::LOOP => unsafe_path(&path, "is a symbolic link", e),
+                    e => errno(format!("opening {}", path.display()))(e),
+                }
             })?;
         let lock = File::from(fd);
         lock.lock()
@@ -236,7 +242,10 @@ impl Dir {
 
 fn unsafe_path(path: &Path, what: &str, e: rustix::io::Errno) -> Error {
     Error::Io {
-        context: format!("{} {what}; the file store never follows links", path.display()),
+        context: format!(
+            "{} {what}; the file store never follows links",
+            path.display()
+        ),
         source: e.into(),
     }
 }

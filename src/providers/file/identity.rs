@@ -124,7 +124,10 @@ fn check_recipient(dir: &Path, identity: &age::x25519::Identity) -> Result<(), E
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     check_recipient(dir, identity)
                 }
-                Err(e) => Err(io(format!("creating {}", root.path_of(RECIPIENT).display()))(e)),
+                Err(e) => Err(io(format!(
+                    "creating {}",
+                    root.path_of(RECIPIENT).display()
+                ))(e)),
             }
         }
     }
@@ -211,7 +214,9 @@ fn create_identity(
     pass: &SecretString,
     work_factor: &Result<u8, String>,
 ) -> Result<age::x25519::Identity, Error> {
-    let work_factor = work_factor.clone().map_err(|message| Error::Backend { message })?;
+    let work_factor = work_factor
+        .clone()
+        .map_err(|message| Error::Backend { message })?;
     let root = Dir::open_root(dir, true)?.expect("just created");
     root.sub("secrets", true)?;
     let identity = age::x25519::Identity::generate();
@@ -231,9 +236,11 @@ fn create_identity(
         Ok(()) => Ok(identity),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let path = root.path_of(IDENTITY);
-            let bytes = root.read(IDENTITY, MAX_KEY_FILE)?.ok_or_else(|| Error::Backend {
-                message: format!("{} vanished while being created", path.display()),
-            })?;
+            let bytes = root
+                .read(IDENTITY, MAX_KEY_FILE)?
+                .ok_or_else(|| Error::Backend {
+                    message: format!("{} vanished while being created", path.display()),
+                })?;
             decrypt_identity(&path, &bytes, pass)
         }
         Err(e) => Err(io(format!("creating {}", root.path_of(IDENTITY).display()))(e)),
