@@ -62,6 +62,11 @@ pub struct DefaultOptions {
     pub config: Option<ConfigLocation>,
     /// Per-call provider deadline (default 30 s).
     pub deadline: Option<std::time::Duration>,
+    /// Asks a person for the file store's passphrase when neither
+    /// `SECRETS_ENGINE_FILE_PASSPHRASE` nor `SECRETS_ENGINE_FILE_KEY` is set and the
+    /// session cache does not hold the identity (`docker-pass` on a terminal).
+    #[cfg(feature = "file")]
+    pub file_prompt: Option<file::Prompt>,
 }
 
 impl DefaultOptions {
@@ -83,6 +88,8 @@ impl DefaultOptions {
         deadline_ms: u32,
     ) -> DefaultOptions {
         DefaultOptions {
+            #[cfg(feature = "file")]
+            file_prompt: None,
             store,
             config: Some(match (no_config, config_path) {
                 (true, _) => ConfigLocation::None,
@@ -170,7 +177,7 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
     if options.store == StoreChoice::Memory {
         return Ok((memory_engine(options)?, SelectedStore::Memory));
     }
-    let (b, selected, token_store) = with_stores(builder(&options), options.store).await?;
+    let (b, selected, token_store) = with_stores(builder(&options), &options).await?;
     let b = with_remote_providers(b, token_store).await;
     Ok((b.build()?, selected))
 }
@@ -184,8 +191,9 @@ pub async fn default_engine(options: DefaultOptions) -> Result<(Engine, Selected
 )]
 async fn with_stores(
     mut b: EngineBuilder,
-    choice: StoreChoice,
+    options: &DefaultOptions,
 ) -> Result<(EngineBuilder, SelectedStore, TokenStore), Error> {
+    let choice = options.store;
     #[cfg(feature = "keychain")]
     let kc = Arc::new(keychain::Keychain::new());
     #[cfg(feature = "keychain")]
@@ -207,7 +215,7 @@ async fn with_stores(
         _ => SelectedStore::None,
     };
     #[cfg(feature = "file")]
-    let fs = Arc::new(file::FileStore::from_env());
+    let fs = Arc::new(file::FileStore::from_env().with_prompt(options.file_prompt.clone()));
     // The store chosen is always on; the other one is a provider when it can work:
     // the keychain whenever reachable, the file store off until the user enables it.
     #[cfg(feature = "keychain")]

@@ -217,12 +217,17 @@ impl Engine {
         }
     }
 
-    /// Every provider with its pattern, configurability and state, in registration order.
+    /// Every provider with its pattern, configurability and state, in registration
+    /// order. A running provider that says it is locked ([`Resolver::is_locked`]) is
+    /// reported as [`ProviderState::Locked`].
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.slots()
             .iter()
             .map(|s| {
-                let state = s.state();
+                let state = match s.state() {
+                    ProviderState::Running if s.resolver.is_locked() => ProviderState::Locked,
+                    other => other,
+                };
                 PluginInfo {
                     name: s.name.clone(),
                     pattern: s.pattern.clone(),

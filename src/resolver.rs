@@ -58,6 +58,15 @@ pub trait Resolver: Send + Sync + 'static {
         false
     }
 
+    /// True when the provider cannot answer for the ids it holds until someone unlocks
+    /// it (the file store with no passphrase, key file or cached identity).
+    /// [`Engine::plugins`](crate::Engine::plugins) then reports it as
+    /// [`ProviderState::Locked`](crate::ProviderState::Locked). Called on every
+    /// `plugins()`: keep it cheap (no network, no prompt, no key derivation).
+    fn is_locked(&self) -> bool {
+        false
+    }
+
     /// Called when a crashed provider is enabled again: reconnect, re-read
     /// configuration. An error keeps the provider crashed with that reason.
     async fn reinitialize(&self) -> Result<(), Error> {

@@ -547,6 +547,9 @@ const (
 	PluginDisabled PluginState = C.SE_PLUGIN_DISABLED
 	// PluginCrashed stopped after a fatal error; Message says why.
 	PluginCrashed PluginState = C.SE_PLUGIN_CRASHED
+	// PluginLocked is running but locked (the file store with no passphrase):
+	// lookups of ids it holds fail with ErrLocked until it is unlocked.
+	PluginLocked PluginState = C.SE_PLUGIN_LOCKED
 )
 
 // Plugin describes one provider.

@@ -16,6 +16,13 @@ pub enum ProviderState {
     Disabled,
     /// Stopped after a fatal error or a panic; asked nothing until enabled again.
     Crashed(String),
+    /// Running, but locked ([`Resolver::is_locked`]): asked as a running provider is,
+    /// it answers "nothing" for ids it cannot hold and [`Error::Locked`] for those it
+    /// may hold, until unlocked. Only [`Engine::plugins`](super::Engine::plugins)
+    /// reports it; the engine itself never stores this state.
+    ///
+    /// [`Error::Locked`]: crate::Error::Locked
+    Locked,
 }
 
 impl std::fmt::Display for ProviderState {
@@ -24,6 +31,7 @@ impl std::fmt::Display for ProviderState {
             ProviderState::Running => "running",
             ProviderState::Disabled => "disabled",
             ProviderState::Crashed(_) => "crashed",
+            ProviderState::Locked => "locked",
         })
     }
 }

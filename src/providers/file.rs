@@ -20,17 +20,56 @@
 //! file exists, so the next writer deletes whatever a killed one left in `.tmp/`;
 //! readers ignore names starting with `.`.
 //!
-//! The passphrase unlocks the identity once per store object (scrypt is slow on
-//! purpose); each secret then costs one X25519 decryption. With a key file
-//! (`AGE-SECRET-KEY-1…`, as `age-keygen` writes) no passphrase is needed.
+//! **Names first.** Since names come from ids, a lookup first looks at names: an
+//! exact lookup checks that its file exists, a pattern keeps the hex names whose id
+//! matches (and the hashed names, which only decryption can tell). With no candidate
+//! the answer is "nothing", without unlocking anything, locked or not; a locked store
+//! that holds a candidate answers [`Error::Locked`]. So a store without a passphrase
+//! never fails a lookup that another provider answers.
+//!
+//! **Unlocking.** The passphrase unwraps the identity once per store object (scrypt,
+//! at work factor [`DEFAULT_WORK_FACTOR`] for new stores, [`WORK_FACTOR_ENV`]); each
+//! secret then costs one X25519 decryption. On Linux the unwrapped identity is then
+//! kept in the kernel's session keyring for [`SESSION_TIMEOUT_ENV`] seconds (15
+//! minutes by default; see [`session`](self#session-cache)), so the next process of the
+//! login session unlocks without a passphrase and without scrypt. With a key file
+//! (`AGE-SECRET-KEY-1…`, as `age-keygen` writes) no passphrase is needed. A
+//! [`Prompt`] asks a person when nothing else unlocks the store.
+//!
+//! # Session cache
+//!
+//! While cached, the identity is readable by every process of this login session (as
+//! an ssh-agent socket is usable by them), including commands `docker-pass run`
+//! starts, and the passphrase is not checked again. [`FileStore::lock`] (`docker-pass
+//! lock`) drops it. Where the kernel's key facility is missing or blocked (macOS, or
+//! a container under a seccomp profile that denies `keyctl`) nothing is cached and
+//! every process pays scrypt.
+//!
+//! # Hardening
+//!
+//! The store directory and its `secrets/` and `.tmp/` must be owned by the user and
+//! not writable by group or others ([`Error::PermissionDenied`] naming the path).
+//! Nothing inside is opened through a symbolic link (`openat` with `O_NOFOLLOW`),
+//! temporary files are created with `O_EXCL`, an entry must be a regular file of at
+//! most [`MAX_ENTRY_BYTES`], and an `identity.age` whose scrypt work factor is above
+//! [`MAX_READ_WORK_FACTOR`] is refused before scrypt runs.
 
-use std::io::Write;
+mod entry;
+mod fs;
+mod identity;
+mod session;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use age::secrecy::{ExposeSecret, SecretString};
+use age::secrecy::SecretString;
 use async_trait::async_trait;
 use zeroize::Zeroize;
+
+pub use fs::MAX_ENTRY_BYTES;
+pub use identity::{DEFAULT_WORK_FACTOR, MAX_READ_WORK_FACTOR, MAX_WORK_FACTOR, MIN_WORK_FACTOR};
+pub use session::DEFAULT_TIMEOUT as DEFAULT_SESSION_TIMEOUT;
 
 use crate::envelope::{Envelope, Metadata};
 use crate::error::Error;
@@ -38,6 +77,8 @@ use crate::id::Id;
 use crate::pattern::Pattern;
 use crate::resolver::{Listing, Resolver, Store};
 use crate::secret::SecretValue;
+use entry::{file_name, may_match};
+use fs::Dir;
 
 /// The provider's user-visible name.
 pub const NAME: &str = "file";
@@ -47,9 +88,39 @@ pub const PASSPHRASE_ENV: &str = "SECRETS_ENGINE_FILE_PASSPHRASE";
 pub const KEY_FILE_ENV: &str = "SECRETS_ENGINE_FILE_KEY";
 /// Environment variable naming the store directory.
 pub const DIR_ENV: &str = "SECRETS_ENGINE_FILE_DIR";
+/// Environment variable: the scrypt work factor (log2 of N) of a new store's identity,
+/// [`MIN_WORK_FACTOR`] to [`MAX_WORK_FACTOR`]; default [`DEFAULT_WORK_FACTOR`].
+pub const WORK_FACTOR_ENV: &str = "SECRETS_ENGINE_FILE_WORK_FACTOR";
+/// Environment variable: how long, in seconds, the unwrapped identity stays in the
+/// session keyring; `0` disables the cache. Default 900 (15 minutes).
+pub const SESSION_TIMEOUT_ENV: &str = "SECRETS_ENGINE_FILE_SESSION_TIMEOUT";
 
-const MAGIC: &[u8; 4] = b"SEF1";
-const MAX_HEX_ID: usize = 120;
+/// What a [`Prompt`] returns: the passphrase typed, wiped when dropped.
+pub type Typed = zeroize::Zeroizing<String>;
+
+/// Asks a person for the passphrase; `true` when the store is new (the prompter
+/// should ask twice, to confirm). `None` when nothing was typed or the prompt failed.
+#[derive(Clone)]
+pub struct Prompt(Arc<dyn Fn(bool) -> Option<Typed> + Send + Sync>);
+
+impl Prompt {
+    /// A prompt calling `ask(first_use)`. It runs on a blocking thread, within the
+    /// provider's deadline.
+    pub fn new(ask: impl Fn(bool) -> Option<Typed> + Send + Sync + 'static) -> Prompt {
+        Prompt(Arc::new(ask))
+    }
+
+    fn ask(&self, first_use: bool) -> Option<SecretString> {
+        let typed = (self.0)(first_use).filter(|t| !t.is_empty())?;
+        Some(SecretString::from(typed.as_str().to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Prompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prompt")
+    }
+}
 
 /// How the file store's identity is unlocked.
 #[derive(Clone)]
@@ -58,7 +129,11 @@ pub enum FileKey {
     Passphrase(SecretString),
     /// An age identity file.
     KeyFile(PathBuf),
-    /// Nothing configured: every call fails with [`Error::Locked`] saying what to set.
+    /// A person types the passphrase when the store needs it (and the session cache
+    /// does not hold the identity).
+    Prompt(Prompt),
+    /// Nothing configured: a lookup that needs the identity fails with
+    /// [`Error::Locked`] saying what to set, unless the session cache holds it.
     Missing,
 }
 
@@ -67,6 +142,7 @@ impl std::fmt::Debug for FileKey {
         match self {
             FileKey::Passphrase(_) => f.write_str("Passphrase(<redacted>)"),
             FileKey::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
+            FileKey::Prompt(_) => f.write_str("Prompt"),
             FileKey::Missing => f.write_str("Missing"),
         }
     }
@@ -94,8 +170,12 @@ impl FileKey {
 pub struct FileStore {
     dir: PathBuf,
     key: FileKey,
-    work_factor: Option<u8>,
-    identity: tokio::sync::OnceCell<Arc<age::x25519::Identity>>,
+    work_factor: Result<u8, String>,
+    session: Duration,
+    identity: Mutex<Option<Arc<age::x25519::Identity>>>,
+    /// One unlock at a time: concurrent lookups wait for it instead of each running
+    /// scrypt, or each prompting.
+    unlocking: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -103,37 +183,76 @@ impl std::fmt::Debug for FileStore {
         f.debug_struct("FileStore")
             .field("dir", &self.dir)
             .field("key", &self.key)
-            .field("unlocked", &self.identity.initialized())
+            .field("unlocked", &self.cached().is_some())
             .finish()
     }
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io { context, source }
-}
-
 impl FileStore {
-    /// A store in `dir`, unlocked with `key`.
+    /// A store in `dir`, unlocked with `key`; new identities at
+    /// [`DEFAULT_WORK_FACTOR`], the session cache for [`DEFAULT_SESSION_TIMEOUT`].
     pub fn new(dir: impl Into<PathBuf>, key: FileKey) -> FileStore {
         FileStore {
             dir: dir.into(),
             key,
-            work_factor: None,
-            identity: tokio::sync::OnceCell::new(),
+            work_factor: Ok(DEFAULT_WORK_FACTOR),
+            session: session::DEFAULT_TIMEOUT,
+            identity: Mutex::new(None),
+            unlocking: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The store the environment describes: [`DIR_ENV`], else
-    /// `<data dir>/secrets-engine/files`; key from [`FileKey::from_env`].
+    /// `<data dir>/secrets-engine/files`; key from [`FileKey::from_env`]; work factor
+    /// from [`WORK_FACTOR_ENV`] and session timeout from [`SESSION_TIMEOUT_ENV`]. An
+    /// unparsable work factor fails the creation of a new identity; an unparsable
+    /// timeout is logged and the default is kept.
     pub fn from_env() -> FileStore {
-        FileStore::new(default_dir(), FileKey::from_env())
+        let mut store = FileStore::new(default_dir(), FileKey::from_env());
+        if let Ok(v) = std::env::var(WORK_FACTOR_ENV)
+            && !v.is_empty()
+        {
+            store.work_factor = v
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| format!("{WORK_FACTOR_ENV}={v:?} is not a number"))
+                .and_then(identity::check_work_factor);
+        }
+        if let Ok(v) = std::env::var(SESSION_TIMEOUT_ENV)
+            && !v.is_empty()
+        {
+            match v.trim().parse::<u64>() {
+                Ok(secs) => store.session = Duration::from_secs(secs),
+                Err(_) => tracing::warn!(
+                    "{SESSION_TIMEOUT_ENV}={v:?} is not a number of seconds; using the default"
+                ),
+            }
+        }
+        store
     }
 
     /// Sets the scrypt work factor (log2 of N) used when a new store's identity is
-    /// first encrypted. Lower is faster and weaker; the default is age's, about one
-    /// second. Tests use a low value.
+    /// first encrypted: [`MIN_WORK_FACTOR`] to [`MAX_WORK_FACTOR`], default
+    /// [`DEFAULT_WORK_FACTOR`]. Lower is faster and weaker. A value out of range
+    /// fails the creation of a new identity; existing identities open whatever
+    /// factor they were written with, up to [`MAX_READ_WORK_FACTOR`].
     pub fn with_work_factor(mut self, log_n: u8) -> FileStore {
-        self.work_factor = Some(log_n);
+        self.work_factor = identity::check_work_factor(log_n);
+        self
+    }
+
+    /// How long an identity unwrapped by a passphrase stays in the session keyring;
+    /// zero disables the cache (neither read nor written).
+    pub fn with_session_timeout(mut self, timeout: Duration) -> FileStore {
+        self.session = timeout;
+        self
+    }
+
+    /// When no passphrase or key file is configured, asks `prompt` (on first need).
+    pub fn with_prompt(mut self, prompt: Option<Prompt>) -> FileStore {
+        if let (FileKey::Missing, Some(p)) = (&self.key, prompt) {
+            self.key = FileKey::Prompt(p);
+        }
         self
     }
 
@@ -142,35 +261,134 @@ impl FileStore {
         &self.dir
     }
 
-    async fn identity(&self) -> Result<Arc<age::x25519::Identity>, Error> {
-        self.identity
-            .get_or_try_init(|| {
-                let (dir, key, wf) = (self.dir.clone(), self.key.clone(), self.work_factor);
-                async move {
-                    tokio::task::spawn_blocking(move || unlock(&dir, &key, wf))
-                        .await
-                        .map_err(|_| Error::Crashed {
-                            reason: "unlocking the file store panicked".into(),
-                        })?
-                        .map(Arc::new)
-                }
-            })
-            .await
-            .cloned()
+    /// True when a lookup that needs the identity would fail (or prompt): it is
+    /// neither unlocked in this object nor in the session cache, and no passphrase or
+    /// key file is configured. Reads at most `recipient.txt`; never runs scrypt.
+    pub fn is_locked(&self) -> bool {
+        self.cached().is_none() && identity::needs_user(&self.dir, &self.key, self.session)
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Forgets the unlocked identity: in this object and in the session keyring.
+    pub fn lock(&self) -> Result<(), Error> {
+        *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(root) = Dir::open_root(&self.dir, false)?
+            && let Some(recipient) = identity::recipient(&root)?
+        {
+            session::forget(&recipient);
+        }
+        Ok(())
+    }
+
+    fn cached(&self) -> Option<Arc<age::x25519::Identity>> {
+        self.identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    async fn identity(&self) -> Result<Arc<age::x25519::Identity>, Error> {
+        if let Some(i) = self.cached() {
+            return Ok(i);
+        }
+        let _one = self.unlocking.lock().await;
+        if let Some(i) = self.cached() {
+            return Ok(i);
+        }
+        let dir = self.dir.clone();
+        let u = identity::Unlock {
+            key: self.key.clone(),
+            work_factor: self.work_factor.clone(),
+            session: self.session,
+        };
+        let unlocked = run_blocking("unlocking the file store", move || {
+            identity::unlock(&dir, &u).map(Arc::new)
+        })
+        .await?;
+        *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = Some(unlocked.clone());
+        Ok(unlocked)
+    }
+
+    /// Runs `f` on a blocking thread with the identity.
+    async fn with_identity<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Path, &age::x25519::Identity) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let identity = self.identity().await?;
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || f(&dir, &identity))
-            .await
-            .map_err(|_| Error::Crashed {
-                reason: "a file store operation panicked".into(),
-            })?
+        run_blocking("a file store operation", move || f(&dir, &identity)).await
     }
+
+    /// The names in `secrets/` that may hold an id matching `pattern`; read without
+    /// the key.
+    async fn candidates(&self, pattern: &Pattern) -> Result<Vec<String>, Error> {
+        let dir = self.dir.clone();
+        let pattern = pattern.clone();
+        run_blocking("listing the file store", move || {
+            let Some(secrets) = secrets_dir(&dir, false)? else {
+                return Ok(Vec::new());
+            };
+            if let Some(id) = pattern.as_id() {
+                let name = file_name(&id);
+                return Ok(if secrets.exists(&name)? {
+                    vec![name]
+                } else {
+                    vec![]
+                });
+            }
+            let mut names: Vec<String> = secrets
+                .names()?
+                .into_iter()
+                .filter_map(|n| n.into_string().ok())
+                .filter(|n| may_match(n, &pattern))
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    /// The entries named `names`, decrypted, whose id matches `pattern`.
+    async fn read_matching(
+        &self,
+        names: Vec<String>,
+        pattern: &Pattern,
+    ) -> Result<Vec<(Id, Metadata, SecretValue)>, Error> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pattern = pattern.clone();
+        let exact = pattern.as_id().is_some();
+        self.with_identity(move |dir, identity| {
+            let Some(secrets) = secrets_dir(dir, false)? else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for name in names {
+                match read_entry(&secrets, &name, identity) {
+                    Ok(Some(e)) if pattern.matches(&e.0) => out.push(e),
+                    Ok(_) => {}
+                    // An exact lookup reports its own entry's failure.
+                    Err(e) if exact => return Err(e),
+                    // One unreadable file must not hide every other secret: skip it, loudly.
+                    Err(e) => tracing::warn!(error = %e, "file store entry skipped"),
+                }
+            }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Error::Crashed {
+            reason: format!("{what} panicked"),
+        })?
 }
 
 /// `$SECRETS_ENGINE_FILE_DIR`, else `<data dir>/secrets-engine/files`.
@@ -184,105 +402,13 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
-/// Unlocks the identity and checks it is the store's: a key file or passphrase for
-/// another store would otherwise write secrets this store's owner cannot read.
-fn unlock(
-    dir: &Path,
-    key: &FileKey,
-    work_factor: Option<u8>,
-) -> Result<age::x25519::Identity, Error> {
-    let identity = unlock_identity(dir, key, work_factor)?;
-    let public = identity.to_public().to_string();
-    let marker = dir.join("recipient.txt");
-    match std::fs::read_to_string(&marker) {
-        Ok(stored) if stored.trim() == public => Ok(identity),
-        Ok(_) => Err(Error::Locked {
-            reason: format!(
-                "this key does not belong to the file store in {} (its recipient.txt names another key)",
-                dir.display()
-            ),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_private_dir(dir)?;
-            let tmp = temp_path(dir, "recipient");
-            write_synced(&tmp, format!("{public}\n").as_bytes())?;
-            // First writer wins; a racing one with another key is then refused.
-            let linked = std::fs::hard_link(&tmp, &marker);
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => Ok(identity),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    unlock(dir, key, work_factor)
-                }
-                Err(e) => Err(io(format!("creating {}", marker.display()))(e)),
-            }
-        }
-        Err(e) => Err(io(format!("reading {}", marker.display()))(e)),
+/// The checked `secrets/` directory; `None` when the store or it does not exist
+/// (and `create` is false).
+fn secrets_dir(dir: &Path, create: bool) -> Result<Option<Dir>, Error> {
+    match Dir::open_root(dir, create)? {
+        Some(root) => root.sub("secrets", create),
+        None => Ok(None),
     }
-}
-
-fn unlock_identity(
-    dir: &Path,
-    key: &FileKey,
-    work_factor: Option<u8>,
-) -> Result<age::x25519::Identity, Error> {
-    match key {
-        FileKey::Missing => Err(Error::Locked {
-            reason: format!("the file store needs {PASSPHRASE_ENV} or {KEY_FILE_ENV}"),
-        }),
-        FileKey::KeyFile(path) => {
-            let mut text = std::fs::read_to_string(path)
-                .map_err(io(format!("reading key file {}", path.display())))?;
-            let parsed = text
-                .lines()
-                .map(str::trim)
-                .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-                .and_then(|l| l.parse::<age::x25519::Identity>().ok());
-            text.zeroize();
-            parsed.ok_or_else(|| Error::Locked {
-                reason: format!(
-                    "{} holds no age X25519 identity (AGE-SECRET-KEY-1…)",
-                    path.display()
-                ),
-            })
-        }
-        FileKey::Passphrase(pass) => {
-            let path = dir.join("identity.age");
-            match std::fs::read(&path) {
-                Ok(bytes) => decrypt_identity(&path, &bytes, pass),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    create_identity(dir, &path, pass, work_factor)
-                }
-                Err(e) => Err(io(format!("reading {}", path.display()))(e)),
-            }
-        }
-    }
-}
-
-fn decrypt_identity(
-    path: &Path,
-    bytes: &[u8],
-    pass: &SecretString,
-) -> Result<age::x25519::Identity, Error> {
-    let mut scrypt = age::scrypt::Identity::new(pass.clone());
-    scrypt.set_max_work_factor(30);
-    let mut plain = decrypt(&scrypt, bytes).map_err(|e| match e {
-        age::DecryptError::DecryptionFailed
-        | age::DecryptError::NoMatchingKeys
-        | age::DecryptError::KeyDecryptionFailed => Error::Locked {
-            reason: format!("wrong passphrase for the file store ({})", path.display()),
-        },
-        other => Error::Backend {
-            message: format!("cannot read {}: {other}", path.display()),
-        },
-    })?;
-    let parsed = std::str::from_utf8(&plain)
-        .ok()
-        .and_then(|s| s.trim().parse::<age::x25519::Identity>().ok());
-    plain.zeroize();
-    parsed.ok_or_else(|| Error::Backend {
-        message: format!("{} does not hold an age identity", path.display()),
-    })
 }
 
 /// `age::decrypt` without its copies: that one collects the plaintext with
@@ -311,215 +437,44 @@ fn decrypt(identity: &dyn age::Identity, ciphertext: &[u8]) -> Result<Vec<u8>, a
     Ok(plain)
 }
 
-fn create_identity(
-    dir: &Path,
-    path: &Path,
-    pass: &SecretString,
-    work_factor: Option<u8>,
-) -> Result<age::x25519::Identity, Error> {
-    create_private_dir(dir)?;
-    create_private_dir(&dir.join("secrets"))?;
-    let identity = age::x25519::Identity::generate();
-    let mut recipient = age::scrypt::Recipient::new(pass.clone());
-    if let Some(wf) = work_factor {
-        recipient.set_work_factor(wf);
-    }
-    let sealed = age::encrypt(&recipient, identity.to_string().expose_secret().as_bytes())
-        .map_err(|e| Error::Backend {
-            message: format!("cannot encrypt the file store identity: {e}"),
-        })?;
-    let tmp = temp_path(dir, "identity");
-    write_synced(&tmp, &sealed)?;
-    // hard_link fails if another process created the identity first: use theirs, so
-    // both encrypt to the same key.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(identity),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
-            decrypt_identity(path, &bytes, pass)
-        }
-        Err(e) => Err(io(format!("creating {}", path.display()))(e)),
-    }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-        .map_err(io(format!("creating {}", dir.display())))
-}
-
-fn temp_path(dir: &Path, what: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    dir.join(format!(
-        ".tmp-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let write = || -> std::io::Result<()> {
-        let mut f = o.open(path)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(path);
-        io(format!("writing {}", path.display()))(e)
-    })
-}
-
-/// The file name of `id`: lowercase hex, or `h` + SHA-256 for long ids.
-fn file_name(id: &Id) -> String {
-    let bytes = id.as_str().as_bytes();
-    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    if bytes.len() <= MAX_HEX_ID {
-        format!("{}.age", hex(bytes))
-    } else {
-        use sha2::Digest;
-        format!("h{}.age", hex(&sha2::Sha256::digest(bytes)))
-    }
-}
-
-fn encode(id: &Id, value: &SecretValue, metadata: &Metadata) -> Result<Vec<u8>, Error> {
-    let meta = serde_json::to_vec(metadata).map_err(|e| Error::Backend {
-        message: e.to_string(),
-    })?;
-    let mut out = Vec::with_capacity(12 + id.as_str().len() + meta.len() + value.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(id.as_str().len() as u32).to_be_bytes());
-    out.extend_from_slice(id.as_str().as_bytes());
-    out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(value.expose());
-    Ok(out)
-}
-
-/// Parses a decrypted entry; `None` if it is malformed.
-fn decode(plain: &[u8]) -> Option<(Id, Metadata, SecretValue)> {
-    let rest = plain.strip_prefix(MAGIC)?;
-    fn take(r: &[u8]) -> Option<(usize, &[u8])> {
-        let (len, r) = r.split_first_chunk::<4>()?;
-        Some((u32::from_be_bytes(*len) as usize, r))
-    }
-    let (n, rest) = take(rest)?;
-    let id = Id::parse(std::str::from_utf8(rest.get(..n)?).ok()?).ok()?;
-    let (m, rest) = take(&rest[n..])?;
-    let metadata: Metadata = serde_json::from_slice(rest.get(..m)?).ok()?;
-    Some((id, metadata, SecretValue::from(&rest[m..])))
-}
-
 fn read_entry(
-    path: &Path,
+    secrets: &Dir,
+    name: &str,
     identity: &age::x25519::Identity,
 ) -> Result<Option<(Id, Metadata, SecretValue)>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    let Some(bytes) = secrets.read(name, MAX_ENTRY_BYTES)? else {
+        return Ok(None);
     };
+    let path = secrets.path_of(name);
     let mut plain = decrypt(identity, &bytes).map_err(|e| Error::Backend {
         message: format!("cannot decrypt {}: {e}", path.display()),
     })?;
-    let entry = decode(&plain);
+    let entry = entry::decode(&plain);
     plain.zeroize();
     entry.map(Some).ok_or_else(|| Error::Backend {
         message: format!("{} is not a file store entry", path.display()),
     })
 }
 
-fn all_entries(
-    dir: &Path,
-    identity: &age::x25519::Identity,
-) -> Result<Vec<(Id, Metadata, SecretValue)>, Error> {
-    let secrets = dir.join("secrets");
-    let listing = match std::fs::read_dir(&secrets) {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(format!("listing {}", secrets.display()))(e)),
-    };
-    let mut out = Vec::new();
-    for entry in listing {
-        let entry = entry.map_err(io(format!("listing {}", secrets.display())))?;
-        let name = entry.file_name();
-        // Temporary files of interrupted writes start with '.'; skip them.
-        if name.to_string_lossy().starts_with('.') || !name.to_string_lossy().ends_with(".age") {
-            continue;
-        }
-        // One unreadable file must not hide every other secret: skip it, loudly.
-        match read_entry(&entry.path(), identity) {
-            Ok(Some(e)) => out.push(e),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "file store entry skipped"),
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// Prepares `pending` (the temporary-file directory) for a write under the lock:
-/// any file in it belongs to a writer that died mid-write, since writers hold the lock
-/// while their temporary file exists.
-fn remove_strays(pending: &Path) -> Result<(), Error> {
-    create_private_dir(pending)?;
-    let listing =
-        std::fs::read_dir(pending).map_err(io(format!("listing {}", pending.display())))?;
-    for entry in listing.flatten() {
-        let _ = std::fs::remove_file(entry.path());
-    }
-    Ok(())
-}
-
-/// Runs `f` holding the store's write lock (an exclusive lock on `.lock`).
-fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    create_private_dir(&dir.join("secrets"))?;
-    let path = dir.join(".lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(format!("opening {}", path.display())))?;
-    lock.lock()
-        .map_err(io(format!("locking {}", path.display())))?;
-    let out = f();
-    let _ = lock.unlock();
-    out
-}
-
 #[async_trait]
 impl Resolver for FileStore {
+    async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
+        let names = self.candidates(pattern).await?;
+        Ok(self
+            .read_matching(names, pattern)
+            .await?
+            .into_iter()
+            .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
+            .collect())
+    }
+
     /// Enabling the store checks it can be unlocked.
     async fn reinitialize(&self) -> Result<(), Error> {
         self.identity().await.map(|_| ())
     }
 
-    async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
-        let pattern = pattern.clone();
-        self.blocking(move |dir, identity| {
-            let entries = match pattern.as_id() {
-                Some(id) => read_entry(&dir.join("secrets").join(file_name(&id)), identity)?
-                    .into_iter()
-                    .collect(),
-                None => all_entries(dir, identity)?,
-            };
-            Ok(entries
-                .into_iter()
-                .filter(|(id, _, _)| pattern.matches(id))
-                .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
-                .collect())
-        })
-        .await
+    fn is_locked(&self) -> bool {
+        FileStore::is_locked(self)
     }
 }
 
@@ -527,28 +482,36 @@ impl Resolver for FileStore {
 impl Store for FileStore {
     async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let id = id.clone();
-        self.blocking(move |dir, identity| {
-            let mut plain = encode(&id, &value, &metadata)?;
+        self.with_identity(move |dir, identity| {
+            let mut plain = entry::encode(&id, &value, &metadata)?;
             let sealed = age::encrypt(&identity.to_public(), &plain);
             plain.zeroize();
             let sealed = sealed.map_err(|e| Error::Backend {
                 message: format!("cannot encrypt {id}: {e}"),
             })?;
-            locked(dir, || {
-                let secrets = dir.join("secrets");
-                let pending = secrets.join(".tmp");
-                remove_strays(&pending)?;
-                let tmp = temp_path(&pending, "write");
-                write_synced(&tmp, &sealed)?;
-                let target = secrets.join(file_name(&id));
-                std::fs::rename(&tmp, &target).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    io(format!("replacing {}", target.display()))(e)
+            if sealed.len() as u64 > MAX_ENTRY_BYTES {
+                return Err(Error::Backend {
+                    message: format!(
+                        "{id}: the value is too large for the file store (an entry holds at most {MAX_ENTRY_BYTES} bytes)"
+                    ),
+                });
+            }
+            let root = Dir::open_root(dir, true)?.expect("just created");
+            let secrets = root.sub("secrets", true)?.expect("just created");
+            root.locked(|| {
+                // Any file in `.tmp/` belongs to a writer that died mid-write, since
+                // writers hold the lock while their temporary file exists.
+                let pending = secrets.sub(".tmp", true)?.expect("just created");
+                pending.clear()?;
+                let tmp = fs::temp_name("write");
+                pending.write_new(&tmp, &sealed)?;
+                let target = file_name(&id);
+                pending.rename(&tmp, &secrets, &target).map_err(|e| {
+                    let _ = pending.remove(&tmp);
+                    fs::io(format!("replacing {}", secrets.path_of(&target).display()))(e)
                 })?;
                 // Make the rename itself durable.
-                if let Ok(d) = std::fs::File::open(&secrets) {
-                    let _ = d.sync_all();
-                }
+                secrets.sync();
                 Ok(())
             })
         })
@@ -556,16 +519,35 @@ impl Store for FileStore {
     }
 
     async fn remove(&self, id: &Id) -> Result<(), Error> {
+        if self
+            .candidates(&Pattern::from(id.clone()))
+            .await?
+            .is_empty()
+        {
+            return Err(Error::NotFound {
+                pattern: id.to_string(),
+            });
+        }
         let id = id.clone();
-        self.blocking(move |dir, _| {
-            locked(dir, || {
-                let target = dir.join("secrets").join(file_name(&id));
-                match std::fs::remove_file(&target) {
+        self.with_identity(move |dir, _| {
+            let not_found = || Error::NotFound {
+                pattern: id.to_string(),
+            };
+            let Some(root) = Dir::open_root(dir, false)? else {
+                return Err(not_found());
+            };
+            let Some(secrets) = root.sub("secrets", false)? else {
+                return Err(not_found());
+            };
+            root.locked(|| {
+                let target = file_name(&id);
+                match secrets.remove(&target) {
                     Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
-                        pattern: id.to_string(),
-                    }),
-                    Err(e) => Err(io(format!("removing {}", target.display()))(e)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_found()),
+                    Err(e) => Err(fs::io(format!(
+                        "removing {}",
+                        secrets.path_of(&target).display()
+                    ))(e)),
                 }
             })
         })
@@ -573,14 +555,12 @@ impl Store for FileStore {
     }
 
     async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
-        let pattern = pattern.clone();
-        self.blocking(move |dir, identity| {
-            Ok(all_entries(dir, identity)?
-                .into_iter()
-                .filter(|(id, _, _)| pattern.matches(id))
-                .map(|(id, metadata, _)| Listing { id, metadata })
-                .collect())
-        })
-        .await
+        let names = self.candidates(pattern).await?;
+        Ok(self
+            .read_matching(names, pattern)
+            .await?
+            .into_iter()
+            .map(|(id, metadata, _)| Listing { id, metadata })
+            .collect())
     }
 }

@@ -3,14 +3,24 @@
 use secrets_engine_test_support as support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrets_engine::providers::file::{FileKey, FileStore};
 use secrets_engine::{Error, Metadata, Resolver, SecretValue, Store};
 
 use support::{id, p};
 
+/// A store with a cheap work factor and no session cache (each object unlocks on its
+/// own, as the tests of passphrases need).
 fn store(dir: &std::path::Path, pass: &str) -> FileStore {
-    FileStore::new(dir, FileKey::passphrase(pass)).with_work_factor(10)
+    FileStore::new(dir, FileKey::passphrase(pass))
+        .with_work_factor(10)
+        .with_session_timeout(Duration::ZERO)
+}
+
+/// A store with no key and no session cache: locked.
+fn locked(dir: &std::path::Path) -> FileStore {
+    FileStore::new(dir, FileKey::Missing).with_session_timeout(Duration::ZERO)
 }
 
 async fn value_of(s: &FileStore, i: &str) -> Option<Vec<u8>> {
@@ -120,8 +130,11 @@ async fn wrong_passphrase_is_typed_and_changes_nothing() {
 #[tokio::test]
 async fn missing_key_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FileStore::new(dir.path(), FileKey::Missing);
-    let err = s.get_secrets(&p("a")).await.unwrap_err();
+    store(dir.path(), "pw")
+        .set(&id("a"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    let err = locked(dir.path()).get_secrets(&p("a")).await.unwrap_err();
     assert!(
         err.to_string().contains("SECRETS_ENGINE_FILE_PASSPHRASE"),
         "{err}"
@@ -343,10 +356,287 @@ async fn one_unreadable_entry_does_not_hide_the_others() {
 #[tokio::test]
 async fn enabling_checks_the_store_can_be_unlocked() {
     let dir = tempfile::tempdir().unwrap();
-    let locked = FileStore::new(dir.path(), FileKey::Missing);
     assert!(matches!(
-        locked.reinitialize().await,
+        locked(dir.path()).reinitialize().await,
         Err(Error::Locked { .. })
     ));
     assert!(store(dir.path(), "pw").reinitialize().await.is_ok());
+}
+
+/// The store's files and their contents, to show a lookup changed nothing.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(listing) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in listing {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_locked_store_answers_not_found_without_a_candidate_and_locked_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing there at all: not even a store directory.
+    let absent = dir.path().join("never-created");
+    let s = locked(&absent);
+    assert!(
+        s.get_secrets(&p("vault/app/k1/value"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.get_secrets(&p("vault/**")).await.unwrap().is_empty());
+    assert!(s.list(&p("**")).await.unwrap().is_empty());
+    assert!(matches!(
+        s.remove(&id("vault/app/k1/value")).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(!absent.exists(), "a lookup created the store");
+
+    store(dir.path(), "pw")
+        .set(&id("team/db/password"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    let before = snapshot(dir.path());
+    let s = locked(dir.path());
+    // No candidate by name: not found, no key asked, locked or not.
+    for miss in ["vault/app/k1/value", "vault/**", "team/*/user", "other/*"] {
+        assert!(s.get_secrets(&p(miss)).await.unwrap().is_empty(), "{miss}");
+    }
+    let many = s
+        .get_secrets_many(&[p("vault/a/b"), p("vault/c/d"), p("x/**")])
+        .await;
+    assert!(many.iter().all(|r| matches!(r, Ok(v) if v.is_empty())));
+    // A candidate: locked, as before.
+    for hit in ["team/db/password", "team/**", "**", "*/db/*"] {
+        assert!(
+            matches!(s.get_secrets(&p(hit)).await, Err(Error::Locked { .. })),
+            "{hit}"
+        );
+    }
+    assert!(matches!(
+        s.list(&p("team/**")).await,
+        Err(Error::Locked { .. })
+    ));
+    assert!(s.list(&p("vault/**")).await.unwrap().is_empty());
+    assert_eq!(
+        before,
+        snapshot(dir.path()),
+        "a locked lookup changed the store"
+    );
+}
+
+#[tokio::test]
+async fn hashed_long_ids_are_candidates_for_patterns_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("long/{}", "x".repeat(300));
+    store(dir.path(), "pw")
+        .set(&id(&long), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    let s = locked(dir.path());
+    // Its name is a hash: an exact lookup of another id never touches it...
+    assert!(s.get_secrets(&p("long/y")).await.unwrap().is_empty());
+    // ...but a pattern must decrypt it to know its id.
+    assert!(matches!(
+        s.get_secrets(&p("long/*")).await,
+        Err(Error::Locked { .. })
+    ));
+    let open = store(dir.path(), "pw");
+    assert_eq!(open.get_secrets(&p("long/*")).await.unwrap().len(), 1);
+    assert!(open.get_secrets(&p("short/*")).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_locked_file_store_does_not_fail_a_reference_another_provider_holds() {
+    use secrets_engine::{ConfigLocation, Engine, Registration};
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), "pw")
+        .set(&id("mine/x"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    let engine = Engine::builder()
+        .config(ConfigLocation::None)
+        .register(Registration::store(
+            "file",
+            p("**"),
+            Arc::new(locked(dir.path())),
+        ))
+        .register(Registration::resolver(
+            "vault",
+            p("vault/**"),
+            support::memory(&[("vault/app/k1/value", b"from-vault")]),
+        ))
+        .build()
+        .unwrap();
+    let got = engine.resolve_one(&p("vault/app/k1/value")).await.unwrap();
+    assert_eq!(got.expose(), b"from-vault");
+    let plugins = engine.plugins();
+    assert_eq!(plugins[0].state, secrets_engine::ProviderState::Locked);
+    assert_eq!(plugins[0].state.to_string(), "locked");
+    assert_eq!(plugins[1].state, secrets_engine::ProviderState::Running);
+    // The ids it holds still say it is locked.
+    let err = engine.resolve_one(&p("mine/x")).await.unwrap_err();
+    assert_eq!(err.kind(), secrets_engine::ErrorKind::Locked, "{err}");
+}
+
+/// The `-> scrypt <salt> <log_n>` stanza's work factor of an identity file.
+fn work_factor_of(identity: &[u8]) -> u8 {
+    let text = String::from_utf8_lossy(identity);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("-> scrypt "))
+        .expect("a scrypt stanza");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn work_factor_defaults_to_18_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        FileStore::new(dir.path(), FileKey::passphrase("pw")).with_session_timeout(Duration::ZERO);
+    s.set(&id("w/x"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    let written = std::fs::read(dir.path().join("identity.age")).unwrap();
+    assert_eq!(work_factor_of(&written), 18);
+    assert_eq!(secrets_engine::providers::file::DEFAULT_WORK_FACTOR, 18);
+
+    for bad in [9, 21, 30] {
+        let other = tempfile::tempdir().unwrap();
+        let err = FileStore::new(other.path(), FileKey::passphrase("pw"))
+            .with_work_factor(bad)
+            .set(&id("w/x"), "v".into(), Metadata::new())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("10 to 20"), "{bad}: {err}");
+        assert!(!other.path().join("identity.age").exists());
+    }
+}
+
+#[tokio::test]
+async fn an_identity_written_at_work_factor_20_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    // What earlier versions wrote: age's calibration gave 2^20 here.
+    FileStore::new(dir.path(), FileKey::passphrase("old"))
+        .with_work_factor(20)
+        .with_session_timeout(Duration::ZERO)
+        .set(&id("old/x"), "still-here".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        work_factor_of(&std::fs::read(dir.path().join("identity.age")).unwrap()),
+        20
+    );
+    let today =
+        FileStore::new(dir.path(), FileKey::passphrase("old")).with_session_timeout(Duration::ZERO);
+    assert_eq!(
+        value_of(&today, "old/x").await.as_deref(),
+        Some(&b"still-here"[..])
+    );
+}
+
+/// The session keyring is shared by every test of this process; each store has its
+/// own identity, so each test has its own cache entry.
+#[tokio::test]
+async fn the_session_cache_is_used_expires_and_is_dropped_by_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cached = |d: &std::path::Path, secs: u64| {
+        FileStore::new(d, FileKey::passphrase("pw"))
+            .with_work_factor(10)
+            .with_session_timeout(Duration::from_secs(secs))
+    };
+    let no_key = |d: &std::path::Path| FileStore::new(d, FileKey::Missing);
+    let a = cached(dir.path(), 60);
+    a.set(&id("s/x"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert!(!no_key(dir.path()).is_locked());
+    // A new object without any key (the next process) unlocks from the cache.
+    let b = no_key(dir.path());
+    assert_eq!(value_of(&b, "s/x").await.as_deref(), Some(&b"v"[..]));
+    // With the cache turned off, the same object is locked.
+    let off = no_key(dir.path()).with_session_timeout(Duration::ZERO);
+    assert!(off.is_locked());
+    assert!(matches!(
+        off.get_secrets(&p("s/x")).await,
+        Err(Error::Locked { .. })
+    ));
+    // lock() drops it: for new objects and for itself.
+    a.lock().unwrap();
+    assert!(no_key(dir.path()).is_locked());
+    assert!(matches!(
+        no_key(dir.path()).get_secrets(&p("s/x")).await,
+        Err(Error::Locked { .. })
+    ));
+    // It expires (5 s: room for a loaded machine between the two reads below).
+    let short = cached(dir.path(), 5);
+    assert_eq!(value_of(&short, "s/x").await.as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        value_of(&no_key(dir.path()), "s/x").await.as_deref(),
+        Some(&b"v"[..])
+    );
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    assert!(no_key(dir.path()).is_locked());
+    assert!(matches!(
+        no_key(dir.path()).get_secrets(&p("s/x")).await,
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_prompt_asks_once_per_object_twice_on_first_use_and_only_when_needed() {
+    use secrets_engine::providers::file::Prompt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let prompt = |answer: &'static str| {
+        let asked = asked.clone();
+        Some(Prompt::new(move |first_use| {
+            asked.lock().unwrap().push(first_use);
+            Some(zeroize::Zeroizing::new(answer.to_owned()))
+        }))
+    };
+    let with = |answer| {
+        FileStore::new(dir.path(), FileKey::Missing)
+            .with_work_factor(10)
+            .with_session_timeout(Duration::ZERO)
+            .with_prompt(prompt(answer))
+    };
+    let s = with("typed");
+    assert!(s.is_locked());
+    // Nothing to read: no prompt.
+    assert!(s.get_secrets(&p("none/*")).await.unwrap().is_empty());
+    assert!(asked.lock().unwrap().is_empty());
+    s.set(&id("t/x"), "v".into(), Metadata::new())
+        .await
+        .unwrap();
+    s.set(&id("t/y"), "w".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(*asked.lock().unwrap(), [true]);
+    let again = with("typed");
+    assert_eq!(value_of(&again, "t/x").await.as_deref(), Some(&b"v"[..]));
+    assert_eq!(*asked.lock().unwrap(), [true, false]);
+    let wrong = with("nope");
+    assert!(matches!(
+        wrong.get_secrets(&p("t/x")).await,
+        Err(Error::Locked { .. })
+    ));
+    // A passphrase set wins over the prompt.
+    let calls = AtomicUsize::new(asked.lock().unwrap().len());
+    let set = store(dir.path(), "typed").with_prompt(prompt("nope"));
+    assert_eq!(value_of(&set, "t/y").await.as_deref(), Some(&b"w"[..]));
+    assert_eq!(asked.lock().unwrap().len(), calls.load(Ordering::Relaxed));
 }

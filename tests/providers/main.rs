@@ -19,6 +19,8 @@ mod credential_helper;
 mod faults;
 #[cfg(feature = "file")]
 mod file_store;
+#[cfg(all(unix, feature = "file"))]
+mod file_store_hardening;
 #[cfg(all(target_os = "linux", feature = "keychain"))]
 mod keychain;
 #[cfg(feature = "onepassword")]

@@ -171,6 +171,11 @@ typedef enum {
    Stopped after a fatal error; `se_plugin_message` says why.
    */
   SE_PLUGIN_CRASHED = 2,
+  /*
+   Running but locked (the file store with no passphrase): lookups of ids it
+   holds fail with `SE_STATUS_LOCKED` until it is unlocked; others answer as usual.
+   */
+  SE_PLUGIN_LOCKED = 3,
 } se_plugin_state;
 
 /*

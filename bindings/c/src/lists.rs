@@ -365,6 +365,9 @@ pub enum se_plugin_state {
     SE_PLUGIN_DISABLED = 1,
     /// Stopped after a fatal error; `se_plugin_message` says why.
     SE_PLUGIN_CRASHED = 2,
+    /// Running but locked (the file store with no passphrase): lookups of ids it
+    /// holds fail with `SE_STATUS_LOCKED` until it is unlocked; others answer as usual.
+    SE_PLUGIN_LOCKED = 3,
 }
 
 /// One provider inside an `se_plugin_list`.
@@ -393,6 +396,7 @@ impl se_plugin_list {
                     ProviderState::Running => se_plugin_state::SE_PLUGIN_RUNNING,
                     ProviderState::Disabled => se_plugin_state::SE_PLUGIN_DISABLED,
                     ProviderState::Crashed(_) => se_plugin_state::SE_PLUGIN_CRASHED,
+                    ProviderState::Locked => se_plugin_state::SE_PLUGIN_LOCKED,
                 },
                 message: p.message.as_deref().map(c_string),
             })

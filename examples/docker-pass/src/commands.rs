@@ -51,7 +51,12 @@ fn parse_metadata(items: &[String]) -> Result<Metadata, Failure> {
 pub(crate) fn set(engine: &Engine, spec: &str, metadata: &[String]) -> Result<(), Failure> {
     let metadata = parse_metadata(metadata)?;
     let (id, value) = match spec.split_once('=') {
-        Some((id, value)) => (Id::parse(id)?, Some(SecretValue::from(value))),
+        Some((id, value)) => {
+            eprintln!(
+                "docker-pass: warning: a value on the command line is visible to other users in the process list; prefer stdin: printf %s \"$VALUE\" | docker-pass set {id}"
+            );
+            (Id::parse(id)?, Some(SecretValue::from(value)))
+        }
         None => (Id::parse(spec)?, None),
     };
     let value = match value {
@@ -172,6 +177,16 @@ pub(crate) fn rm(engine: &Engine, ids: &[String], all: bool) -> Result<(), Failu
     }
 }
 
+/// What unlocks a locked provider.
+fn locked_hint(name: &str) -> String {
+    if name == secrets_engine::providers::file::NAME {
+        "set SECRETS_ENGINE_FILE_PASSPHRASE or SECRETS_ENGINE_FILE_KEY, or run on a terminal to type it"
+            .into()
+    } else {
+        "lookups of ids it holds fail until it is unlocked".into()
+    }
+}
+
 pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
     let plugins = engine.plugins();
     if json {
@@ -183,7 +198,10 @@ pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
                     "pattern": p.pattern.as_str(),
                     "configurable": p.configurable,
                     "state": p.state.to_string(),
-                    "message": p.message,
+                    "message": match p.state {
+                        ProviderState::Locked => Some(locked_hint(&p.name)),
+                        _ => p.message.clone(),
+                    },
                 })
             })
             .collect();
@@ -200,6 +218,7 @@ pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
                 p.state.to_string(),
                 match &p.state {
                     ProviderState::Crashed(r) => r.clone(),
+                    ProviderState::Locked => locked_hint(&p.name),
                     _ => String::new(),
                 },
             ]
@@ -257,5 +276,17 @@ pub(crate) fn onepassword_purge(engine: &Engine) -> Result<(), Failure> {
         Err(e) => return Err(e.into()),
     }
     engine.blocking().disable(SDK_NAME)?;
+    Ok(())
+}
+
+/// `lock`: drops the file store's identity from the session keyring. A running engine
+/// daemon would hold its own copy for its lifetime; there is none yet.
+pub(crate) fn lock() -> Result<(), Failure> {
+    let store = secrets_engine::providers::file::FileStore::from_env();
+    store.lock()?;
+    eprintln!(
+        "docker-pass: the file store is locked (its session cache for {} is dropped)",
+        store.dir().display()
+    );
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secrets_engine::providers::file;
 use secrets_engine::{DefaultOptions, Engine, Error, SelectedStore, StoreChoice};
+use zeroize::Zeroizing;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -96,6 +98,12 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
+    /// Forget the file store's unlocked identity: drop it from the session keyring, so
+    /// the next command needs the passphrase again.
+    #[command(
+        after_help = "Example:\n  docker-pass lock\n\nAn unlocked identity stays in the kernel's session keyring for SECRETS_ENGINE_FILE_SESSION_TIMEOUT seconds (default 900; 0 disables the cache)."
+    )]
+    Lock,
     /// List, enable and disable providers.
     #[command(
         after_help = "Examples:\n  docker-pass plugins ls\n  docker-pass plugins disable file\n  docker-pass plugins enable 1password-cli"
@@ -208,14 +216,50 @@ fn store_choice(store: &str) -> Result<StoreChoice, Failure> {
     }
 }
 
+/// The file store's passphrase prompt: only when stdin is a terminal and neither
+/// variable unlocks the store; never on a pipe (a CI job would hang).
+fn file_prompt() -> Option<file::Prompt> {
+    let unset = |name| std::env::var_os(name).is_none_or(|v| v.is_empty());
+    let wanted = unset(file::PASSPHRASE_ENV)
+        && unset(file::KEY_FILE_ENV)
+        && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    wanted.then(|| file::Prompt::new(ask_passphrase))
+}
+
+fn ask_passphrase(first_use: bool) -> Option<file::Typed> {
+    let read = |label: &str| rpassword::prompt_password(label).ok().map(Zeroizing::new);
+    let first = read(if first_use {
+        "New passphrase for the file store: "
+    } else {
+        "Passphrase for the file store: "
+    })?;
+    if first.is_empty() {
+        return None;
+    }
+    if first_use {
+        let again = read("Repeat the passphrase: ")?;
+        if *again != *first {
+            eprintln!("docker-pass: the passphrases do not match");
+            return None;
+        }
+    }
+    Some(first)
+}
+
+/// Default options for `store`, with the passphrase prompt when one may be asked.
+pub(crate) fn options(choice: StoreChoice) -> DefaultOptions {
+    let mut options = DefaultOptions::default();
+    options.store = choice;
+    options.file_prompt = file_prompt();
+    options
+}
+
 /// Builds the default engine. One notice line on stderr names the store when it is
 /// the fallback (no Secret Service); `get` and `run` never print it (`run` builds
 /// its own, see run.rs), since their output is the value or the command's.
 fn engine(store: &str, notice: bool) -> Result<Engine, Failure> {
     let choice = store_choice(store)?;
-    let mut options = DefaultOptions::default();
-    options.store = choice;
-    let (engine, selected) = secrets_engine::default_engine_blocking(options)?;
+    let (engine, selected) = secrets_engine::default_engine_blocking(options(choice))?;
     if notice && choice == StoreChoice::Auto && selected == SelectedStore::File {
         eprintln!(
             "docker-pass: using the encrypted file store (file) (no Secret Service reachable)"
@@ -261,6 +305,7 @@ fn main() -> ExitCode {
         Command::Rm { ids, all } => {
             engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
         }
+        Command::Lock => commands::lock(),
         Command::Run { env_files, command } => {
             store_choice(&cli.store).and_then(|store| run::run(store, &env_files, &command))
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use secrets_engine::providers::file;
-use secrets_engine::{DefaultOptions, EnvOptions, SCHEME, StoreChoice, env_file};
+use secrets_engine::{EnvOptions, SCHEME, StoreChoice, env_file};
 
 use crate::Failure;
 
@@ -62,9 +62,7 @@ fn resolve(
             reason: format!("cannot start a runtime: {e}"),
         })?;
     rt.block_on(async {
-        let mut options = DefaultOptions::default();
-        options.store = store;
-        let (engine, _) = secrets_engine::default_engine(options).await?;
+        let (engine, _) = secrets_engine::default_engine(crate::options(store)).await?;
         secrets_engine::resolve_env_with(&engine, vars, EnvOptions::host()).await
     })
 }

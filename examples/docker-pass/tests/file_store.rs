@@ -1,0 +1,469 @@
+//! `docker-pass` on a headless host (no Secret Service, no session bus at all): the
+//! encrypted file store as the default store, the passphrase prompt, the session
+//! cache and `lock`, a vault-only run without a passphrase, and many processes
+//! writing one id at once.
+#![cfg(unix)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use predicates::prelude::*;
+use secrets_engine_test_support::services;
+
+const PASS: &str = "headless-pass";
+
+/// A fresh HOME with no bus address: what a CI runner or a container looks like.
+struct Host {
+    dir: tempfile::TempDir,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// docker-pass with only these variables: no passphrase, no session cache (each
+    /// test that wants one says so), a cheap work factor for new stores.
+    fn command(&self) -> Command {
+        let mut c = Command::cargo_bin("docker-pass").unwrap();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("SECRETS_ENGINE_FILE_WORK_FACTOR", "10")
+            .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "0");
+        c
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    fn with_pass(&self) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.env("SECRETS_ENGINE_FILE_PASSPHRASE", PASS);
+        c
+    }
+
+    fn store_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data/secrets-engine/files")
+    }
+}
+
+fn put_bao(addr: &str, token: &str, path: &str, body: &str) {
+    let put = Command::new("curl")
+        .args(["-fsS", "-H", &format!("X-Vault-Token: {token}"), "-d", body])
+        .arg(format!("{addr}/v1/secret/data/{path}"))
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+}
+
+#[test]
+fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
+    let h = Host::new();
+    let bao_dir = tempfile::tempdir().unwrap();
+    let mut vars = services::start("bao", bao_dir.path(), &[]);
+    let (addr, token) = (
+        vars.remove("VAULT_ADDR").unwrap(),
+        vars.remove("VAULT_TOKEN").unwrap(),
+    );
+    for i in 0..10 {
+        put_bao(
+            &addr,
+            &token,
+            &format!("app/k{i}"),
+            &format!(r#"{{"data":{{"value":"v{i}"}}}}"#),
+        );
+    }
+    let run = |store_exists: bool| {
+        let mut c = h.cmd();
+        c.env("VAULT_ADDR", &addr).env("VAULT_TOKEN", &token);
+        for i in 0..10 {
+            c.env(format!("K{i}"), format!("se://vault/app/k{i}/value"));
+        }
+        c.args(["run", "--", "sh", "-c", "printf %s \"$K0$K9\""])
+            .timeout(Duration::from_secs(60))
+            .assert()
+            .success()
+            .stdout("v0v9")
+            .stderr("");
+        assert_eq!(
+            h.store_dir().exists(),
+            store_exists,
+            "run created the file store"
+        );
+    };
+    // No file store yet, then one that holds secrets but is locked (no passphrase).
+    run(false);
+    h.with_pass()
+        .args(["set", "local/x"])
+        .write_stdin("x")
+        .assert()
+        .success();
+    run(true);
+    // It is locked, and says so; vault runs.
+    h.cmd()
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_TOKEN", &token)
+        .args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+locked")
+                .unwrap()
+                .and(predicate::str::is_match(r"(?m)^vault\s+vault/\*\*\s+yes\s+running").unwrap()),
+        );
+    // A reference the locked store may hold fails as locked, and names what to set.
+    h.cmd()
+        .env("L", "se://local/x")
+        .args(["run", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(
+            predicate::str::contains("locked")
+                .and(predicate::str::contains("SECRETS_ENGINE_FILE_PASSPHRASE")),
+        );
+    services::stop("bao", bao_dir.path());
+}
+
+#[test]
+fn plugins_ls_shows_the_file_store_running_once_unlockable() {
+    let h = Host::new();
+    h.with_pass()
+        .args(["set", "p/x"])
+        .write_stdin("x")
+        .assert()
+        .success();
+    h.with_pass()
+        .args(["plugins", "ls", "--json"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(r#""name":"file""#)
+                .and(predicate::str::contains(r#""state":"running""#)),
+        );
+    h.cmd()
+        .args(["plugins", "ls", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""state":"locked""#));
+}
+
+#[test]
+fn set_with_the_value_in_argv_warns_on_stderr() {
+    let h = Host::new();
+    h.with_pass()
+        .args(["set", "w/x=in-argv"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("warning")
+                .and(predicate::str::contains("stdin"))
+                .and(predicate::str::contains("in-argv").not()),
+        );
+    // From stdin: no warning about argv.
+    h.with_pass()
+        .args(["set", "w/y"])
+        .write_stdin("v")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("process list").not());
+}
+
+#[test]
+fn run_passes_no_key_material_to_the_command() {
+    let h = Host::new();
+    let key = h.dir.path().join("age.key");
+    h.with_pass()
+        .args(["set", "k/x"])
+        .write_stdin("kv")
+        .assert()
+        .success();
+    std::fs::write(&key, "AGE-SECRET-KEY-1NOTAREALKEYBUTNOTTOBELEAKED\n").unwrap();
+    let out = h
+        .with_pass()
+        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+        .env("V", "se://k/x")
+        .args(["run", "--", "env"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = String::from_utf8(out.stdout).unwrap();
+    assert!(env.contains("V=kv"), "{env}");
+    assert!(!env.contains(PASS), "{env}");
+    assert!(!env.contains("SECRETS_ENGINE_FILE_PASSPHRASE"), "{env}");
+    assert!(!env.contains("AGE-SECRET-KEY"), "{env}");
+    // The key file's path is not passed on either.
+    let out = h
+        .cmd()
+        .env("SECRETS_ENGINE_FILE_KEY", &key)
+        .args(["run", "--", "env"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRETS_ENGINE_FILE_KEY"));
+    let _ = h
+        .cmd()
+        .arg("lock")
+        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+        .output();
+}
+
+#[test]
+fn the_session_cache_unlocks_later_commands_until_lock() {
+    let h = Host::new();
+    let cached = |c: &mut assert_cmd::Command| {
+        c.env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "120");
+    };
+    let mut c = h.with_pass();
+    cached(&mut c);
+    c.args(["set", "s/x"])
+        .write_stdin("cached-value")
+        .assert()
+        .success();
+    // No passphrase: the session keyring holds the identity.
+    let mut c = h.cmd();
+    cached(&mut c);
+    c.args(["get", "s/x", "--reveal"])
+        .assert()
+        .success()
+        .stdout("cached-value");
+    let mut c = h.cmd();
+    cached(&mut c);
+    c.args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+running").unwrap());
+    let mut c = h.cmd();
+    cached(&mut c);
+    c.arg("lock")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("locked"));
+    let mut c = h.cmd();
+    cached(&mut c);
+    c.args(["get", "s/x", "--reveal"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("locked"));
+    let mut c = h.cmd();
+    cached(&mut c);
+    c.args(["plugins", "ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+locked").unwrap());
+}
+
+#[test]
+fn on_a_terminal_the_passphrase_is_prompted_without_echo_twice_on_first_use() {
+    let h = Host::new();
+    let mut cmd = h.command();
+    cmd.args(["set", "tty/x"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("Secret for tty/x:").unwrap();
+    p.send_line("the-value").unwrap();
+    p.exp_string("New passphrase for the file store:").unwrap();
+    p.send_line("typed-pass").unwrap();
+    p.exp_string("Repeat the passphrase:").unwrap();
+    p.send_line("typed-pass").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(
+        !rest.contains("typed-pass") && !rest.contains("the-value"),
+        "echoed: {rest:?}"
+    );
+    // Later: asked once; the typed passphrase unlocks what it wrote.
+    let mut cmd = h.command();
+    cmd.args(["get", "tty/x", "--reveal"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("Passphrase for the file store:").unwrap();
+    p.send_line("typed-pass").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(rest.contains("the-value"), "{rest:?}");
+    assert!(!rest.contains("typed-pass"), "echoed: {rest:?}");
+    h.with_pass_of("typed-pass")
+        .args(["get", "tty/x", "--reveal"])
+        .assert()
+        .success()
+        .stdout("the-value");
+    // Mismatched confirmation on a new store: nothing is created.
+    let fresh = Host::new();
+    let mut cmd = fresh.command();
+    cmd.args(["set", "tty/y=v"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("New passphrase for the file store:").unwrap();
+    p.send_line("one").unwrap();
+    p.exp_string("Repeat the passphrase:").unwrap();
+    p.send_line("two").unwrap();
+    p.exp_string("do not match").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!fresh.store_dir().join("identity.age").exists());
+}
+
+#[test]
+fn without_a_terminal_nothing_is_prompted() {
+    let h = Host::new();
+    h.with_pass()
+        .args(["set", "n/x"])
+        .write_stdin("v")
+        .assert()
+        .success();
+    // stdin is not a terminal (here /dev/null): a clear error, at once, no prompt.
+    let out: Output = h
+        .command()
+        .args(["get", "n/x", "--reveal"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("locked") && !err.contains("Passphrase for"),
+        "{err}"
+    );
+}
+
+impl Host {
+    fn with_pass_of(&self, pass: &str) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.env("SECRETS_ENGINE_FILE_PASSPHRASE", pass);
+        c
+    }
+
+    /// `set id` with `value` on stdin, through the file store, as a background process.
+    fn spawn_set(&self, id: &str, value: &str) -> std::process::Child {
+        let mut c = self.command();
+        c.env("SECRETS_ENGINE_FILE_PASSPHRASE", PASS)
+            .args(["--store", "file", "set", id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        child
+    }
+
+    fn entries(&self) -> Vec<String> {
+        std::fs::read_dir(self.store_dir().join("secrets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+}
+
+/// 8 processes × `rounds` runs of `one(process, round)`, all at once.
+fn in_eight_processes(rounds: usize, one: impl Fn(usize, usize) -> std::process::Child + Sync) {
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let one = &one;
+            s.spawn(move || {
+                for r in 0..rounds {
+                    let out = one(w, r).wait_with_output().unwrap();
+                    let said = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    // A remove may find the id already removed; nothing else may fail.
+                    assert!(
+                        out.status.success() || said.contains("no secret matches"),
+                        "process {w} round {r}: {said}"
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn eight_processes_upserting_one_id_leave_one_entry_with_a_written_value() {
+    let h = Host::new();
+    h.with_pass()
+        .args(["--store", "file", "set", "race/id"])
+        .write_stdin("seed")
+        .assert()
+        .success();
+    in_eight_processes(100, |w, r| h.spawn_set("race/id", &format!("w{w}-r{r}")));
+    assert_eq!(h.entries().len(), 1, "{:?}", h.entries());
+    let out = h
+        .with_pass()
+        .args(["--store", "file", "get", "race/id", "--reveal"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let value = String::from_utf8(out.stdout).unwrap();
+    let written = (0..8).any(|w| (0..100).any(|r| value == format!("w{w}-r{r}")));
+    assert!(written, "{value:?} was never written");
+    // The last round of some process is the final value.
+    assert!(value.ends_with("-r99"), "{value:?}");
+    let pending: Vec<_> = std::fs::read_dir(h.store_dir().join("secrets/.tmp"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(pending.is_empty(), "temporary files left: {pending:?}");
+}
+
+#[test]
+fn remove_racing_set_leaves_the_value_or_nothing() {
+    let h = Host::new();
+    h.with_pass()
+        .args(["--store", "file", "set", "rr/id"])
+        .write_stdin("seed")
+        .assert()
+        .success();
+    in_eight_processes(50, |w, r| {
+        if w % 2 == 0 {
+            h.spawn_set("rr/id", &format!("w{w}-r{r}"))
+        } else {
+            let mut c = h.command();
+            c.env("SECRETS_ENGINE_FILE_PASSPHRASE", PASS)
+                .args(["--store", "file", "rm", "rr/id"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        }
+    });
+    let entries = h.entries();
+    assert!(entries.len() <= 1, "{entries:?}");
+    let out = h
+        .with_pass()
+        .args(["--store", "file", "get", "rr/id", "--reveal"])
+        .output()
+        .unwrap();
+    if entries.is_empty() {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no secret matches"));
+    } else {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            (0..8)
+                .step_by(2)
+                .any(|w| (0..50).any(|r| value == format!("w{w}-r{r}"))),
+            "{value:?} was never written"
+        );
+    }
+}
