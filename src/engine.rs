@@ -218,7 +218,7 @@ impl Engine {
     }
 
     /// Every provider with its pattern, configurability and state, in registration
-    /// order. A running provider that says it is locked ([`Resolver::is_locked`]) is
+    /// order. A running provider that says it is locked ([`Resolver::is_locked`](crate::Resolver::is_locked)) is
     /// reported as [`ProviderState::Locked`].
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.slots()
