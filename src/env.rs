@@ -295,11 +295,12 @@ where
         }
     }
 
-    let mut out = Vec::with_capacity(vars.len());
+    // Zeroed if a later variable fails: the values already built may be secrets.
+    let mut out = WipedOnDrop(Vec::with_capacity(vars.len()));
     for ((name, value), action) in vars.into_iter().zip(actions) {
         let (p, optional) = match action {
             Action::Keep => {
-                out.push((name, value));
+                out.0.push((name, value));
                 continue;
             }
             Action::Resolve(p) => (p, false),
@@ -318,7 +319,19 @@ where
                 return Err(wrap(&name, e));
             }
         };
-        out.push((name, new_value));
+        out.0.push((name, new_value));
     }
-    Ok(out)
+    Ok(std::mem::take(&mut out.0))
+}
+
+/// Resolved variables that are zeroed when dropped before they are handed over.
+struct WipedOnDrop(Vec<(OsString, OsString)>);
+
+impl Drop for WipedOnDrop {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for (_, value) in self.0.drain(..) {
+            value.into_encoded_bytes().zeroize();
+        }
+    }
 }

@@ -234,6 +234,12 @@ impl Vault {
             .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
             .redirect(same_origin_redirects())
             .use_rustls_tls();
+        // An `http://` address is only allowed because the path to it is trusted
+        // (loopback, or the user said so): a proxy from HTTP_PROXY/ALL_PROXY would
+        // carry the token in clear text over a path nobody vetted.
+        if config.address.starts_with("http://") {
+            builder = builder.no_proxy();
+        }
         if let Some(ca) = &config.ca_file {
             let pem = std::fs::read(ca).map_err(|e| Error::Unavailable {
                 reason: format!("vault: cannot read CA file {}: {e}", ca.display()),
