@@ -391,10 +391,21 @@ async fn describe_all(peer: &Peer, paths: Vec<OwnedObjectPath>) -> Vec<Result<De
             chunk
                 .iter()
                 .zip(answers)
+                // An item another writer deleted between the search and this read is
+                // not there: every set deletes the items it supersedes.
+                .filter(|(_, a)| !matches!(a, Err(e) if vanished(e)))
                 .map(|(path, a)| a.map(|(attrs, created)| described(path.clone(), attrs, created))),
         );
     }
     out
+}
+
+/// The service's answer for an object path that no longer exists.
+fn vanished(e: &Error) -> bool {
+    matches!(e, Error::Backend { message }
+        if message.contains("org.freedesktop.DBus.Error.UnknownMethod")
+            || message.contains("org.freedesktop.DBus.Error.UnknownObject")
+            || message.contains("org.freedesktop.Secret.Error.NoSuchObject"))
 }
 
 /// Ids of locked items: `None` for an item whose properties could not be read.
@@ -652,10 +663,11 @@ impl Keychain {
                 reason: "the default keychain collection is locked".into(),
             });
         }
-        // `replace`: an item with exactly these attributes is rewritten by the
-        // service itself rather than duplicated.
+        // Never `replace`: the service would rewrite an older item with the same
+        // attributes in place, keeping its older (smaller) object path, so an item
+        // another tool created since would sort last and survive instead of this one.
         collection
-            .create_item(&label, full.clone(), value.expose(), true, content_type)
+            .create_item(&label, full.clone(), value.expose(), false, content_type)
             .await
             .map_err(map_error)?;
         let mut items = self.items_of(svc, id).await?;
