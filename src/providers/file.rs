@@ -39,8 +39,9 @@
 //! # Session cache
 //!
 //! While cached, the identity is readable by every process of this login session (as
-//! an ssh-agent socket is usable by them), including commands `docker-pass run`
-//! starts, and the passphrase is not checked again. [`FileStore::lock`] (`docker-pass
+//! an ssh-agent socket is usable by them), and the passphrase is not checked again.
+//! (`docker-pass run` starts its command in a new, empty session keyring, so the
+//! command cannot read it.) [`FileStore::lock`] (`docker-pass
 //! lock`) drops it. Where the kernel's key facility is missing or blocked (macOS, or
 //! a container under a seccomp profile that denies `keyctl`) nothing is cached and
 //! every process pays scrypt.

@@ -88,6 +88,8 @@ pub(crate) fn run(
             code,
         )
     };
+    #[cfg(target_os = "linux")]
+    leave_session_keyring();
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -99,4 +101,24 @@ pub(crate) fn run(
         let status = cmd.status().map_err(describe)?;
         std::process::exit(status.code().unwrap_or(1));
     }
+}
+
+/// Joins a new, empty session keyring before the command is started, so it does not
+/// possess the one holding the file store's cached identity (which would let it read
+/// the key and decrypt every entry, not only the ones it was given).
+#[cfg(target_os = "linux")]
+fn leave_session_keyring() {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) takes no pointer to our memory
+    // (NULL asks for an anonymous keyring) and only changes this process's keyrings.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    // Failing means keyutils is unavailable (ENOSYS, or EPERM under seccomp): no
+    // cache can exist then, so there is nothing to hide.
+    let _ = rc;
 }

@@ -180,6 +180,24 @@ fn set_with_the_value_in_argv_warns_on_stderr() {
         .stderr(predicate::str::contains("process list").not());
 }
 
+/// Python: how many `secrets-engine:file:*` keys (named in /proc/keys, which lists
+/// what the caller may view) a keyctl search of the caller's session keyring finds.
+const FOUND_CACHE_KEYS: &str = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+names = set()
+for line in open("/proc/keys"):
+    f = line.split(None, 8)
+    if len(f) == 9 and f[7] == "user" and f[8].startswith("secrets-engine:file:"):
+        names.add(f[8].rsplit(":", 1)[0])
+found = 0
+for n in names:
+    # keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", name, 0)
+    if libc.syscall(250, 10, -3, b"user", n.encode(), 0) >= 0:
+        found += 1
+print(found)
+"#;
+
 #[test]
 fn run_passes_no_key_material_to_the_command() {
     let h = Host::new();
@@ -207,6 +225,35 @@ fn run_passes_no_key_material_to_the_command() {
     assert!(!env.contains(PASS), "{env}");
     assert!(!env.contains("SECRETS_ENGINE_FILE_PASSPHRASE"), "{env}");
     assert!(!env.contains("AGE-SECRET-KEY"), "{env}");
+    // Nor the cached identity: the command runs in a session keyring of its own, so
+    // a search of its session keyring finds none of the cache keys, while the same
+    // search from this test process (whose session keyring the cache went into)
+    // finds them: the check can succeed.
+    let out = h
+        .with_pass()
+        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+        .env("V", "se://k/x")
+        .args(["run", "--", "python3", "-c", FOUND_CACHE_KEYS])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let here = std::process::Command::new("python3")
+        .args(["-c", FOUND_CACHE_KEYS])
+        .output()
+        .unwrap();
+    let here: u32 = String::from_utf8_lossy(&here.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        here > 0,
+        "the cache key is not in this process's session keyring"
+    );
     // The key file's path is not passed on either.
     let out = h
         .cmd()
