@@ -3,6 +3,7 @@
 
 pub mod bao;
 pub mod children;
+pub mod docker;
 pub mod keyring;
 pub mod services;
 

@@ -1,0 +1,398 @@
+//! se-runc as the runtime of a real dockerd (Debian's docker.io 20.10, started by
+//! scripts/services/docker), with root's default providers: the file store, in a
+//! private directory, unlocked by a key file named in dockerd's environment.
+//!
+//! One dockerd per test binary, its default runtime `se` (se-runc asking that
+//! dockerd about images), plus `se-allow` (the same with `--allow 'shared/**'`) and
+//! plain `runc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use secrets_engine::providers::file::{FileKey, FileStore};
+use secrets_engine::{Id, Metadata, Store};
+use secrets_engine_test_support::docker::Dockerd;
+
+struct World {
+    dockerd: Dockerd,
+    /// Secret values by id.
+    values: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+const IDS: [&str; 8] = [
+    "app/key",
+    "app/db/password",
+    "shared/token",
+    "GH_TOKEN",
+    "IMAGE_EMPTY",
+    "compose-demo/api/token",
+    "compose-demo/db/password",
+    "compose-demo/queue/key",
+];
+
+impl World {
+    fn value(&self, id: &str) -> &str {
+        &self.values.iter().find(|(i, _)| *i == id).unwrap().1
+    }
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("se-runc-")
+            .tempdir()
+            .unwrap();
+        let key = dir.path().join("key.txt");
+        let store = dir.path().join("store");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        write_key(&key);
+        // Distinct in every run, so a value found where it must not be is this run's.
+        let salt = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let values: Vec<_> = IDS
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (*id, format!("value-{n}-{salt}")))
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let fs = FileStore::new(&store, FileKey::KeyFile(key.clone()));
+        rt.block_on(async {
+            for (id, v) in &values {
+                fs.set(&Id::parse(id).unwrap(), v.as_str().into(), Metadata::new())
+                    .await
+                    .unwrap();
+            }
+        });
+
+        let se_runc = env!("CARGO_BIN_EXE_se-runc");
+        let socket = dir.path().join("docker/docker.sock");
+        let host = format!("unix://{}", socket.display());
+        let daemon_json = serde_json::json!({
+            "default-runtime": "se",
+            "runtimes": {
+                "se": { "path": se_runc, "runtimeArgs": ["--docker-host", host] },
+                "se-allow": {
+                    "path": se_runc,
+                    "runtimeArgs": ["--docker-host", host, "--allow", "shared/**"]
+                }
+            }
+        });
+        let path = |p: &Path| p.to_str().unwrap().to_owned();
+        let (store, key, home_s) = (path(&store), path(&key), path(&home));
+        let config = format!("{home_s}/.config");
+        let dockerd = Dockerd::start(
+            &dir.path().join("docker"),
+            &daemon_json,
+            &[
+                ("SECRETS_ENGINE_FILE_DIR", &store),
+                ("SECRETS_ENGINE_FILE_KEY", &key),
+                ("HOME", &home_s),
+                ("XDG_CONFIG_HOME", &config),
+            ],
+        );
+        let w = World {
+            dockerd,
+            values,
+            _dir: dir,
+        };
+        build_image_with_env_references(&w);
+        w
+    })
+}
+
+fn write_key(path: &Path) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    std::fs::write(path, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+}
+
+/// `envimg:local`: busybox with references in its own `ENV`. Its `RUN` step runs
+/// through se-runc (the default runtime) and sees the image's reference unresolved.
+fn build_image_with_env_references(w: &World) {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox:local\n\
+         ENV IMAGE_KEY=se://app/key IMAGE_EMPTY= SHARED=se://shared/token\n\
+         RUN test \"$IMAGE_KEY\" = se://app/key\n",
+    )
+    .unwrap();
+    let out = w.dockerd.docker(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "envimg:local",
+        ctx.path().to_str().unwrap(),
+    ]);
+    check(&out, "docker build");
+}
+
+fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `docker run --rm --network none ARGS…`, successful; its stdout.
+fn run(args: &[&str]) -> String {
+    let w = world();
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend(args);
+    let out = w.dockerd.docker(&all);
+    check(&out, &format!("docker {all:?}"));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn name(tag: &str) -> String {
+    format!("se-runc-test-{tag}-{}", std::process::id())
+}
+
+#[test]
+fn a_reference_given_with_e_arrives_in_the_container() {
+    let w = world();
+    let out = run(&[
+        "-e",
+        "APP_KEY=se://app/key",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo \"$APP_KEY\"",
+    ]);
+    assert_eq!(out.trim_end(), w.value("app/key"));
+}
+
+#[test]
+fn a_pattern_with_one_match() {
+    let w = world();
+    let out = run(&[
+        "-e",
+        "DB=se://app/db/*",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo \"$DB\"",
+    ]);
+    assert_eq!(out.trim_end(), w.value("app/db/password"));
+}
+
+#[test]
+fn an_empty_value_asks_for_the_secret_named_like_the_variable() {
+    // Docker passes `-e NAME=` through to the bundle as `NAME=`: container mode.
+    let w = world();
+    let out = run(&[
+        "-e",
+        "GH_TOKEN=",
+        "-e",
+        "NOT_STORED_ANYWHERE=",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo \"$GH_TOKEN|${NOT_STORED_ANYWHERE-unset}|\"",
+    ]);
+    assert_eq!(out.trim_end(), format!("{}||", w.value("GH_TOKEN")));
+}
+
+#[test]
+fn a_failing_reference_never_starts_the_container() {
+    let w = world();
+    let name = name("fail");
+    let out = w.dockerd.docker(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-e",
+        "MISSING_TOKEN=se://app/missing",
+        "busybox:local",
+        "touch",
+        "/started",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What the user sees, for the record (`cargo test -- --nocapture`).
+    println!(
+        "docker run with a missing secret: exit {}\n{stderr}",
+        out.status
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("MISSING_TOKEN: no secret matches app/missing"),
+        "{stderr}"
+    );
+    let started = w
+        .dockerd
+        .docker(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+    check(&started, "inspect");
+    assert_eq!(
+        String::from_utf8_lossy(&started.stdout).trim(),
+        "0001-01-01T00:00:00Z"
+    );
+    check(&w.dockerd.docker(&["rm", "-f", &name]), "rm");
+}
+
+#[test]
+fn the_internal_realm_is_refused() {
+    let w = world();
+    let out = w.dockerd.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "T=se://docker/secrets-engine/vault/token",
+        "busybox:local",
+        "true",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("T: se://docker/secrets-engine/vault/token is not allowed here"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn references_in_the_images_own_env_are_not_resolved() {
+    let w = world();
+    let show = "echo \"$IMAGE_KEY|$IMAGE_EMPTY|$SHARED\"";
+    // By default: all three stay as the image wrote them (IMAGE_EMPTY has a secret
+    // of that id, and is not looked up either).
+    let out = run(&["envimg:local", "sh", "-c", show]);
+    assert_eq!(out.trim_end(), "se://app/key||se://shared/token");
+    // The user's own -e for the same variable is the user's.
+    let out = run(&[
+        "-e",
+        "IMAGE_KEY=se://app/db/password",
+        "envimg:local",
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert_eq!(
+        out.trim_end(),
+        format!("{}||se://shared/token", w.value("app/db/password"))
+    );
+    // An administrator's --allow 'shared/**' admits the image's shared/ reference,
+    // and nothing else.
+    let out = run(&["--runtime", "se-allow", "envimg:local", "sh", "-c", show]);
+    assert_eq!(
+        out.trim_end(),
+        format!("se://app/key||{}", w.value("shared/token"))
+    );
+}
+
+#[test]
+fn docker_inspect_shows_the_reference_and_never_the_value() {
+    let w = world();
+    let name = name("inspect");
+    let out = w.dockerd.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-e",
+        "APP_KEY=se://app/key",
+        "busybox:local",
+        "sleep",
+        "60",
+    ]);
+    check(&out, "run -d");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let value = w.value("app/key");
+
+    let inside = w.dockerd.docker(&["exec", &name, "cat", "/proc/1/environ"]);
+    check(&inside, "exec");
+    let environ = String::from_utf8_lossy(&inside.stdout);
+    assert!(environ.split('\0').any(|e| e == format!("APP_KEY={value}")));
+
+    let inspect = w.dockerd.docker(&["inspect", &name]);
+    check(&inspect, "inspect");
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("\"APP_KEY=se://app/key\""), "{text}");
+    assert!(!text.contains(value), "docker inspect shows the value");
+
+    // The bundle holds the value now: owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let config = w.dockerd.bundle(&id).join("config.json");
+    let meta = std::fs::metadata(&config).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{}",
+        config.display()
+    );
+    check(&w.dockerd.docker(&["rm", "-f", &name]), "rm");
+}
+
+#[test]
+fn the_compose_example_gives_every_service_its_secrets() {
+    let w = world();
+    let file: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "compose", "compose.yaml"]
+        .iter()
+        .collect();
+    let project = name("compose");
+    let compose = |args: &[&str]| {
+        w.dockerd
+            .command("docker-compose")
+            .arg("-f")
+            .arg(&file)
+            .args(["-p", &project])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = compose(&["up", "--no-color", "--abort-on-container-exit"]);
+    let down = compose(&["down"]);
+    check(&up, "docker-compose up");
+    check(&down, "docker-compose down");
+    let logs = String::from_utf8_lossy(&up.stdout);
+    let digest = |id: &str| sha256_16(w.value(id));
+    for expected in [
+        format!(
+            "api API_TOKEN={} DB_PASSWORD={}",
+            digest("compose-demo/api/token"),
+            digest("compose-demo/db/password")
+        ),
+        format!(
+            "worker QUEUE_KEY={} COMPOSE_DEMO_OPTIONAL=[]",
+            digest("compose-demo/queue/key")
+        ),
+    ] {
+        assert!(logs.contains(&expected), "{expected} not in\n{logs}");
+    }
+}
+
+/// The first 16 hex digits of SHA-256, as the Compose example prints them.
+fn sha256_16(value: &str) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(value.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()[..16].to_owned()
+}
