@@ -1,0 +1,242 @@
+//! se-runc on a bundle, as podman or containerd's own clients call it (no dockerd to
+//! ask), with a recording script in place of runc: what it passes on, what it
+//! writes, what it logs. Secrets come from a file store unlocked by a key file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use secrets_engine::providers::file::{FileKey, FileStore};
+use secrets_engine::{Id, Metadata, Store};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    bundle: PathBuf,
+    log: PathBuf,
+}
+
+const VALUE: &str = "bundle-test-value";
+
+fn setup(env: &[&str]) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.txt");
+    {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        std::fs::write(&key, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+    }
+    let store = FileStore::new(dir.path().join("store"), FileKey::KeyFile(key));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(store.set(
+            &Id::parse("app/key").unwrap(),
+            VALUE.into(),
+            Metadata::new(),
+        ))
+        .unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let config =
+        serde_json::json!({"ociVersion": "1.0.2", "process": {"args": ["sh"], "env": env}});
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    std::fs::set_permissions(
+        bundle.join("config.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    // The "runtime": records its arguments and the config it was handed.
+    let recorder = dir.path().join("runc");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {0}/args\ncp {1}/config.json {0}/seen.json 2>/dev/null\nexit 0\n",
+            dir.path().display(),
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("log.json");
+    Setup { dir, bundle, log }
+}
+
+impl Setup {
+    fn se_runc(&self, own: &[&str], runc: &[&str]) -> Output {
+        let d = self.dir.path();
+        Command::new(env!("CARGO_BIN_EXE_se-runc"))
+            .arg("--runtime")
+            .arg(d.join("runc"))
+            .args(own)
+            .args(runc)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", d)
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("SECRETS_ENGINE_FILE_DIR", d.join("store"))
+            .env("SECRETS_ENGINE_FILE_KEY", d.join("key.txt"))
+            .output()
+            .unwrap()
+    }
+    fn create(&self, own: &[&str]) -> Output {
+        let log = self.log.to_str().unwrap().to_owned();
+        let bundle = self.bundle.to_str().unwrap().to_owned();
+        self.se_runc(
+            own,
+            &[
+                "--log",
+                &log,
+                "--log-format",
+                "json",
+                "create",
+                "--bundle",
+                &bundle,
+                "c1",
+            ],
+        )
+    }
+    fn passed_args(&self) -> Option<Vec<String>> {
+        std::fs::read_to_string(self.dir.path().join("args"))
+            .ok()
+            .map(|s| s.lines().map(str::to_owned).collect())
+    }
+    fn env_seen(&self) -> Vec<String> {
+        let seen: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.dir.path().join("seen.json")).unwrap())
+                .unwrap();
+        serde_json::from_value(seen["process"]["env"].clone()).unwrap()
+    }
+    fn log_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    fn mode(&self) -> u32 {
+        std::fs::metadata(self.bundle.join("config.json"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn allowed_references_are_resolved_and_the_arguments_passed_on() {
+    let s = setup(&["A=se://app/key", "B=plain", "app=", "OTHER=se://other/x"]);
+    let out = s.create(&["--allow", "app/**"]);
+    ok(&out);
+    let bundle = s.bundle.to_str().unwrap();
+    assert_eq!(
+        s.passed_args().unwrap(),
+        [
+            "--log",
+            s.log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            bundle,
+            "c1"
+        ]
+    );
+    // `app=` names the id `app`, outside `app/**`: left empty, not looked up.
+    assert_eq!(
+        s.env_seen(),
+        [
+            format!("A={VALUE}").as_str(),
+            "B=plain",
+            "app=",
+            "OTHER=se://other/x"
+        ]
+    );
+    assert_eq!(s.mode(), 0o600);
+    let lines = s.log_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "warning");
+    let msg = lines[0]["msg"].as_str().unwrap();
+    assert!(msg.contains("OTHER: se://other/x left as written"), "{msg}");
+    assert!(!std::fs::read_to_string(&s.log).unwrap().contains(VALUE));
+}
+
+#[test]
+fn without_dockerd_or_allow_nothing_is_resolved_or_rewritten() {
+    let s = setup(&["A=se://app/key"]);
+    ok(&s.create(&[]));
+    assert_eq!(s.env_seen(), ["A=se://app/key"]);
+    // Not rewritten at all.
+    assert_eq!(s.mode(), 0o644);
+}
+
+#[test]
+fn a_failure_is_logged_for_containerd_and_runc_is_not_run() {
+    let s = setup(&["A=se://app/key", "GONE=se://app/missing"]);
+    let out = s.create(&["--allow", "app/**"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(s.passed_args(), None, "the runtime ran");
+    let lines = s.log_lines();
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "error");
+    assert_eq!(last["msg"], "se-runc: GONE: no secret matches app/missing");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GONE: no secret matches app/missing"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(VALUE));
+    // The config still holds only references.
+    let config = std::fs::read_to_string(s.bundle.join("config.json")).unwrap();
+    assert!(!config.contains(VALUE));
+}
+
+#[test]
+fn an_unreachable_dockerd_fails_create() {
+    let s = setup(&["A=se://app/key"]);
+    let absent = s.dir.path().join("absent.sock");
+    let out = s.create(&["--docker-host", absent.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let last = s.log_lines().pop().unwrap();
+    let msg = last["msg"].as_str().unwrap();
+    assert!(msg.contains("cannot reach dockerd at"), "{msg}");
+    assert_eq!(s.passed_args(), None);
+}
+
+#[test]
+fn other_subcommands_pass_straight_through() {
+    let s = setup(&["A=se://app/key"]);
+    // No bundle is read for `start`: a missing one does not matter.
+    std::fs::remove_dir_all(&s.bundle).unwrap();
+    let out = s.se_runc(&["--allow", "**"], &["--root", "/r", "start", "c1"]);
+    ok(&out);
+    assert_eq!(s.passed_args().unwrap(), ["--root", "/r", "start", "c1"]);
+}
+
+#[test]
+fn a_missing_runtime_is_reported() {
+    let s = setup(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_se-runc"))
+        .args(["--runtime", "/nonexistent/runc", "--log"])
+        .arg(&s.log)
+        .args(["--log-format", "json", "state", "c1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let msg = s.log_lines().pop().unwrap()["msg"].clone();
+    assert!(
+        msg.as_str()
+            .unwrap()
+            .starts_with("se-runc: cannot run /nonexistent/runc"),
+        "{msg}"
+    );
+}
