@@ -15,6 +15,11 @@
 // pattern: --allow 'ci/**' allows se://ci/token and se://ci/*/key, not se://**.
 // The engine's internal realm (docker/secrets-engine/**) is never resolved, and at
 // most 256 distinct references are.
+//
+// This is the rule se-runc (examples/se-runc) applies where it has no dockerd to ask
+// which variables the image set. se-runc is the runtime to use with Docker: it asks
+// dockerd, resolves the user's references without an --allow, and leaves the
+// image's as written instead of failing. oci-env stays as the Go bindings' example.
 package main
 
 import (
