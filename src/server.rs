@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 
 pub use listener::EngineListener;
@@ -279,8 +279,11 @@ fn transient(e: &std::io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
-/// Answers a refused peer without reading its request.
+/// Answers a refused peer `403 permission_denied`. Its request is read (at most
+/// 64 KiB, for at most a second) but never parsed beyond its length, so a client that
+/// writes before it reads gets the answer rather than a reset connection.
 async fn refuse(mut stream: tokio::net::UnixStream, uid: u32) {
+    const MAX: usize = 64 * 1024;
     let body = crate::api::connect::ConnectError::new(
         crate::api::connect::Code::PermissionDenied,
         format!("this engine serves its own user only; uid {uid} is not allowed"),
@@ -290,12 +293,38 @@ async fn refuse(mut stream: tokio::net::UnixStream, uid: u32) {
         "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
-    let write = async {
+    let work = async {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            seen.extend_from_slice(&buf[..n]);
+            if n == 0 || seen.len() >= MAX || request_complete(&seen) {
+                break;
+            }
+        }
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(&body).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Read until the client closes, so it is not reset before it has read.
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<(), std::io::Error>(())
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), work).await;
+}
+
+/// Whether `seen` holds a whole request: its head and `content-length` bytes after.
+fn request_complete(seen: &[u8]) -> bool {
+    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    seen.len() >= end + 4 + length
 }
 
 async fn serve_connection(
