@@ -30,14 +30,16 @@ fn round_trip(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let socket = EngineSocket::Path(dir.path().join("engine.sock"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.block_on(async {
-        let listener = EngineListener::bind(&socket).unwrap();
+    // Bound inside the runtime (tokio registers the socket there), served on it.
+    let listener = rt.block_on(async { EngineListener::bind(&socket).unwrap() });
+    let server = {
+        let _in_runtime = rt.enter();
         tokio::spawn(
             EngineServer::new(engine.clone()).serve(vec![listener], async {
                 let _ = stopped.await;
             }),
         )
-    });
+    };
     let client = EngineClient::new(socket);
     let request = Pattern::parse("db/password").unwrap();
     rt.block_on(async { client.get_secrets(&request).await.unwrap() });

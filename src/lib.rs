@@ -29,7 +29,9 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The client uses only part of the messages and of the framing; the server all.
 #[cfg(all(feature = "engine", unix))]
+#[cfg_attr(not(feature = "engine-server"), allow(dead_code))]
 mod api;
 #[cfg(all(feature = "engine", unix))]
 mod client;

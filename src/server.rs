@@ -101,8 +101,11 @@ pub(crate) fn version_string() -> String {
 /// # async fn f() -> Result<(), secrets_engine::Error> {
 /// let engine = memory_engine(DefaultOptions::default())?;
 /// let listener = EngineListener::bind(&EngineSocket::default_engine())?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// # drop(stop);
+/// // Serves until `stop` is sent or dropped (docker-pass stops on SIGTERM/SIGINT).
 /// EngineServer::new(engine)
-///     .serve(vec![listener], async { let _ = tokio::signal::ctrl_c().await; })
+///     .serve(vec![listener], async { let _ = stopped.await; })
 ///     .await
 /// # }
 /// ```

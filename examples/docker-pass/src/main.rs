@@ -144,8 +144,8 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum EngineAction {
     /// Serve until SIGTERM or SIGINT. Without --socket: Docker's engine socket
-    /// (<cache dir>/docker-secrets-engine/engine.sock) and daemon socket (Linux:
-    /// the abstract @docker-secrets-engine/<uid>/daemon.sock).
+    /// (`<cache dir>/docker-secrets-engine/engine.sock`) and daemon socket (Linux:
+    /// the abstract `@docker-secrets-engine/<uid>/daemon.sock`).
     #[command(
         after_help = "A socket file is created 0600 in a 0700 directory; a live engine's socket is never taken over, a stale one is replaced. Only processes of this user (and --allow-uid) are served; others get permission_denied. Stops within 2 s of SIGTERM or SIGINT."
     )]
