@@ -109,7 +109,7 @@ impl Envelope {
     }
 
     /// An envelope as another engine sent it: its provider and resolution time kept.
-    #[cfg(feature = "engine")]
+    #[cfg(all(feature = "engine", unix))]
     pub(crate) fn from_remote(
         id: Id,
         value: SecretValue,
