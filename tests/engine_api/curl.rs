@@ -267,3 +267,29 @@ async fn framing_errors_and_the_proto_codec() {
     let r = curl(&s, &["http://localhost/health"]).await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_provider_shows_run_status_crashed() {
+    use std::sync::Arc;
+
+    use secrets_engine::Registration;
+    use secrets_engine_test_support::{Panicking, builder, p};
+    let engine = builder()
+        .register(Registration::resolver(
+            "fragile",
+            p("**"),
+            Arc::new(Panicking {
+                healed: Default::default(),
+            }),
+        ))
+        .build()
+        .unwrap();
+    let s = Served::start(engine, ServerOptions::default()).await;
+    let m = post_json(&s, GET_SECRETS, r#"{"pattern":"heal/ok"}"#)
+        .await
+        .error(500, "internal");
+    assert!(m.contains("fragile") && m.contains("panicked"), "{m}");
+    let v = post_json(&s, LIST, "{}").await.json();
+    assert_eq!(v["plugins"][0]["runStatus"], "RUN_STATUS_CRASHED");
+    assert_eq!(v["plugins"][0]["statusMessage"], "panicked");
+}

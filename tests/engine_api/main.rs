@@ -287,3 +287,26 @@ async fn shutdown_with_a_request_in_flight_takes_under_two_seconds() {
     assert!(matches!(e, Error::Unavailable { .. }), "{e}");
     assert!(!s.path().exists(), "the socket file is removed");
 }
+
+/// A provider that panicked is listed as crashed, with its reason, over the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_provider_is_listed_with_its_reason() {
+    let engine = builder()
+        .register(Registration::resolver(
+            "fragile",
+            p("**"),
+            Arc::new(secrets_engine_test_support::Panicking {
+                healed: Default::default(),
+            }),
+        ))
+        .build()
+        .unwrap();
+    let s = Served::start(engine, ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+    let e = c.get_secrets(&p("heal/ok")).await.unwrap_err();
+    assert!(!matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(!e.to_string().contains("TOPSECRET"), "{e}");
+    let listed = c.list_plugins().await.unwrap();
+    assert_eq!(listed[0].state, ProviderState::Crashed("panicked".into()));
+    assert_eq!(listed[0].message.as_deref(), Some("panicked"));
+}
