@@ -71,3 +71,40 @@ async fn an_abstract_name_in_use_is_refused() {
     drop(first);
     EngineListener::bind(&socket).unwrap();
 }
+
+/// An idle connection gives its slot back: it is closed after the idle timeout, both
+/// before its first request and between keep-alive requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    use std::io::{Read, Write};
+    let mut options = ServerOptions::default();
+    options.idle_timeout = std::time::Duration::from_millis(300);
+    let s = Served::start(test_engine(), options).await;
+    let path = s.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let limit = Some(std::time::Duration::from_secs(5));
+        // Never sends anything.
+        let mut silent = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        silent.set_read_timeout(limit).unwrap();
+        let mut buf = [0u8; 4096];
+        assert_eq!(silent.read(&mut buf).unwrap_or(0), 0, "closed, not answered");
+        // One keep-alive request, then silence.
+        let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        c.set_read_timeout(limit).unwrap();
+        let body = "{}";
+        write!(
+            c,
+            "POST /health.v1.VersionService/GetVersion HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let n = c.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let mut rest = Vec::new();
+        let started = std::time::Instant::now();
+        c.read_to_end(&mut rest).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    })
+    .await
+    .unwrap();
+}
