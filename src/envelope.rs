@@ -108,6 +108,21 @@ impl Envelope {
         self
     }
 
+    /// An envelope as another engine sent it: its provider and resolution time kept.
+    #[cfg(all(feature = "engine", unix))]
+    pub(crate) fn from_remote(
+        id: Id,
+        value: SecretValue,
+        provider: String,
+        resolved_at: Option<SystemTime>,
+    ) -> Envelope {
+        Envelope {
+            provider,
+            resolved_at: resolved_at.unwrap_or_else(SystemTime::now),
+            ..Envelope::new(id, value)
+        }
+    }
+
     /// Stamps the provider name and resolution time; done by the engine.
     pub(crate) fn stamp(&mut self, provider: &str) {
         provider.clone_into(&mut self.provider);

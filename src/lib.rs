@@ -29,6 +29,12 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The client uses only part of the messages and of the framing; the server all.
+#[cfg(all(feature = "engine", unix))]
+#[cfg_attr(not(feature = "engine-server"), allow(dead_code))]
+mod api;
+#[cfg(all(feature = "engine", unix))]
+mod client;
 mod defaults;
 mod engine;
 mod env;
@@ -47,7 +53,15 @@ mod reference;
 mod resolver;
 mod router;
 mod secret;
+#[cfg(all(feature = "engine-server", unix))]
+pub mod server;
+#[cfg(feature = "engine")]
+mod socket;
 
+#[cfg(all(feature = "engine", unix))]
+pub use client::{
+    Authorization, DEFAULT_CLIENT_TIMEOUT, EngineClient, EnginePlugin, EngineVersion,
+};
 pub use defaults::{
     DefaultOptions, MEMORY_NAME, SelectedStore, StoreChoice, default_engine,
     default_engine_blocking, memory_engine,
@@ -70,3 +84,5 @@ pub use reference::{SCHEME, SecretRef};
 pub use resolver::{Listing, Resolver, Store};
 pub use router::Router;
 pub use secret::SecretValue;
+#[cfg(feature = "engine")]
+pub use socket::EngineSocket;

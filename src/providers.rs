@@ -5,6 +5,8 @@
 pub mod aws;
 #[cfg(feature = "credential-helper")]
 pub mod credential_helper;
+#[cfg(all(feature = "engine", unix))]
+pub mod engine;
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "keychain")]

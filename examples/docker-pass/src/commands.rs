@@ -279,8 +279,8 @@ pub(crate) fn onepassword_purge(engine: &Engine) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `lock`: drops the file store's identity from the session keyring. A running engine
-/// daemon would hold its own copy for its lifetime; there is none yet.
+/// `lock`: drops the file store's identity from the session keyring. A running
+/// `engine serve` keeps its own copy in memory until it stops.
 pub(crate) fn lock() -> Result<(), Failure> {
     let store = secrets_engine::providers::file::FileStore::from_env();
     store.lock()?;

@@ -1,6 +1,8 @@
 //! `docker-pass`: Docker's `docker pass` rebuilt on the public API of secrets-engine.
 
 mod commands;
+#[cfg(unix)]
+mod engine;
 mod run;
 
 use std::ffi::OsString;
@@ -60,6 +62,10 @@ enum Command {
         /// Print JSON (values only with --reveal).
         #[arg(long)]
         json: bool,
+        /// Resolve through a running engine (`engine serve`, or Docker's) instead of
+        /// in this process; without `=SOCKET`, Docker's engine socket.
+        #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        engine: Option<String>,
     },
     /// List the ids in the default store.
     #[command(
@@ -94,6 +100,10 @@ enum Command {
         /// A dotenv file (`NAME=VALUE` lines); repeatable.
         #[arg(long = "env-file", value_name = "FILE")]
         env_files: Vec<PathBuf>,
+        /// Resolve through a running engine (`engine serve`, or Docker's) instead of
+        /// in this process; without `=SOCKET`, Docker's engine socket.
+        #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        engine: Option<String>,
         /// The command and its arguments.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
@@ -112,6 +122,15 @@ enum Command {
         #[command(subcommand)]
         action: PluginsAction,
     },
+    /// Run the engine in the foreground, serving Docker's secrets-engine API on its
+    /// sockets, so Docker's clients and `--engine` resolve through it.
+    #[command(
+        after_help = "Examples:\n  docker-pass engine serve\n  docker-pass engine serve --socket /run/user/1000/se.sock --socket @my-engine\n  docker-pass get --engine=/run/user/1000/se.sock db/password"
+    )]
+    Engine {
+        #[command(subcommand)]
+        action: EngineAction,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  docker-pass completions bash > /etc/bash_completion.d/docker-pass"
@@ -119,6 +138,25 @@ enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EngineAction {
+    /// Serve until SIGTERM or SIGINT. Without --socket: Docker's engine socket
+    /// (`<cache dir>/docker-secrets-engine/engine.sock`) and daemon socket (Linux:
+    /// the abstract `@docker-secrets-engine/<uid>/daemon.sock`).
+    #[command(
+        after_help = "A socket file is created 0600 in a 0700 directory; a live engine's socket is never taken over, a stale one is replaced. Only processes of this user (and --allow-uid) are served; others get permission_denied. Stops within 2 s of SIGTERM or SIGINT."
+    )]
+    Serve {
+        /// A socket to listen on (repeatable); `@name` is a Linux abstract socket.
+        #[arg(long = "socket", value_name = "PATH")]
+        sockets: Vec<String>,
+        /// Also serve processes of this uid (repeatable), e.g. 0 for a container
+        /// runtime running as root.
+        #[arg(long = "allow-uid", value_name = "UID")]
+        allow_uids: Vec<u32>,
     },
 }
 
@@ -281,6 +319,33 @@ fn quiet_panics() {
     }));
 }
 
+/// The engine behind `--engine[=SOCKET]`.
+#[cfg(unix)]
+fn forwarding(socket: &str) -> Result<Engine, Failure> {
+    engine::forwarding(engine::socket(socket))
+}
+
+#[cfg(not(unix))]
+fn forwarding(_: &str) -> Result<Engine, Failure> {
+    Err(Failure::new(
+        "--engine needs Unix sockets, which this build does not have",
+        1,
+    ))
+}
+
+#[cfg(unix)]
+fn serve(store: StoreChoice, sockets: &[String], allow_uids: &[u32]) -> Result<(), Failure> {
+    engine::serve(store, sockets, allow_uids)
+}
+
+#[cfg(not(unix))]
+fn serve(_: StoreChoice, _: &[String], _: &[u32]) -> Result<(), Failure> {
+    Err(Failure::new(
+        "engine serve needs Unix sockets, which this build does not have",
+        1,
+    ))
+}
+
 fn main() -> ExitCode {
     quiet_panics();
     let cli = Cli::parse();
@@ -298,7 +363,12 @@ fn main() -> ExitCode {
             pattern,
             reveal,
             json,
-        } => engine(&cli.store, false).and_then(|e| commands::get(&e, &pattern, reveal, json)),
+            engine: via,
+        } => match via {
+            Some(socket) => forwarding(&socket),
+            None => engine(&cli.store, false),
+        }
+        .and_then(|e| commands::get(&e, &pattern, reveal, json)),
         Command::Ls { pattern, json } => {
             engine(&cli.store, true).and_then(|e| commands::ls(&e, pattern.as_deref(), json))
         }
@@ -306,9 +376,24 @@ fn main() -> ExitCode {
             engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
         }
         Command::Lock => commands::lock(),
-        Command::Run { env_files, command } => {
-            store_choice(&cli.store).and_then(|store| run::run(store, &env_files, &command))
-        }
+        Command::Run {
+            env_files,
+            command,
+            engine: via,
+        } => store_choice(&cli.store).and_then(|store| {
+            let source = match via {
+                Some(socket) => run::Source::Engine(forwarding(&socket)?),
+                None => run::Source::Default(store),
+            };
+            run::run(source, &env_files, &command)
+        }),
+        Command::Engine {
+            action:
+                EngineAction::Serve {
+                    sockets,
+                    allow_uids,
+                },
+        } => store_choice(&cli.store).and_then(|store| serve(store, &sockets, &allow_uids)),
         Command::Plugins { action } => engine(&cli.store, true).and_then(|e| match action {
             PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use secrets_engine::providers::file;
-use secrets_engine::{EnvOptions, SCHEME, StoreChoice, env_file};
+use secrets_engine::{Engine, EnvOptions, SCHEME, StoreChoice, env_file};
 
 use crate::Failure;
 
@@ -41,12 +41,20 @@ fn collect_env(env_files: &[PathBuf]) -> Result<Vec<(OsString, OsString)>, Failu
     Ok(vars)
 }
 
-/// Resolves `vars` with the default engine, all on this thread: a `run` is one batch
+/// Where `run` resolves references.
+pub(crate) enum Source {
+    /// The default engine, built in this process.
+    Default(StoreChoice),
+    /// A given engine (`--engine`: one that forwards to a running engine).
+    Engine(Engine),
+}
+
+/// Resolves `vars` with the default engine (or the one given), all on this thread: a `run` is one batch
 /// of lookups, so a current-thread runtime serves it without starting worker
 /// threads. Without any `se://` value there is nothing to resolve and no engine is
 /// built (no D-Bus connection, no config file read).
 fn resolve(
-    store: StoreChoice,
+    source: Source,
     vars: Vec<(OsString, OsString)>,
 ) -> Result<Vec<(OsString, OsString)>, secrets_engine::Error> {
     if !vars
@@ -62,18 +70,25 @@ fn resolve(
             reason: format!("cannot start a runtime: {e}"),
         })?;
     rt.block_on(async {
-        let (engine, _) = secrets_engine::default_engine(crate::options(store)).await?;
+        let engine = match source {
+            Source::Engine(engine) => engine,
+            Source::Default(store) => {
+                secrets_engine::default_engine(crate::options(store))
+                    .await?
+                    .0
+            }
+        };
         secrets_engine::resolve_env_with(&engine, vars, EnvOptions::host()).await
     })
 }
 
 pub(crate) fn run(
-    store: StoreChoice,
+    source: Source,
     env_files: &[PathBuf],
     command: &[OsString],
 ) -> Result<(), Failure> {
     let vars = collect_env(env_files)?;
-    let resolved = resolve(store, vars)
+    let resolved = resolve(source, vars)
         .map_err(|e| Failure::new(format!("not started: {e}"), RESOLVE_FAILED))?;
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut cmd = Command::new(program);

@@ -1,0 +1,120 @@
+//! `engine serve`: the default engine on Docker's socket API, in the foreground; and
+//! the engine behind `run --engine` and `get --engine`, which forwards every lookup
+//! to a running engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrets_engine::providers::engine::{EngineProvider, NAME};
+use secrets_engine::server::{EngineListener, EngineServer, ServerOptions};
+use secrets_engine::{
+    ConfigLocation, Engine, EngineSocket, EngineVersion, Pattern, Registration, StoreChoice,
+};
+
+use crate::Failure;
+
+/// The sockets `engine serve` listens on without `--socket`: Docker's two.
+fn default_sockets() -> Vec<EngineSocket> {
+    vec![
+        EngineSocket::default_engine(),
+        EngineSocket::default_daemon(),
+    ]
+}
+
+/// `--engine[=SOCKET]`: the socket given, or Docker's engine socket.
+pub(crate) fn socket(given: &str) -> EngineSocket {
+    if given.is_empty() {
+        EngineSocket::default_engine()
+    } else {
+        EngineSocket::parse(given)
+    }
+}
+
+/// An engine whose one provider forwards to the engine at `socket`: `run --engine`
+/// and `get --engine` then resolve exactly as they do in-process.
+pub(crate) fn forwarding(socket: EngineSocket) -> Result<Engine, Failure> {
+    let provider = EngineProvider::new(socket);
+    Ok(Engine::builder()
+        .config(ConfigLocation::None)
+        .register(
+            Registration::resolver(
+                NAME,
+                Pattern::parse("**").expect("valid"),
+                Arc::new(provider),
+            )
+            .configurable(false),
+        )
+        .build()?)
+}
+
+/// `engine serve`: builds the default engine, binds every socket (none is taken over
+/// from a live engine), serves until SIGTERM or SIGINT, then stops within 2 s.
+///
+/// No passphrase prompt: a daemon has no one to ask. The file store unlocks from
+/// SECRETS_ENGINE_FILE_PASSPHRASE, SECRETS_ENGINE_FILE_KEY or the session cache, on
+/// first need, and keeps the identity in memory for as long as the engine runs.
+pub(crate) fn serve(
+    store: StoreChoice,
+    sockets: &[String],
+    allow_uids: &[u32],
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start a runtime: {e}"), 1))?;
+    let outcome = rt.block_on(async {
+        let mut options = secrets_engine::DefaultOptions::default();
+        options.store = store;
+        let (engine, _) = secrets_engine::default_engine(options).await?;
+        let sockets: Vec<EngineSocket> = if sockets.is_empty() {
+            default_sockets()
+        } else {
+            sockets.iter().map(|s| EngineSocket::parse(s)).collect()
+        };
+        let listeners = sockets
+            .iter()
+            .map(EngineListener::bind)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut limits = ServerOptions::default();
+        limits.allowed_uids.extend_from_slice(allow_uids);
+        let shown: Vec<String> = sockets.iter().map(ToString::to_string).collect();
+        eprintln!("docker-pass: engine serving on {}", shown.join(", "));
+        let server = EngineServer::new(engine)
+            .options(limits)
+            .version(EngineVersion {
+                version: format!("v{}", env!("CARGO_PKG_VERSION")),
+                date: env!("DOCKER_PASS_DATE").into(),
+                commit: env!("DOCKER_PASS_COMMIT").into(),
+            });
+        server.serve(listeners, stop_signal()).await?;
+        eprintln!("docker-pass: engine stopped");
+        Ok::<(), secrets_engine::Error>(())
+    });
+    // A provider call stuck in the OS must not keep the process alive.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    outcome.map_err(Failure::from)
+}
+
+/// SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

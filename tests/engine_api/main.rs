@@ -1,0 +1,312 @@
+//! The engine served on Docker's socket API: a real server on a real Unix socket,
+//! asked by the Rust client and by curl (`--unix-socket`, JSON), every method and
+//! every error; socket set-up (modes, stale and live sockets); 64 concurrent clients
+//! beside a stuck provider; shutdown with a request in flight.
+#![cfg(unix)]
+
+mod curl;
+mod sockets;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use secrets_engine::providers::engine::EngineProvider;
+use secrets_engine::server::{
+    AuthorizeDecision, AuthorizePolicy, EngineListener, EngineServer, Peer, ServerOptions,
+};
+use secrets_engine::{
+    Engine, EngineClient, EngineSocket, Error, Pattern, ProviderState, Registration,
+};
+use secrets_engine_test_support::{Failing, Hang, builder, memory, p};
+
+/// Denies anything under `forbidden/**`.
+struct DenyForbidden;
+impl AuthorizePolicy for DenyForbidden {
+    fn authorize(&self, _: &Peer, patterns: &[Pattern]) -> AuthorizeDecision {
+        if patterns.iter().any(|q| p("forbidden/**").overlaps(q)) {
+            AuthorizeDecision::Deny {
+                reason: "access denied".into(),
+            }
+        } else {
+            AuthorizeDecision::Allow {
+                until: std::time::SystemTime::now() + Duration::from_secs(60),
+            }
+        }
+    }
+}
+
+/// The engine behind most tests: a memory store for every id, a failing provider,
+/// one that never answers (300 ms deadline) and a configurable one.
+fn test_engine() -> Engine {
+    builder()
+        .register(
+            Registration::store(
+                "memory",
+                p("**"),
+                memory(&[("app/a", b"alpha"), ("app/b", &[0, 255])]),
+            )
+            .configurable(false),
+        )
+        .register(Registration::resolver(
+            "broken",
+            p("broken/**"),
+            Arc::new(Failing),
+        ))
+        .register(
+            Registration::resolver("stuck", p("stuck/**"), Arc::new(Hang))
+                .deadline(Duration::from_millis(300)),
+        )
+        .register(Registration::store(
+            "extra",
+            p("extra/**"),
+            memory(&[("extra/k", b"x")]),
+        ))
+        .build()
+        .unwrap()
+}
+
+/// A server on a socket of its own, stopped when dropped.
+pub struct Served {
+    _dir: tempfile::TempDir,
+    pub socket: EngineSocket,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+}
+
+impl Served {
+    pub async fn start(engine: Engine, options: ServerOptions) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = EngineSocket::Path(dir.path().join("run/engine.sock"));
+        let listener = EngineListener::bind(&socket).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = EngineServer::new(engine)
+            .options(options)
+            .policy(Arc::new(DenyForbidden));
+        let task = tokio::spawn(server.serve(vec![listener], async {
+            let _ = rx.await;
+        }));
+        Served {
+            _dir: dir,
+            socket,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.socket.path().unwrap()
+    }
+
+    /// Asks the server to stop; returns how long `serve` took to return.
+    pub async fn stop(&mut self) -> Duration {
+        let started = Instant::now();
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        started.elapsed()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_calls_every_method() {
+    let s = Served::start(test_engine(), ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+
+    let found = c.get_secrets(&p("app/**")).await.unwrap();
+    let got: Vec<(&str, &[u8], &str)> = found
+        .iter()
+        .map(|e| (e.id().as_str(), e.value().expose(), e.provider()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("app/a", &b"alpha"[..], "memory"),
+            ("app/b", &[0, 255][..], "memory")
+        ]
+    );
+    assert!(found[0].created_at().is_none(), "year 1 reads as unset");
+    assert!(found[0].resolved_at() > std::time::SystemTime::UNIX_EPOCH);
+
+    let allowed = c.authorize(&[p("app/**")]).await.unwrap();
+    assert!(allowed.allowed);
+    assert!(allowed.expires_at.unwrap() > std::time::SystemTime::now());
+
+    let plugins = c.list_plugins().await.unwrap();
+    let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["memory", "broken", "stuck", "extra"]);
+    assert_eq!(plugins[0].pattern, Some(p("**")));
+    assert!(!plugins[0].configurable && plugins[3].configurable);
+    assert_eq!(
+        plugins[0].version,
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+
+    c.disable_plugin("extra").await.unwrap();
+    let extra = c.list_plugins().await.unwrap().pop().unwrap();
+    assert_eq!(extra.state, ProviderState::Disabled);
+    c.enable_plugin("extra").await.unwrap();
+    assert_eq!(
+        c.get_secrets(&p("extra/k")).await.unwrap()[0].provider(),
+        "extra"
+    );
+
+    let v = c.version().await.unwrap();
+    assert!(v.version.starts_with('v'), "{v:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_gets_every_error_typed() {
+    let s = Served::start(test_engine(), ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+    let e = c.get_secrets(&p("nothing/here")).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    // A failed provider is never "not found": its code and message come through.
+    let e = c.get_secrets(&p("broken/x")).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Backend { message } if message.contains("internal") && message.contains("backend exploded") && message.contains("broken")),
+        "{e}"
+    );
+    let e = c.get_secrets(&p("stuck/x")).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    let e = c.authorize(&[p("forbidden/x")]).await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+    let e = c.enable_plugin("nope").await.unwrap_err();
+    assert!(matches!(e, Error::UnknownProvider { .. }), "{e}");
+    let e = c.disable_plugin("memory").await.unwrap_err();
+    assert!(matches!(e, Error::NotConfigurable { .. }), "{e}");
+    // The client's own deadline, shorter than the provider's.
+    let quick = c.clone().with_timeout(Duration::from_millis(100));
+    let e = quick.get_secrets(&p("stuck/x")).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    // Nobody listening.
+    let gone = EngineClient::new(EngineSocket::Path(s.path().with_file_name("none.sock")));
+    let e = gone.version().await.unwrap_err();
+    assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_provider_resolves_an_environment_through_a_running_engine() {
+    let s = Served::start(test_engine(), ServerOptions::default()).await;
+    let local = builder()
+        .register(Registration::resolver(
+            "engine",
+            p("**"),
+            Arc::new(EngineProvider::new(s.socket.clone())),
+        ))
+        .build()
+        .unwrap();
+    let vars = vec![
+        ("A".to_string(), "se://app/a".to_string()),
+        ("PLAIN".to_string(), "x".to_string()),
+    ];
+    let out = secrets_engine::resolve_env(&local, vars).await.unwrap();
+    assert_eq!(out[0].1.as_encoded_bytes(), b"alpha");
+    let e = secrets_engine::resolve_env(&local, vec![("B", "se://nothing/x")])
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    let e = secrets_engine::resolve_env(&local, vec![("B", "se://broken/x")])
+        .await
+        .unwrap_err();
+    assert!(!e.is_not_found(), "{e}");
+}
+
+/// 64 clients at once, half of them asking a provider that never answers (3 s
+/// deadline): every other client is answered while those wait, and the waiting ones
+/// then get a timeout, not "not found" (curl.rs checks the message names it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_clients_beside_a_stuck_provider() {
+    let engine = builder()
+        .register(Registration::store(
+            "memory",
+            p("fast/**"),
+            memory(&[("fast/k", b"v")]),
+        ))
+        .register(
+            Registration::resolver("stuck", p("slow/**"), Arc::new(Hang))
+                .deadline(Duration::from_secs(3)),
+        )
+        .build()
+        .unwrap();
+    let s = Served::start(engine, ServerOptions::default()).await;
+    let slow_done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let c = EngineClient::new(s.socket.clone());
+        let slow_done = slow_done.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let r = c.get_secrets(&p("slow/x")).await;
+                slow_done.fetch_add(1, Ordering::SeqCst);
+                (true, r.map(|_| ()), 0)
+            } else {
+                let r = c.get_secrets(&p("fast/k")).await;
+                (false, r.map(|_| ()), slow_done.load(Ordering::SeqCst))
+            }
+        }));
+    }
+    for t in tasks {
+        let (slow, r, slow_done_before) = t.await.unwrap();
+        if slow {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        } else {
+            r.unwrap();
+            assert_eq!(
+                slow_done_before, 0,
+                "a fast lookup waited for the stuck one"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_request_in_flight_takes_under_two_seconds() {
+    let engine = builder()
+        .register(
+            Registration::resolver("stuck", p("**"), Arc::new(Hang))
+                .deadline(Duration::from_secs(30)),
+        )
+        .build()
+        .unwrap();
+    let mut s = Served::start(engine, ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+    let in_flight = tokio::spawn(async move { c.get_secrets(&p("a")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = s.stop().await;
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    let e = in_flight.await.unwrap().unwrap_err();
+    assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+    assert!(!s.path().exists(), "the socket file is removed");
+}
+
+/// A provider that panicked is listed as crashed, with its reason, over the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_provider_is_listed_with_its_reason() {
+    let engine = builder()
+        .register(Registration::resolver(
+            "fragile",
+            p("**"),
+            Arc::new(secrets_engine_test_support::Panicking {
+                healed: Default::default(),
+            }),
+        ))
+        .build()
+        .unwrap();
+    let s = Served::start(engine, ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+    let e = c.get_secrets(&p("heal/ok")).await.unwrap_err();
+    assert!(!matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(!e.to_string().contains("TOPSECRET"), "{e}");
+    let listed = c.list_plugins().await.unwrap();
+    assert_eq!(listed[0].state, ProviderState::Crashed("panicked".into()));
+    assert_eq!(listed[0].message.as_deref(), Some("panicked"));
+}
