@@ -5,7 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use secrets_engine::Pattern;
+use secrets_engine::{EngineSocket, Pattern};
 
 /// se-runc's own options.
 #[derive(Debug, Default, Clone)]
@@ -17,6 +17,9 @@ pub struct Own {
     pub allow: Vec<Pattern>,
     /// dockerd's API socket (`--docker-host unix:///path` or a path).
     pub docker_host: Option<PathBuf>,
+    /// A user's running engine (`--engine-socket PATH`, or `@name` for an abstract
+    /// socket): every lookup goes there instead of to root's own providers.
+    pub engine_socket: Option<EngineSocket>,
 }
 
 /// What runc was asked to do, as far as se-runc needs to know.
@@ -55,7 +58,7 @@ pub fn split(mut args: Vec<OsString>) -> Result<(Own, Vec<OsString>), UsageError
         let Some((name, inline)) = option(&args[i]) else {
             break;
         };
-        if !matches!(name, "runtime" | "allow" | "docker-host") {
+        if !matches!(name, "runtime" | "allow" | "docker-host" | "engine-socket") {
             break;
         }
         let value = match inline {
@@ -75,6 +78,7 @@ pub fn split(mut args: Vec<OsString>) -> Result<(Own, Vec<OsString>), UsageError
         };
         match name {
             "runtime" => own.runtime = Some(value.clone().into()),
+            "engine-socket" => own.engine_socket = Some(EngineSocket::parse(&text()?)),
             "allow" => {
                 let p =
                     Pattern::parse(&text()?).map_err(|e| UsageError(format!("--allow: {e}")))?;
@@ -178,6 +182,7 @@ mod tests {
             "--allow=ci/**",
             "--docker-host",
             "unix:///run/d.sock",
+            "--engine-socket=@docker-secrets-engine/1000/daemon.sock",
             "--root",
             "/run/runc",
             "--allow",
@@ -188,6 +193,12 @@ mod tests {
         assert_eq!(own.runtime, Some("/usr/sbin/runc".into()));
         assert_eq!(own.allow, vec![Pattern::parse("ci/**").unwrap()]);
         assert_eq!(own.docker_host, Some("/run/d.sock".into()));
+        assert_eq!(
+            own.engine_socket,
+            Some(EngineSocket::Abstract(
+                "docker-secrets-engine/1000/daemon.sock".into()
+            ))
+        );
         // `--allow x` after runc's `--root` is runc's business, passed on as given.
         assert_eq!(rest, os(&["--root", "/run/runc", "--allow", "x", "create"]));
     }

@@ -5,13 +5,16 @@
 //! original arguments. Every other subcommand goes straight to the real runtime.
 //!
 //! ```text
-//! se-runc [--runtime PATH] [--allow PATTERN]... [--docker-host unix:///PATH] RUNC-ARGS...
+//! se-runc [--runtime PATH] [--allow PATTERN]... [--docker-host unix:///PATH]
+//!         [--engine-socket PATH] RUNC-ARGS...
 //! ```
 //!
 //! Only references the user asked for are resolved: see [`origin`]. A reference
 //! that does not resolve fails `create`, with the reason (naming the variable) in
 //! runc's `--log` file, where containerd reads it from: see [`runtime_log`].
-//! Secrets come from root's own default providers, in process (docs/design.md §10.2).
+//! Secrets come from root's own default providers, in process (docs/design.md §10.2),
+//! or with `--engine-socket` from a user's running engine (`docker-pass engine
+//! serve`), which is how a root runtime reaches a user's keychain.
 
 #![warn(missing_docs)]
 
@@ -25,7 +28,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use secrets_engine::{DefaultOptions, EnvOptions};
+use std::sync::Arc;
+
+use secrets_engine::providers::engine::{EngineProvider, NAME as ENGINE};
+use secrets_engine::{
+    ConfigLocation, DefaultOptions, Engine, EngineSocket, EnvOptions, Pattern, Registration,
+};
 
 use args::{Own, RuncCall};
 use bundle::{BundleError, Config};
@@ -155,7 +163,7 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
             (n.to_owned(), v.to_owned())
         })
         .collect();
-    let resolved = resolve(pairs)?;
+    let resolved = resolve(own.engine_socket.clone(), pairs)?;
     for (i, (name, value)) in selected.into_iter().zip(resolved) {
         let name = name.to_string_lossy().into_owned();
         let value = value
@@ -188,9 +196,12 @@ fn docker_for<'a>(own: &Own, bundle: &Path, id: Option<&'a str>) -> Option<(Dock
     in_moby.then(|| (Docker::new(docker::DEFAULT_SOCKET), id))
 }
 
-/// Resolves `pairs` in container mode through root's default engine, on this
-/// thread: one batch of lookups needs no worker threads.
-fn resolve(pairs: Vec<(String, String)>) -> Result<Vec<(OsString, OsString)>, Failure> {
+/// Resolves `pairs` in container mode through root's default engine, or the engine
+/// at `socket`, on this thread: one batch of lookups needs no worker threads.
+fn resolve(
+    socket: Option<EngineSocket>,
+    pairs: Vec<(String, String)>,
+) -> Result<Vec<(OsString, OsString)>, Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -198,8 +209,31 @@ fn resolve(pairs: Vec<(String, String)>) -> Result<Vec<(OsString, OsString)>, Fa
             reason: format!("cannot start a runtime: {e}"),
         })?;
     let resolved = rt.block_on(async {
-        let (engine, _) = secrets_engine::default_engine(DefaultOptions::default()).await?;
+        let engine = match socket {
+            Some(socket) => forwarding(socket)?,
+            None => {
+                secrets_engine::default_engine(DefaultOptions::default())
+                    .await?
+                    .0
+            }
+        };
         secrets_engine::resolve_env_with(&engine, pairs, EnvOptions::container()).await
     })?;
     Ok(resolved)
+}
+
+/// An engine whose one provider forwards every lookup to the engine at `socket`: the
+/// user's engine applies its own providers and rules, se-runc its own on top.
+fn forwarding(socket: EngineSocket) -> Result<Engine, secrets_engine::Error> {
+    Engine::builder()
+        .config(ConfigLocation::None)
+        .register(
+            Registration::resolver(
+                ENGINE,
+                Pattern::parse("**").expect("a valid pattern"),
+                Arc::new(EngineProvider::new(socket)),
+            )
+            .configurable(false),
+        )
+        .build()
 }

@@ -16,6 +16,8 @@ use secrets_engine_test_support::docker::Dockerd;
 
 struct World {
     dockerd: Dockerd,
+    /// A user's home: the keyring and `docker-pass engine serve` of the engine test.
+    user: PathBuf,
     /// Secret values by id.
     values: Vec<(&'static str, String)>,
     _dir: tempfile::TempDir,
@@ -80,6 +82,7 @@ fn world() -> &'static World {
         let se_runc = env!("CARGO_BIN_EXE_se-runc");
         let socket = dir.path().join("docker/docker.sock");
         let host = format!("unix://{}", socket.display());
+        let engine_socket = dir.path().join("user/run/engine.sock");
         let daemon_json = serde_json::json!({
             "default-runtime": "se",
             "runtimes": {
@@ -87,6 +90,10 @@ fn world() -> &'static World {
                 "se-allow": {
                     "path": se_runc,
                     "runtimeArgs": ["--docker-host", host, "--allow", "shared/**"]
+                },
+                "se-engine": {
+                    "path": se_runc,
+                    "runtimeArgs": ["--docker-host", host, "--engine-socket", engine_socket]
                 }
             }
         });
@@ -104,6 +111,7 @@ fn world() -> &'static World {
             ],
         );
         let w = World {
+            user: dir.path().join("user"),
             dockerd,
             values,
             _dir: dir,
@@ -395,4 +403,94 @@ fn sha256_16(value: &str) -> String {
         })
         .unwrap();
     String::from_utf8(out.stdout).unwrap()[..16].to_owned()
+}
+
+/// `target/debug/docker-pass`, built now: a test of this crate alone does not build
+/// the other crate's binary, and an old one may lack `engine serve`.
+fn docker_pass() -> PathBuf {
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .args(["build", "--quiet", "-p", "docker-pass"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build -p docker-pass");
+    Path::new(env!("CARGO_BIN_EXE_se-runc")).with_file_name("docker-pass")
+}
+
+#[test]
+fn keychain_secrets_arrive_through_docker_pass_engine_serve_and_engine_socket() {
+    let w = world();
+    let dp = docker_pass();
+    std::fs::create_dir_all(&w.user).unwrap();
+    let keyring = secrets_engine_test_support::services::Keyring::start();
+    let user = |args: &[&str]| {
+        let mut c = std::process::Command::new(&dp);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", &w.user)
+            .env("XDG_CONFIG_HOME", w.user.join("config"))
+            .env("XDG_CACHE_HOME", w.user.join("cache"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
+        c
+    };
+    let value = format!("keychain-value-{}", std::process::id());
+    let mut set = user(&["set", "user/keychain/token"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        set.stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+    }
+    assert!(set.wait().unwrap().success());
+
+    // The user's engine, on the socket se-engine's --engine-socket names.
+    let socket = w.user.join("run/engine.sock");
+    let mut serve = user(&["engine", "serve", "--socket", socket.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !socket.exists() && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let outcome = std::panic::catch_unwind(|| {
+        let out = run(&[
+            "--runtime",
+            "se-engine",
+            "-e",
+            "TOKEN=se://user/keychain/token",
+            "busybox:local",
+            "sh",
+            "-c",
+            "echo \"$TOKEN\"",
+        ]);
+        assert_eq!(out.trim_end(), value);
+        // Root's own file store is not asked: its secret is not the user's engine's.
+        let out = w.dockerd.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--runtime",
+            "se-engine",
+            "-e",
+            "K=se://app/key",
+            "busybox:local",
+            "true",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("K: no secret matches app/key"), "{stderr}");
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
 }
