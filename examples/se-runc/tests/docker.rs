@@ -405,16 +405,28 @@ fn sha256_16(value: &str) -> String {
     String::from_utf8(out.stdout).unwrap()[..16].to_owned()
 }
 
-/// `target/debug/docker-pass`, built now: a test of this crate alone does not build
-/// the other crate's binary, and an old one may lack `engine serve`.
+/// `target/debug/docker-pass`. `cargo test --workspace` has built it with this
+/// binary; a test of this crate alone builds it here when it is missing or predates
+/// `engine serve` (a build with other features would rebuild the core).
 fn docker_pass() -> PathBuf {
-    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
-        .args(["build", "--quiet", "-p", "docker-pass"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build -p docker-pass");
-    Path::new(env!("CARGO_BIN_EXE_se-runc")).with_file_name("docker-pass")
+    let path = Path::new(env!("CARGO_BIN_EXE_se-runc")).with_file_name("docker-pass");
+    let serves = |p: &Path| {
+        std::process::Command::new(p)
+            .args(["engine", "serve", "--help"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !serves(&path) {
+        let status =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+                .args(["build", "--quiet", "-p", "docker-pass"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+        assert!(status.success(), "cargo build -p docker-pass");
+    }
+    assert!(serves(&path), "{} has no `engine serve`", path.display());
+    path
 }
 
 #[test]
