@@ -100,7 +100,9 @@ fn world() -> &'static World {
         let path = |p: &Path| p.to_str().unwrap().to_owned();
         let (store, key, home_s) = (path(&store), path(&key), path(&home));
         let config = format!("{home_s}/.config");
-        let dockerd = Dockerd::start(
+        // The world lives in a static, never dropped: the service script removes its
+        // directory once this process has exited.
+        let dockerd = Dockerd::start_removing(
             &dir.path().join("docker"),
             &daemon_json,
             &[
@@ -109,6 +111,7 @@ fn world() -> &'static World {
                 ("HOME", &home_s),
                 ("XDG_CONFIG_HOME", &config),
             ],
+            Some(dir.path()),
         );
         let w = World {
             user: dir.path().join("user"),

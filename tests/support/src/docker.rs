@@ -18,6 +18,18 @@ impl Dockerd {
     /// Starts one in `dir` with `daemon.json` (written to `dir/daemon.json`) and
     /// `env` in its environment (containerd, the shims and the runtimes inherit it).
     pub fn start(dir: &Path, daemon_json: &serde_json::Value, env: &[(&str, &str)]) -> Dockerd {
+        Dockerd::start_removing(dir, daemon_json, env, None)
+    }
+
+    /// [`Dockerd::start`], and once this process exits and dockerd is stopped,
+    /// `remove` is deleted: a test's directory kept in a static, which is never
+    /// dropped.
+    pub fn start_removing(
+        dir: &Path,
+        daemon_json: &serde_json::Value,
+        env: &[(&str, &str)],
+        remove: Option<&Path>,
+    ) -> Dockerd {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("daemon.json");
         std::fs::write(&config, daemon_json.to_string()).unwrap();
@@ -26,6 +38,10 @@ impl Dockerd {
         let mut args = vec!["--config", config.as_str()];
         for e in &envs {
             args.extend(["--env", e.as_str()]);
+        }
+        let remove = remove.map(|r| r.to_str().unwrap().to_owned());
+        if let Some(r) = &remove {
+            args.extend(["--remove", r.as_str()]);
         }
         let mut vars = super::services::start("docker", dir, &args);
         Dockerd {
