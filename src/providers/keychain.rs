@@ -4,7 +4,8 @@
 //! | OS | backend | layout |
 //! |---|---|---|
 //! | Linux | Secret Service over D-Bus (gnome-keyring, KeePassXC, …) | label `<group>:<name>:<id>`; attributes `service:group`, `service:name`, `id`, metadata as `x_<key>` |
-//! | macOS, Windows | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
+//! | macOS | Keychain Services, generic-password items (`security-framework-sys` under a crate of ours, `secrets-engine-macos-keychain`) | service `<name>`, access group `<group>`, account `<id>`, label `<group>:<name>:<id>`, the attribute map above as Go's gob in the generic attribute (see `macos_layout`) |
+//! | Windows | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless
@@ -26,11 +27,40 @@
 //! - One connection and one Secret Service session are kept and reused; after any
 //!   error other than "locked" or "not found" they are dropped and the next call
 //!   reconnects, so a restarted keyring daemon is picked up without a new engine.
+//!
+//! macOS specifics (Docker's `keychain_darwin.go`):
+//! - Built on Keychain Services' `SecItem` calls through `security-framework-sys`
+//!   and `core-foundation`, in the small crate `secrets-engine-macos-keychain` (this
+//!   crate forbids unsafe code). Not keyring-rs's apple-native store: it writes
+//!   service and account only, with no access group, label or generic attribute,
+//!   and cannot search, so it cannot hold Docker's layout or list. Not
+//!   `security-framework`'s safe API either: it has no generic attribute, and reads
+//!   search results only as untyped dictionaries of raw pointers.
+//! - The keychain is always there for a logged-in user: [`Keychain::is_available`]
+//!   is `true`, so the default store is the keychain.
+//! - Keychain user interaction is disabled for every call: a locked keychain, or an
+//!   item whose access list wants the user's consent, is
+//!   [`Error::Locked`](crate::Error::Locked), never a dialog.
+//! - `set` deletes the id's item and adds the new one, as Docker does (the keychain
+//!   keeps one item per service, access group and account, so there are never
+//!   duplicates); an add that races another writer retries.
+//! - Lookups search by service and access group without reading secrets, match ids
+//!   here, then read the value of each match; an exact id is read directly.
+//! - Item metadata that is not Docker's gob form is read as none (logged at debug
+//!   level); an account that is not a valid id is skipped.
 
 #[cfg(target_os = "linux")]
 mod linux;
 
-#[cfg(not(target_os = "linux"))]
+// Docker's macOS layout is pure and tested on every OS.
+#[cfg(any(target_os = "macos", test))]
+mod gob;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(any(target_os = "macos", test))]
+mod macos_layout;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 use crate::error::Error;
 
 /// Docker's Secret Service `service:group` value.
@@ -42,11 +72,13 @@ pub const NAME: &str = "docker-pass";
 
 #[cfg(target_os = "linux")]
 pub use linux::Keychain;
+#[cfg(target_os = "macos")]
+pub use macos::Keychain;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 pub use unsupported::Keychain;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod unsupported {
     use async_trait::async_trait;
 
