@@ -4,7 +4,8 @@
 //! | OS | backend | layout |
 //! |---|---|---|
 //! | Linux | Secret Service over D-Bus (gnome-keyring, KeePassXC, …) | label `<group>:<name>:<id>`; attributes `service:group`, `service:name`, `id`, metadata as `x_<key>` |
-//! | macOS, Windows | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
+//! | Windows | Credential Manager generic credentials (`windows-sys`; see `windows.rs` for why not keyring's store) | target name `<group>:<name>:<id>`, user name `<id>`; the same attributes; UTF-16LE blob, chunked over 2,560 bytes (details and our binary-value marker: `windows_layout.rs`) |
+//! | macOS | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless
@@ -29,8 +30,13 @@
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(windows)]
+mod windows;
+// Pure functions, compiled everywhere so their tests run on every OS.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod windows_layout;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 use crate::error::Error;
 
 /// Docker's Secret Service `service:group` value.
@@ -42,11 +48,13 @@ pub const NAME: &str = "docker-pass";
 
 #[cfg(target_os = "linux")]
 pub use linux::Keychain;
+#[cfg(windows)]
+pub use windows::Keychain;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use unsupported::Keychain;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported {
     use async_trait::async_trait;
 

@@ -23,6 +23,8 @@ mod file_store;
 mod file_store_hardening;
 #[cfg(all(target_os = "linux", feature = "keychain"))]
 mod keychain;
+#[cfg(all(windows, feature = "keychain"))]
+mod keychain_windows;
 #[cfg(feature = "onepassword")]
 mod onepassword;
 #[cfg(feature = "vault")]

@@ -3,6 +3,7 @@
 
 pub mod bao;
 pub mod children;
+#[cfg(target_os = "linux")]
 pub mod keyring;
 pub mod services;
 
