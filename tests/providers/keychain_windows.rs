@@ -351,6 +351,14 @@ async fn credentials_docker_wrote_are_read() {
     }
 }
 
+/// Pins why the attribute checks above may not run: they are skipped only on Wine,
+/// whose Credential Manager is known to drop attributes; Windows keeps them. If a Wine
+/// release starts keeping them, this fails, and the checks should then run there too.
+#[test]
+fn attributes_are_dropped_only_on_wine() {
+    assert_eq!(raw::keeps_attributes(), !raw::is_wine());
+}
+
 #[tokio::test]
 async fn the_default_keychain_uses_dockers_names() {
     let k = Keychain::new();
@@ -387,17 +395,20 @@ mod raw {
         s.encode_utf16().chain(Some(0)).collect()
     }
 
+    // Reads are unaligned: Wine packs what CredEnumerateW returns at odd addresses.
     unsafe fn string(p: *const u16) -> Option<String> {
         if p.is_null() {
             return None;
         }
-        let mut n = 0;
-        while unsafe { *p.add(n) } != 0 {
-            n += 1;
+        let mut units = Vec::new();
+        loop {
+            let unit = unsafe { p.add(units.len()).read_unaligned() };
+            if unit == 0 {
+                break;
+            }
+            units.push(unit);
         }
-        Some(String::from_utf16_lossy(unsafe {
-            std::slice::from_raw_parts(p, n)
-        }))
+        Some(String::from_utf16_lossy(&units))
     }
 
     unsafe fn bytes(p: *const u8, n: u32) -> Vec<u8> {
@@ -413,12 +424,12 @@ mod raw {
         if unsafe { CredReadW(name.as_ptr(), CRED_TYPE_GENERIC, 0, &mut c) } == 0 {
             return None;
         }
-        let r = unsafe { &*c };
+        let r = unsafe { c.read_unaligned() };
         let attributes = if r.Attributes.is_null() {
             Vec::new()
         } else {
-            unsafe { std::slice::from_raw_parts(r.Attributes, r.AttributeCount as usize) }
-                .iter()
+            (0..r.AttributeCount as usize)
+                .map(|i| unsafe { r.Attributes.add(i).read_unaligned() })
                 .map(|a| unsafe { (string(a.Keyword).unwrap(), bytes(a.Value, a.ValueSize)) })
                 .collect()
         };
@@ -468,13 +479,23 @@ mod raw {
         if unsafe { CredEnumerateW(f.as_ptr(), 0, &mut n, &mut list) } == 0 {
             return Vec::new();
         }
-        let mut out: Vec<String> = unsafe { std::slice::from_raw_parts(list, n as usize) }
-            .iter()
-            .map(|&c| unsafe { string((*c).TargetName) }.unwrap())
+        let mut out: Vec<String> = (0..n as usize)
+            .map(|i| unsafe {
+                let c = list.add(i).read_unaligned().read_unaligned();
+                string(c.TargetName).unwrap()
+            })
             .collect();
         unsafe { CredFree(list as *const _) };
         out.sort();
         out
+    }
+
+    /// Whether this process runs under Wine (its ntdll exports `wine_get_version`).
+    pub fn is_wine() -> bool {
+        use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+        let ntdll = unsafe { GetModuleHandleA(c"ntdll.dll".as_ptr().cast()) };
+        !ntdll.is_null()
+            && unsafe { GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()) }.is_some()
     }
 
     /// Whether this Credential Manager stores attributes (Windows does; Wine 8 does

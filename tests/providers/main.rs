@@ -25,7 +25,8 @@ mod file_store_hardening;
 mod keychain;
 #[cfg(all(windows, feature = "keychain"))]
 mod keychain_windows;
-#[cfg(feature = "onepassword")]
+// The fake `op` is a shell script.
+#[cfg(all(unix, feature = "onepassword"))]
 mod onepassword;
 #[cfg(feature = "vault")]
 mod vault;

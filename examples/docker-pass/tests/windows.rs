@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
 use secrets_engine::providers::keychain::Keychain;
 use secrets_engine::{Id, Metadata, Pattern, Resolver, Store};
 
@@ -24,7 +23,7 @@ impl Env {
 
     /// `docker-pass ARGS` with this test's own config file.
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("docker-pass").unwrap();
+        let mut c = Command::new(docker_pass());
         c.args(args)
             .env("SECRETS_ENGINE_CONFIG", self.dir.path().join("config.json"))
             .env_remove("SECRETS_ENGINE_FILE_PASSPHRASE")
@@ -70,6 +69,17 @@ impl Env {
     fn reveal(&self, id: &str) -> Vec<u8> {
         self.ok(&["get", id, "--reveal"])
     }
+}
+
+/// The docker-pass.exe cargo built beside this test (`target/<triple>/debug/`): found
+/// from this executable, since cargo's `CARGO_BIN_EXE_docker-pass` is a Linux path that
+/// Windows (Wine) programs cannot start.
+fn docker_pass() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = debug.join("docker-pass.exe");
+    assert!(bin.is_file(), "{} (built by cargo test)", bin.display());
+    bin
 }
 
 fn lines(out: &[u8]) -> Vec<String> {
@@ -168,7 +178,11 @@ fn run_injects_secrets_and_passes_the_exit_code() {
         .env("SE_TOKEN", "se://run/token")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lines(&out.stdout), ["SE_TOKEN=s3cret"]);
     // The command's exit code is ours.
     let out = env.run(&["run", "--", "cmd", "/c", "exit", "7"]);

@@ -322,20 +322,27 @@ mod ffi {
 
     /// The NUL-terminated UTF-16 string at `p`, lossily; `None` for NULL.
     ///
+    /// Every read from the Credential Manager's buffers is unaligned: Wine packs the
+    /// structures and strings of a `CredEnumerateW` answer back to back, at odd
+    /// addresses.
+    ///
     /// # Safety
     /// `p` is NULL or points to a NUL-terminated UTF-16 string.
     unsafe fn string(p: *const u16) -> Option<String> {
         if p.is_null() {
             return None;
         }
-        let mut len = 0;
-        // SAFETY: the string is NUL-terminated (the caller's promise).
-        while unsafe { *p.add(len) } != 0 {
-            len += 1;
+        let mut units = Vec::new();
+        loop {
+            // SAFETY: the string is NUL-terminated (the caller's promise), so every
+            // unit up to the NUL is readable.
+            let unit = unsafe { p.add(units.len()).read_unaligned() };
+            if unit == 0 {
+                break;
+            }
+            units.push(unit);
         }
-        // SAFETY: `len` units before the NUL were just read.
-        let units = unsafe { std::slice::from_raw_parts(p, len) };
-        Some(String::from_utf16_lossy(units))
+        Some(String::from_utf16_lossy(&units))
     }
 
     /// Copies a credential out and wipes its blob in the Credential Manager's buffer.
@@ -343,8 +350,8 @@ mod ffi {
     /// # Safety
     /// `c` points to a `CREDENTIALW` the Credential Manager returned and not yet freed.
     unsafe fn copy(c: *const CREDENTIALW) -> Credential {
-        // SAFETY: valid per the caller's promise.
-        let c = unsafe { &*c };
+        // SAFETY: valid per the caller's promise; copied out, as it may be unaligned.
+        let c = unsafe { c.read_unaligned() };
         let blob = if c.CredentialBlob.is_null() || c.CredentialBlobSize == 0 {
             Zeroizing::new(Vec::new())
         } else {
@@ -360,11 +367,9 @@ mod ffi {
         let attributes = if c.Attributes.is_null() {
             Vec::new()
         } else {
-            // SAFETY: `AttributeCount` attributes at `Attributes`.
-            let attrs =
-                unsafe { std::slice::from_raw_parts(c.Attributes, c.AttributeCount as usize) };
-            attrs
-                .iter()
+            (0..c.AttributeCount as usize)
+                // SAFETY: `AttributeCount` attributes at `Attributes`, maybe unaligned.
+                .map(|i| unsafe { c.Attributes.add(i).read_unaligned() })
                 .map(|a| {
                     let value = if a.Value.is_null() {
                         Vec::new()
@@ -442,11 +447,10 @@ mod ffi {
             }
             return Err(last_error(code, "listing", "credentials"));
         }
-        // SAFETY: `count` credential pointers at `list`, each valid until the
-        // one CredFree below.
-        let out = unsafe { std::slice::from_raw_parts(list, count as usize) }
-            .iter()
-            .map(|&c| unsafe { copy(c) })
+        let out = (0..count as usize)
+            // SAFETY: `count` credential pointers at `list` (maybe unaligned), each
+            // valid until the one CredFree below.
+            .map(|i| unsafe { copy(list.add(i).read_unaligned()) })
             .collect();
         unsafe { CredFree(list as *const _) };
         Ok(out)

@@ -113,7 +113,7 @@ pub(crate) fn decode_value(blob: &[u8], target: &str) -> Result<Zeroizing<Vec<u8
             "the credential {target:?} holds {why}; it was not written by docker pass or secrets-engine"
         ),
     };
-    if blob.len() % 2 != 0 {
+    if !blob.len().is_multiple_of(2) {
         return Err(damaged("an odd number of bytes, which is not UTF-16"));
     }
     let mut units: Zeroizing<Vec<u16>> = Zeroizing::new(
