@@ -9,7 +9,7 @@
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless
-//!   [`Keychain::with_bus_address`] names one. Before talking to the Secret Service
+//!   `Keychain::with_bus_address` (Linux only) names one. Before talking to the Secret Service
 //!   the provider asks the bus whether `org.freedesktop.secrets` has an owner, so an
 //!   absent service is [`Error::Unavailable`](crate::Error::Unavailable) at once instead of a D-Bus activation wait;
 //!   every connection step has a 2-second deadline.

@@ -88,10 +88,13 @@ impl Keychain {
         }
     }
 
-    /// Whether the Credential Manager answers for this logon session.
+    /// Whether the Credential Manager answers for this logon session: one `CredReadW`
+    /// of a target no id maps to (`<group>:<name>:`), whose "not found" says it does.
     pub async fn is_available(&self) -> bool {
         let names = self.names.clone();
-        blocking(move || names.enumerate().map(drop)).await.is_ok()
+        blocking(move || ffi::read(&names.target("")).map(drop))
+            .await
+            .is_ok()
     }
 }
 
@@ -199,9 +202,9 @@ impl Names {
         };
         let mut out = Vec::with_capacity(found.len());
         for f in &found {
-            let value = self.value(f)?;
+            let mut value = self.value(f)?;
             out.push(
-                Envelope::new(f.id.clone(), SecretValue::new(value.to_vec()))
+                Envelope::new(f.id.clone(), SecretValue::new(std::mem::take(&mut *value)))
                     .with_metadata(layout::metadata(&f.credential.attributes)),
             );
         }
