@@ -199,3 +199,55 @@ fn run_injects_secrets_and_passes_the_exit_code() {
     let out = env.run(&["run", "--", "no-such-command-se-test"]);
     assert_eq!(out.status.code(), Some(127));
 }
+
+#[test]
+fn the_file_store_works_on_windows() {
+    let env = Env::new();
+    let dir = env.dir.path().join("files");
+    let file = |args: &[&str]| {
+        let mut all = vec!["--store", "file"];
+        all.extend_from_slice(args);
+        let mut c = env.cmd(&all);
+        c.env("SECRETS_ENGINE_FILE_DIR", &dir)
+            .env("SECRETS_ENGINE_FILE_PASSPHRASE", "correct horse")
+            // The lowest work factor the store accepts: scrypt is not what is tested.
+            .env("SECRETS_ENGINE_FILE_WORK_FACTOR", "10");
+        c
+    };
+    let ok = |mut c: Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let binary: Vec<u8> = vec![0xff, 0x00, 0xfe];
+    let mut set = file(&["set", "f/bin"]);
+    set.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&binary).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    ok(file(&["set", "f/token=t0ken"]));
+    assert_eq!(ok(file(&["get", "f/bin", "--reveal"])), binary);
+    assert_eq!(lines(&ok(file(&["ls"]))), ["f/bin", "f/token"]);
+    // One encrypted file per secret under the store's directory, never the value.
+    let entries: Vec<_> = std::fs::read_dir(dir.join("secrets"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        let bytes = std::fs::read(e.path()).unwrap();
+        assert!(!bytes.windows(5).any(|w| w == b"t0ken"));
+    }
+    let mut run = file(&["run", "--", "cmd", "/c", "set", "SE_FILE"]);
+    run.env("SE_FILE", "se://f/token");
+    assert_eq!(lines(&ok(run)), ["SE_FILE=t0ken"]);
+    ok(file(&["rm", "f/bin", "f/token"]));
+    assert!(lines(&ok(file(&["ls"]))).is_empty());
+}
