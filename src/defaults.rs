@@ -155,7 +155,9 @@ fn not_built(feature: &str) -> Error {
 /// §10.2).
 ///
 /// Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
-/// reachable, else the encrypted `file` store. The store chosen is always on (not
+/// reachable (on Windows the Credential Manager, there for every interactive logon:
+/// only a service or network logon without one falls back), else the encrypted `file`
+/// store. The store chosen is always on (not
 /// configurable), so a saved choice can never leave the engine without its store.
 /// The other one is a provider too when it can work: the keychain whenever it is
 /// reachable (lookups always see it), the file store disabled until the user enables

@@ -5,11 +5,11 @@
 //! |---|---|---|
 //! | Linux | Secret Service over D-Bus (gnome-keyring, KeePassXC, …) | label `<group>:<name>:<id>`; attributes `service:group`, `service:name`, `id`, metadata as `x_<key>` |
 //! | macOS | Keychain Services, generic-password items (`security-framework-sys` under a crate of ours, `secrets-engine-macos-keychain`) | service `<name>`, access group `<group>`, account `<id>`, label `<group>:<name>:<id>`, the attribute map above as Go's gob in the generic attribute (see `macos_layout`) |
-//! | Windows | not yet implemented | every call answers [`Error::Unavailable`](crate::Error::Unavailable) |
+//! | Windows | Credential Manager generic credentials (`windows-sys`; see `windows.rs` for why not keyring's store) | target name `<group>:<name>:<id>`, user name `<id>`; the same attributes; UTF-16LE blob, chunked over 2,560 bytes (details and our binary-value marker: `windows_layout.rs`) |
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless
-//!   [`Keychain::with_bus_address`] names one. Before talking to the Secret Service
+//!   `Keychain::with_bus_address` (Linux only) names one. Before talking to the Secret Service
 //!   the provider asks the bus whether `org.freedesktop.secrets` has an owner, so an
 //!   absent service is [`Error::Unavailable`](crate::Error::Unavailable) at once instead of a D-Bus activation wait;
 //!   every connection step has a 2-second deadline.
@@ -51,6 +51,11 @@
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(windows)]
+mod windows;
+// Pure functions, compiled everywhere so their tests run on every OS.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod windows_layout;
 
 // Docker's macOS layout is pure and tested on every OS.
 #[cfg(any(target_os = "macos", test))]
@@ -60,7 +65,7 @@ mod macos;
 #[cfg(any(target_os = "macos", test))]
 mod macos_layout;
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 use crate::error::Error;
 
 /// Docker's Secret Service `service:group` value.
@@ -74,11 +79,13 @@ pub const NAME: &str = "docker-pass";
 pub use linux::Keychain;
 #[cfg(target_os = "macos")]
 pub use macos::Keychain;
+#[cfg(windows)]
+pub use windows::Keychain;
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 pub use unsupported::Keychain;
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod unsupported {
     use async_trait::async_trait;
 

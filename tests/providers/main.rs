@@ -23,7 +23,10 @@ mod file_store;
 mod file_store_hardening;
 #[cfg(all(target_os = "linux", feature = "keychain"))]
 mod keychain;
-#[cfg(feature = "onepassword")]
+#[cfg(all(windows, feature = "keychain"))]
+mod keychain_windows;
+// The fake `op` is a shell script.
+#[cfg(all(unix, feature = "onepassword"))]
 mod onepassword;
 #[cfg(feature = "vault")]
 mod vault;

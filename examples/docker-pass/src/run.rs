@@ -1,4 +1,13 @@
 //! `run`: resolve the environment, then become the command.
+//!
+//! On Unix the command replaces this process (`exec`). Windows has no exec, so the
+//! command is spawned and waited for, as Docker's `run_windows.go` does: its exit code
+//! becomes ours, and a Ctrl-C reaches it while this process stays alive to pass the
+//! code on. The command shares our console and process group, so the console delivers
+//! Ctrl-C (and Ctrl-Break) to it directly; our handler only keeps this process from
+//! dying of it first. (Go's `Process.Signal(os.Interrupt)`, Docker's forwarding,
+//! cannot send an interrupt on Windows; the console's own delivery is the one that
+//! works.)
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -111,11 +120,43 @@ pub(crate) fn run(
         // Only returns on failure; on success this process is the command.
         Err(describe(cmd.exec()))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        let status = cmd.status().map_err(describe)?;
+        // Before the spawn: a Ctrl-C right after it must not end us and orphan the
+        // command.
+        survive_ctrl_c();
+        let mut child = cmd.spawn().map_err(describe)?;
+        let status = child.wait().map_err(|e| {
+            Failure::new(
+                format!("lost {} while waiting: {e}", program.to_string_lossy()),
+                CANNOT_EXECUTE,
+            )
+        })?;
+        // Windows exit codes are 32-bit and always present.
         std::process::exit(status.code().unwrap_or(1));
     }
+}
+
+/// Keeps this process alive through Ctrl-C and Ctrl-Break while the command, which
+/// gets them from the console itself, decides what they mean. Close, logoff and
+/// shutdown keep their default (this process ends with the console).
+#[cfg(windows)]
+fn survive_ctrl_c() {
+    use windows_sys::Win32::Foundation::{FALSE, TRUE};
+    use windows_sys::Win32::System::Console::{
+        CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler,
+    };
+
+    unsafe extern "system" fn handler(event: u32) -> windows_sys::core::BOOL {
+        if event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT {
+            TRUE
+        } else {
+            FALSE
+        }
+    }
+    // SAFETY: registers a function that touches no memory; a failure (no console)
+    // leaves the default, under which there is no Ctrl-C to survive either.
+    let _ = unsafe { SetConsoleCtrlHandler(Some(handler), TRUE) };
 }
 
 /// Joins a new, empty session keyring before the command is started, so it does not

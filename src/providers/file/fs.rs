@@ -3,17 +3,33 @@
 //! reached through a symbolic link (every open is `openat` with `O_NOFOLLOW` relative
 //! to a directory already checked), temporary files are created with `O_EXCL`, and an
 //! entry is read only when it is a regular file no larger than [`MAX_ENTRY_BYTES`].
+//!
+//! Windows has no `openat`: there [`portable`] reaches the same names through paths
+//! (see its docs for what it checks instead).
 
+#[cfg(unix)]
 use std::ffi::{OsStr, OsString};
+#[cfg(unix)]
 use std::fs::File;
+#[cfg(unix)]
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 
+#[cfg(unix)]
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::error::Error;
+
+#[cfg(not(unix))]
+mod portable;
+#[cfg(not(unix))]
+pub(super) use portable::Dir;
 
 /// The largest entry file read or written: 16 MiB of ciphertext. A bigger file is an
 /// error, never read into memory (a planted `/dev/zero`-sized file would exhaust it).
@@ -23,6 +39,7 @@ pub(super) fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
+#[cfg(unix)]
 fn errno(context: String) -> impl FnOnce(rustix::io::Errno) -> Error {
     move |e| io(context)(e.into())
 }
@@ -30,11 +47,13 @@ fn errno(context: String) -> impl FnOnce(rustix::io::Errno) -> Error {
 /// A directory of the store, opened and checked: owned by this user and writable by
 /// nobody else. Paths are kept for error messages only; every access goes through the
 /// descriptor.
+#[cfg(unix)]
 pub(super) struct Dir {
     fd: OwnedFd,
     path: PathBuf,
 }
 
+#[cfg(unix)]
 impl Dir {
     /// The store's root. Symbolic links in `path` itself are followed (the user named
     /// it), but the directory reached must pass the ownership check.
@@ -240,6 +259,7 @@ impl Dir {
     }
 }
 
+#[cfg(unix)]
 fn unsafe_path(path: &Path, what: &str, e: rustix::io::Errno) -> Error {
     Error::Io {
         context: format!(

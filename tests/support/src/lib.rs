@@ -4,6 +4,7 @@
 pub mod bao;
 pub mod children;
 pub mod docker;
+#[cfg(target_os = "linux")]
 pub mod keyring;
 pub mod services;
 
