@@ -11,7 +11,7 @@ mod session;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
@@ -28,10 +28,8 @@ use crate::pattern::Pattern;
 use crate::resolver::{Listing, Resolver, Store};
 use crate::secret::SecretValue;
 
-/// Calls of one kind awaiting replies at once on the connection: buses cap pending
-/// replies per connection (128 by default), and a lookup runs at most three kinds
-/// together (attributes, creation times, one `GetSecrets`), so thousands of items
-/// are read a window at a time.
+/// Calls awaiting replies at once on the connection: buses cap pending replies per
+/// connection (128 by default), so thousands of items are read a window at a time.
 const IN_FLIGHT: usize = 32;
 
 /// Each connection step (bus, name check, session) must finish within this.
@@ -402,18 +400,6 @@ async fn describe_all(peer: &Peer, paths: Vec<OwnedObjectPath>) -> Vec<Result<De
         .collect()
 }
 
-/// The creation times of `paths` that could be read. Only items being answered are
-/// asked, alongside their secrets: an item deleted meanwhile is then missing from
-/// the secrets too, which is the error that lookup reports.
-async fn created_all(peer: &Peer, paths: &[&OwnedObjectPath]) -> HashMap<OwnedObjectPath, u64> {
-    let answers = in_flight(paths.iter().map(|p| peer.item_created(p))).await;
-    paths
-        .iter()
-        .zip(answers)
-        .filter_map(|(p, a)| a.ok().map(|t| ((*p).clone(), t)))
-        .collect()
-}
-
 /// The secrets of `paths` in one `Service.GetSecrets`; no call (and no session
 /// needed) for no paths.
 async fn secrets_of(
@@ -428,10 +414,14 @@ async fn secrets_of(
 }
 
 /// The envelope answering `id` with `item`.
+///
+/// No creation time: the Secret Service has it only as a property of each item, and
+/// reading it costs gnome-keyring a lookup of the item (about as much as its
+/// attributes), which would make `docker-pass run` with 10 references slower than a
+/// `secret-tool lookup` of one.
 fn envelope(
     id: &Id,
     item: &Described,
-    created: &HashMap<OwnedObjectPath, u64>,
     secrets: &HashMap<OwnedObjectPath, SecretValue>,
 ) -> Result<Envelope, Error> {
     let Some(value) = secrets.get(&item.path) else {
@@ -441,11 +431,7 @@ fn envelope(
             ),
         });
     };
-    let mut e = Envelope::new(id.clone(), value.clone()).with_metadata(item.metadata.clone());
-    if let Some(&t) = created.get(&item.path).filter(|&&t| t > 0) {
-        e = e.with_created_at(UNIX_EPOCH + Duration::from_secs(t));
-    }
-    Ok(e)
+    Ok(Envelope::new(id.clone(), value.clone()).with_metadata(item.metadata.clone()))
 }
 
 /// The service's answer for an object path that no longer exists.
@@ -545,8 +531,7 @@ impl Keychain {
     }
 
     /// Exact ids: one search per id, then, for the items found only, their
-    /// attributes, creation times and one `GetSecrets`, each stage's calls sent
-    /// together. No other item of ours is read, so the cost follows the ids asked
+    /// attributes and one `GetSecrets`, each stage's calls sent together. No other item of ours is read, so the cost follows the ids asked
     /// for, not the items stored: a search for all our items costs gnome-keyring a
     /// lookup per item it returns (5 ms for 500 items), and reading each one's
     /// attributes a call per item.
@@ -588,20 +573,17 @@ impl Keychain {
             }
             let paths: Vec<OwnedObjectPath> = found_for.keys().cloned().collect();
             let _ = found_tx.send(paths.clone());
-            let fetch: Vec<&OwnedObjectPath> = found_for.keys().collect();
-            let (described, created) =
-                futures_util::future::join(describe_all(peer, paths), created_all(peer, &fetch))
-                    .await;
-            let mut items = described
+            let mut items = describe_all(peer, paths)
+                .await
                 .into_iter()
                 .collect::<Result<Vec<Described>, Error>>()?;
             // The service matched the id attribute; the item answers the id only if
             // that attribute reads back as the very id asked for.
             items.retain(|d| d.id.as_ref() == found_for.get(&d.path).copied());
-            Ok::<_, Error>((items, created, blocked))
+            Ok::<_, Error>((items, blocked))
         };
         let (described, secrets) = futures_util::future::join(described, secrets).await;
-        let (items, created, blocked) = described?;
+        let (items, blocked) = described?;
         let secrets = secrets?;
         let items = one_per_id(items);
         let kept: HashMap<&Id, &Described> = items
@@ -615,15 +597,15 @@ impl Keychain {
                     return Err(locked_matching());
                 }
                 kept.get(id)
-                    .map(|item| envelope(id, item, &created, &secrets))
+                    .map(|item| envelope(id, item, &secrets))
                     .into_iter()
                     .collect()
             })
             .collect())
     }
 
-    /// Patterns: one search for all our items and the attributes of each; then the
-    /// creation times of the items matched and one `GetSecrets` for them, together.
+    /// Patterns: one search for all our items and the attributes of each; then one
+    /// `GetSecrets` for the items matched.
     async fn lookup_patterns(
         &self,
         peer: &Peer,
@@ -659,12 +641,7 @@ impl Keychain {
                 fetch.push(&items[i].path);
             }
         }
-        let (created, secrets) = futures_util::future::join(
-            created_all(peer, &fetch),
-            secrets_of(peer, session, &fetch),
-        )
-        .await;
-        let secrets = secrets?;
+        let secrets = secrets_of(peer, session, &fetch).await?;
         Ok(wanted
             .into_iter()
             .map(|w| {
@@ -672,7 +649,7 @@ impl Keychain {
                     .map(|i| {
                         let item = &items[i];
                         let id = item.id.as_ref().expect("matched items have ids");
-                        envelope(id, item, &created, &secrets)
+                        envelope(id, item, &secrets)
                     })
                     .collect()
             })

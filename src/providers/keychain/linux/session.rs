@@ -177,14 +177,6 @@ impl Peer {
         value.try_into().map_err(|_| malformed("item attributes"))
     }
 
-    /// An item's creation time in seconds since the epoch (one `Properties.Get`).
-    pub(super) async fn item_created(&self, item: &OwnedObjectPath) -> Result<u64, Error> {
-        let value: OwnedValue = self
-            .call(item.as_str(), PROPERTIES, "Get", &(ITEM, "Created"))
-            .await?;
-        u64::try_from(value).map_err(|_| malformed("item creation time"))
-    }
-
     /// The secrets of `items`, in one `Service.GetSecrets`. Items missing from the
     /// answer (deleted meanwhile, or locked) are missing from the result.
     pub(super) async fn secrets(
