@@ -841,7 +841,7 @@ fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
     let e = Env::new();
     let bao = Bao::start();
     bao.put_secret_blocking("team/db", serde_json::json!({"password": "from-bao"}));
-    let (addr, token) = (&bao.address, &bao.token);
+    let (addr, token) = (bao.address.clone(), bao.token.clone());
     e.cmd()
         .args(["set", "local/token=from-keychain"])
         .assert()

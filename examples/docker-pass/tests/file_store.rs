@@ -65,7 +65,7 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
             serde_json::json!({"value": format!("v{i}")}),
         );
     }
-    let (addr, token) = (&bao.address, &bao.token);
+    let (addr, token) = (bao.address.clone(), bao.token.clone());
     let run = |store_exists: bool| {
         let mut c = h.cmd();
         c.env("VAULT_ADDR", &addr).env("VAULT_TOKEN", &token);
