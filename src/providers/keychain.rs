@@ -22,8 +22,12 @@
 //!   to keep (the last by object path, the newest on gnome-keyring), so when they
 //!   are done exactly one item remains, holding one of the values written. Lookups
 //!   and listings see one item per id, the one writers keep.
-//! - Items are found by group and name, then ids are matched here: an item whose `id`
-//!   attribute is not a valid id is skipped (logged at debug level).
+//! - A lookup of exact ids searches for each id (group, name and id) and reads only
+//!   the items found, so its cost does not grow with the other items stored; patterns
+//!   and listings find items by group and name, then match ids here. Either way an
+//!   item whose `id` attribute is not a valid id is skipped (logged at debug level).
+//! - Envelopes carry metadata but no creation time: reading it would cost the service
+//!   one more item lookup per secret.
 //! - One connection and one Secret Service session are kept and reused; after any
 //!   error other than "locked" or "not found" they are dropped and the next call
 //!   reconnects, so a restarted keyring daemon is picked up without a new engine.

@@ -587,7 +587,7 @@ fn count(calls: &[String], call: &str) -> usize {
     calls.iter().filter(|c| *c == call).count()
 }
 
-async fn ten_references_cost_one_connection_one_session_one_search_one_get_secrets() {
+async fn ten_references_cost_one_connection_one_session_one_get_secrets() {
     let session = private();
     let writer = docker_keychain(&session);
     for i in 0..10 {
@@ -627,9 +627,10 @@ async fn ten_references_cost_one_connection_one_session_one_search_one_get_secre
         ("org.freedesktop.DBus.Hello", 1),
         ("org.freedesktop.DBus.GetNameOwner", 1),
         ("org.freedesktop.Secret.Service.OpenSession", 1),
-        ("org.freedesktop.Secret.Service.SearchItems", 1),
-        // Each candidate's id and metadata: one property read per item.
-        ("org.freedesktop.DBus.Properties.GetAll", 10),
+        // One per distinct id (AGAIN repeats one).
+        ("org.freedesktop.Secret.Service.SearchItems", 10),
+        // Each item's attributes (id, metadata).
+        ("org.freedesktop.DBus.Properties.Get", 10),
         ("org.freedesktop.Secret.Service.GetSecrets", 1),
     ];
     for (call, n) in expected {
@@ -673,16 +674,21 @@ async fn few_ids_among_many_items_are_searched_by_id() {
         values,
         [vec![b"v7".to_vec()], vec![b"v21".to_vec()], vec![]]
     );
-    // One search for all items of ours (30 > 2 x 3 ids), then one per id; only the
-    // two matches are read.
+    // One search per id, none for all items of ours; only the two matches' attributes
+    // are read.
     assert_eq!(
         count(&calls, "org.freedesktop.Secret.Service.SearchItems"),
-        4,
+        3,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        count(&calls, "org.freedesktop.DBus.Properties.Get"),
+        2,
         "{calls:#?}"
     );
     assert_eq!(
         count(&calls, "org.freedesktop.DBus.Properties.GetAll"),
-        2,
+        0,
         "{calls:#?}"
     );
     assert_eq!(
@@ -695,6 +701,110 @@ async fn few_ids_among_many_items_are_searched_by_id() {
         0,
         "{calls:#?}"
     );
+}
+
+/// `docker-pass run` at scale: 10 exact ids while the keychain holds 500 more items
+/// of ours, beside strays a lookup must not take: an item of ours whose id attribute
+/// is not a valid id, and one of the ten ids in another group. The lookup answers
+/// exactly the ten (values, metadata) and reads no other item: one search per id, one
+/// property read per item found, one `GetSecrets`.
+async fn ten_ids_among_510_items_read_only_the_ten() {
+    let session = private();
+    // Four writers at once, each with a keychain object of its own.
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let k = docker_keychain(&session);
+        tasks.spawn(async move {
+            for n in (w..500).step_by(4) {
+                k.set(
+                    &id(&format!("scale/other/o{n:03}")),
+                    format!("o{n}").into(),
+                    Metadata::new(),
+                )
+                .await
+                .unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let k = docker_keychain(&session);
+    for i in 0..10 {
+        let meta = Metadata::from([("n".to_string(), i.to_string())]);
+        k.set(&id(&format!("scale/s{i}")), format!("v{i}").into(), meta)
+            .await
+            .unwrap();
+    }
+    for (group, item_id, value) in [
+        (DOCKER_GROUP, "scale/bad//id", "bad"),
+        ("another.group", "scale/s3", "other-group"),
+    ] {
+        secret_tool(
+            &session,
+            &[
+                "store",
+                "--label=stray",
+                "service:group",
+                group,
+                "service:name",
+                DOCKER_NAME,
+                "id",
+                item_id,
+            ],
+            Some(value.as_bytes()),
+        );
+    }
+
+    let fresh = docker_keychain(&session);
+    let patterns: Vec<_> = (0..10).map(|i| p(&format!("scale/s{i}"))).collect();
+    let monitor = BusMonitor::start(&session).await;
+    let found = fresh.get_secrets_many(&patterns).await;
+    let calls = monitor.calls().await;
+
+    assert_eq!(found.len(), 10);
+    for (i, answer) in found.into_iter().enumerate() {
+        let envelopes = answer.unwrap();
+        assert_eq!(envelopes.len(), 1, "scale/s{i}");
+        let e = &envelopes[0];
+        assert_eq!(e.id().as_str(), format!("scale/s{i}"));
+        assert_eq!(e.value().expose(), format!("v{i}").as_bytes());
+        assert_eq!(e.metadata()["n"], i.to_string());
+    }
+    let expected = [
+        ("org.freedesktop.DBus.Hello", 1),
+        ("org.freedesktop.DBus.GetNameOwner", 1),
+        ("org.freedesktop.Secret.Service.OpenSession", 1),
+        ("org.freedesktop.Secret.Service.SearchItems", 10),
+        ("org.freedesktop.DBus.Properties.Get", 10),
+        ("org.freedesktop.Secret.Service.GetSecrets", 1),
+    ];
+    for (call, n) in expected {
+        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
+    }
+    assert_eq!(
+        calls.len(),
+        expected.iter().map(|(_, n)| n).sum::<usize>(),
+        "{calls:#?}"
+    );
+
+    // Patterns and listings read every item of ours: the invalid id is skipped, not
+    // fatal, and the other group's item is never seen.
+    let mut got: Vec<(String, Vec<u8>)> = fresh
+        .get_secrets(&p("scale/*"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id().to_string(), e.value().expose().to_vec()))
+        .collect();
+    got.sort();
+    let want: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("scale/s{i}"), format!("v{i}").into_bytes()))
+        .collect();
+    assert_eq!(got, want);
+    let listed = fresh.list(&p("**")).await.unwrap();
+    assert_eq!(listed.len(), 510);
+    assert!(listed.iter().all(|l| l.id.as_str().starts_with("scale/")));
 }
 
 async fn a_batch_answers_each_lookup_as_alone() {
@@ -787,8 +897,9 @@ on_both_runtimes!(
     locked_collection_is_a_typed_error,
     two_keychain_objects_writing_one_id_leave_one_item,
     a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain,
-    ten_references_cost_one_connection_one_session_one_search_one_get_secrets,
+    ten_references_cost_one_connection_one_session_one_get_secrets,
     few_ids_among_many_items_are_searched_by_id,
+    ten_ids_among_510_items_read_only_the_ten,
     a_batch_answers_each_lookup_as_alone,
 );
 

@@ -91,34 +91,17 @@ pub enum se_status {
 }
 
 impl se_status {
+    /// The status's text: for an error status, its [`ErrorKind`]'s
+    /// [`as_str`](ErrorKind::as_str), so the C and Rust texts never drift apart.
     fn describe(self) -> &'static std::ffi::CStr {
         use se_status::*;
         match self {
             SE_STATUS_OK => c"ok",
             SE_STATUS_NULL_ARGUMENT => c"a required argument was NULL",
             SE_STATUS_INVALID_UTF8 => c"a string was not valid UTF-8",
-            SE_STATUS_INVALID_ARGUMENT => c"invalid argument",
-            SE_STATUS_INVALID_ID => c"invalid id",
-            SE_STATUS_INVALID_PATTERN => c"invalid pattern",
-            SE_STATUS_INVALID_REFERENCE => c"invalid secret reference",
-            SE_STATUS_NOT_FOUND => c"not found",
-            SE_STATUS_NO_PROVIDER => c"no provider serves the request",
-            SE_STATUS_PROVIDER_FAILED => c"a provider failed",
-            SE_STATUS_AMBIGUOUS => c"ambiguous reference",
-            SE_STATUS_TIMEOUT => c"timeout",
-            SE_STATUS_CRASHED => c"provider crashed",
-            SE_STATUS_UNAVAILABLE => c"unavailable",
-            SE_STATUS_LOCKED => c"locked",
-            SE_STATUS_PERMISSION_DENIED => c"permission denied",
-            SE_STATUS_BACKEND => c"backend error",
-            SE_STATUS_CONFIG => c"config file error",
-            SE_STATUS_UNKNOWN_PROVIDER => c"unknown provider",
-            SE_STATUS_NOT_CONFIGURABLE => c"provider not configurable",
-            SE_STATUS_NO_STORE => c"no writable store",
-            SE_STATUS_UNREPRESENTABLE => c"value cannot be an environment value",
-            SE_STATUS_IO => c"I/O error",
             SE_STATUS_BUFFER_TOO_SMALL => c"buffer too small",
             SE_STATUS_PANIC => c"internal panic",
+            error => kind_text(error),
         }
     }
 
@@ -153,6 +136,26 @@ impl se_status {
         ];
         ALL.get(v as usize).copied()
     }
+}
+
+/// The text of the first kind (in [`ErrorKind::ALL`]'s order) that maps to `status`,
+/// NUL-terminated once per process.
+fn kind_text(status: se_status) -> &'static std::ffi::CStr {
+    static TEXTS: std::sync::OnceLock<Vec<(se_status, std::ffi::CString)>> =
+        std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        ErrorKind::ALL
+            .iter()
+            .map(|&k| {
+                let text = std::ffi::CString::new(k.as_str()).expect("kind texts hold no NUL");
+                (status_of_kind(k), text)
+            })
+            .collect()
+    });
+    texts
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or(c"error", |(_, text)| text.as_c_str())
 }
 
 /// The status an error maps to: the one place the C ABI classifies errors, from

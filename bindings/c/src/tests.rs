@@ -123,6 +123,12 @@ fn every_error_kind_has_its_own_error_status() {
         // SAFETY: se_status_str returns a static NUL-terminated string.
         let text = unsafe { std::ffi::CStr::from_ptr(text) };
         assert_ne!(text, c"unknown status", "{kind:?}");
+        // The text is the kind's own (the first kind's, for a shared status).
+        let first = ErrorKind::ALL
+            .into_iter()
+            .find(|&k| status_of_kind(k) == status)
+            .unwrap();
+        assert_eq!(text.to_str().unwrap(), first.as_str(), "{kind:?}");
     }
 }
 

@@ -19,6 +19,7 @@ struct Env {
     address: String,
 }
 
+use secrets_engine_test_support::bao::Bao;
 use secrets_engine_test_support::services;
 
 impl Env {
@@ -838,28 +839,9 @@ fn a_crashed_1password_cli_stays_crashed_across_invocations_until_enabled() {
 #[test]
 fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
     let e = Env::new();
-    let dir = tempfile::tempdir().unwrap();
-    let mut vars = services::start("bao", dir.path(), &[]);
-    let (addr, token) = (
-        vars.remove("VAULT_ADDR").unwrap(),
-        vars.remove("VAULT_TOKEN").unwrap(),
-    );
-    let put = Command::new("curl")
-        .args([
-            "-fsS",
-            "-H",
-            &format!("X-Vault-Token: {token}"),
-            "-d",
-            r#"{"data":{"password":"from-bao"}}"#,
-        ])
-        .arg(format!("{addr}/v1/secret/data/team/db"))
-        .output()
-        .unwrap();
-    assert!(
-        put.status.success(),
-        "{}",
-        String::from_utf8_lossy(&put.stderr)
-    );
+    let bao = Bao::start();
+    bao.put_secret_blocking("team/db", serde_json::json!({"password": "from-bao"}));
+    let (addr, token) = (bao.address.clone(), bao.token.clone());
     e.cmd()
         .args(["set", "local/token=from-keychain"])
         .assert()
@@ -912,5 +894,4 @@ fn run_resolves_one_variable_from_the_keychain_and_one_from_openbao() {
         .assert()
         .success()
         .stdout("local/token\n");
-    services::stop("bao", dir.path());
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use predicates::prelude::*;
-use secrets_engine_test_support::services;
+use secrets_engine_test_support::bao::Bao;
 
 const PASS: &str = "headless-pass";
 
@@ -55,36 +55,17 @@ impl Host {
     }
 }
 
-fn put_bao(addr: &str, token: &str, path: &str, body: &str) {
-    let put = Command::new("curl")
-        .args(["-fsS", "-H", &format!("X-Vault-Token: {token}"), "-d", body])
-        .arg(format!("{addr}/v1/secret/data/{path}"))
-        .output()
-        .unwrap();
-    assert!(
-        put.status.success(),
-        "{}",
-        String::from_utf8_lossy(&put.stderr)
-    );
-}
-
 #[test]
 fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
     let h = Host::new();
-    let bao_dir = tempfile::tempdir().unwrap();
-    let mut vars = services::start("bao", bao_dir.path(), &[]);
-    let (addr, token) = (
-        vars.remove("VAULT_ADDR").unwrap(),
-        vars.remove("VAULT_TOKEN").unwrap(),
-    );
+    let bao = Bao::start();
     for i in 0..10 {
-        put_bao(
-            &addr,
-            &token,
+        bao.put_secret_blocking(
             &format!("app/k{i}"),
-            &format!(r#"{{"data":{{"value":"v{i}"}}}}"#),
+            serde_json::json!({"value": format!("v{i}")}),
         );
     }
+    let (addr, token) = (bao.address.clone(), bao.token.clone());
     let run = |store_exists: bool| {
         let mut c = h.cmd();
         c.env("VAULT_ADDR", &addr).env("VAULT_TOKEN", &token);
@@ -133,7 +114,6 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
             predicate::str::contains("locked")
                 .and(predicate::str::contains("SECRETS_ENGINE_FILE_PASSPHRASE")),
         );
-    services::stop("bao", bao_dir.path());
 }
 
 #[test]

@@ -1,17 +1,20 @@
 //! The keychain on Linux: the freedesktop Secret Service over D-Bus.
 //!
-//! Reads (lookups, listings) go over D-Bus directly ([`session`]): one search, one
-//! `Properties.GetAll` per candidate item and one `Service.GetSecrets` for every
-//! secret a batch of lookups needs. Writes go through the `secret-service` crate.
+//! Reads (lookups, listings) go over D-Bus directly ([`session`]), batched, with one
+//! `Service.GetSecrets` for every secret a batch of lookups needs. Exact ids (what
+//! `docker-pass run` asks for) cost one search per id and reads of the items found
+//! only, however many other items of ours the keychain holds; patterns and
+//! listings search for all our items and read each one's attributes. Writes go
+//! through the `secret-service` crate.
 
 mod session;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 use secret_service::{EncryptionType, SecretService};
 use zbus::zvariant::OwnedObjectPath;
 
@@ -25,8 +28,8 @@ use crate::pattern::Pattern;
 use crate::resolver::{Listing, Resolver, Store};
 use crate::secret::SecretValue;
 
-/// Calls in flight at once on the connection: buses cap pending replies per
-/// connection (128 by default), so listings of thousands of items go in waves.
+/// Calls awaiting replies at once on the connection: buses cap pending replies per
+/// connection (128 by default), so thousands of items are read a window at a time.
 const IN_FLIGHT: usize = 32;
 
 /// Each connection step (bus, name check, session) must finish within this.
@@ -334,21 +337,16 @@ fn item_order(a: &str, b: &str) -> std::cmp::Ordering {
     (a.len(), a).cmp(&(b.len(), b))
 }
 
-/// One item of ours as its properties describe it.
+/// One item of ours as its attributes describe it.
 struct Described {
     path: OwnedObjectPath,
     /// `None` when the `id` attribute is missing or not a valid id: such items are
     /// skipped (logged at debug level), never fatal to a lookup or listing.
     id: Option<Id>,
     metadata: Metadata,
-    created: u64,
 }
 
-fn described(
-    path: OwnedObjectPath,
-    attributes: HashMap<String, String>,
-    created: u64,
-) -> Described {
+fn described(path: OwnedObjectPath, attributes: HashMap<String, String>) -> Described {
     let id = match attributes.get("id").map(|raw| Id::parse(raw)) {
         Some(Ok(id)) => Some(id),
         Some(Err(e)) => {
@@ -364,12 +362,7 @@ fn described(
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix(METADATA_PREFIX).map(|k| (k.to_owned(), v)))
         .collect();
-    Described {
-        path,
-        id,
-        metadata,
-        created,
-    }
+    Described { path, id, metadata }
 }
 
 /// Of several items holding one id (another tool's strays, or writers between
@@ -382,22 +375,63 @@ fn one_per_id(mut items: Vec<Described>) -> Vec<Described> {
     items
 }
 
-/// The properties of every item in `paths`, pipelined in waves of [`IN_FLIGHT`].
+/// Runs `calls` with at most [`IN_FLIGHT`] of them awaiting a reply at any time;
+/// the answers in the order of the calls.
+///
+/// Not an `async fn`: the calls are collected first, so the future holds no
+/// borrowing closure, which would keep it from being `Send`.
+fn in_flight<F: std::future::Future>(
+    calls: impl IntoIterator<Item = F>,
+) -> impl std::future::Future<Output = Vec<F::Output>> {
+    let calls: Vec<F> = calls.into_iter().collect();
+    stream::iter(calls).buffered(IN_FLIGHT).collect()
+}
+
+/// The attributes of every item in `paths`.
 async fn describe_all(peer: &Peer, paths: Vec<OwnedObjectPath>) -> Vec<Result<Described, Error>> {
-    let mut out = Vec::with_capacity(paths.len());
-    for chunk in paths.chunks(IN_FLIGHT) {
-        let answers = join_all(chunk.iter().map(|p| peer.item_properties(p))).await;
-        out.extend(
-            chunk
-                .iter()
-                .zip(answers)
-                // An item another writer deleted between the search and this read is
-                // not there: every set deletes the items it supersedes.
-                .filter(|(_, a)| !matches!(a, Err(e) if vanished(e)))
-                .map(|(path, a)| a.map(|(attrs, created)| described(path.clone(), attrs, created))),
-        );
+    let answers = in_flight(paths.iter().map(|p| peer.item_attributes(p))).await;
+    paths
+        .into_iter()
+        .zip(answers)
+        // An item another writer deleted between the search and this read is not
+        // there: every set deletes the items it supersedes.
+        .filter(|(_, a)| !matches!(a, Err(e) if vanished(e)))
+        .map(|(path, a)| a.map(|attrs| described(path, attrs)))
+        .collect()
+}
+
+/// The secrets of `paths` in one `Service.GetSecrets`; no call (and no session
+/// needed) for no paths.
+async fn secrets_of(
+    peer: &Peer,
+    session: Result<Arc<Session>, Error>,
+    paths: &[&OwnedObjectPath],
+) -> Result<HashMap<OwnedObjectPath, SecretValue>, Error> {
+    if paths.is_empty() {
+        return Ok(HashMap::new());
     }
-    out
+    peer.secrets(&*session?, paths).await
+}
+
+/// The envelope answering `id` with `item`.
+///
+/// No creation time: the Secret Service has it only as a property of each item, and
+/// reading it costs gnome-keyring a lookup of the item (about as much as its
+/// attributes), which would make `docker-pass run` with 10 references slower than a
+/// `secret-tool lookup` of one.
+fn envelope(
+    id: &Id,
+    item: &Described,
+    secrets: &HashMap<OwnedObjectPath, SecretValue>,
+) -> Result<Envelope, Error> {
+    let Some(value) = secrets.get(&item.path) else {
+        return Err(Error::Backend {
+            message: format!(
+                "the keychain item for {id} was removed or locked while being read; retry"
+            ),
+        });
+    };
+    Ok(Envelope::new(id.clone(), value.clone()).with_metadata(item.metadata.clone()))
 }
 
 /// The service's answer for an object path that no longer exists.
@@ -428,11 +462,15 @@ fn refuse_locked(locked: &LockedIds, pattern: &Pattern) -> Result<(), Error> {
         None => true,
     });
     if blocks {
-        return Err(Error::Locked {
-            reason: "the keychain collection holding matching secrets is locked".into(),
-        });
+        return Err(locked_matching());
     }
     Ok(())
+}
+
+fn locked_matching() -> Error {
+    Error::Locked {
+        reason: "the keychain collection holding matching secrets is locked".into(),
+    }
 }
 
 fn again(e: &Error) -> Error {
@@ -459,9 +497,10 @@ impl Resolver for Keychain {
             .unwrap_or_else(|| Ok(Vec::new()))
     }
 
-    /// One connection check, one search (one per id when many of our items are
-    /// stored and only a few ids are wanted), one `Properties.GetAll` per candidate
-    /// item and one `Service.GetSecrets` for everything the batch matched.
+    /// One connection check, one Secret Service session, and one `GetSecrets` for
+    /// everything the batch matched. Exact ids (`docker-pass run`): one search per
+    /// id, and only the items found are read. Patterns: one search for all our
+    /// items and one attribute read per item.
     async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
         let out = match self.link(Need::Bus).await {
             Ok((peer, _)) => drive(&peer.bus, self.lookup(&peer, patterns)).await,
@@ -475,51 +514,105 @@ impl Resolver for Keychain {
 }
 
 impl Keychain {
-    /// Paths of the items that may hold one of `ids`: one search for all our items,
-    /// or one search per id when that is fewer property reads.
-    async fn candidates(
-        &self,
-        peer: &Peer,
-        patterns: &[Pattern],
-    ) -> Result<(Vec<OwnedObjectPath>, Vec<OwnedObjectPath>), Error> {
-        let exact: Option<Vec<Id>> = patterns.iter().map(Pattern::as_id).collect();
-        if let Some([id]) = exact.as_deref() {
-            return peer.search(&self.attributes(Some(id.as_str()))).await;
-        }
-        let all = peer.search(&self.attributes(None)).await?;
-        match exact {
-            // Reading the properties of every item of ours would cost more calls
-            // than searching for each id.
-            Some(ids) if all.0.len() > 2 * ids.len() => {
-                let found = join_all(ids.iter().map(|id| async move {
-                    peer.search(&self.attributes(Some(id.as_str()))).await
-                }))
-                .await;
-                let (mut unlocked, mut locked) = (Vec::new(), Vec::new());
-                let mut seen = HashSet::new();
-                for f in found {
-                    let (u, l) = f?;
-                    unlocked.extend(u.into_iter().filter(|p| seen.insert(p.clone())));
-                    locked.extend(l.into_iter().filter(|p| seen.insert(p.clone())));
-                }
-                Ok((unlocked, locked))
-            }
-            _ => Ok(all),
-        }
-    }
-
     /// Answers every pattern; `Err` only when nothing could be answered.
     async fn lookup(
         &self,
         peer: &Peer,
         patterns: &[Pattern],
     ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
-        // The session's key exchange (the slowest step: the daemon computes its
-        // side) runs while the search and property reads are in flight; it is
-        // opened once per connection, so a lookup that finds nothing wastes it at
-        // most once.
+        match patterns
+            .iter()
+            .map(Pattern::as_id)
+            .collect::<Option<Vec<Id>>>()
+        {
+            Some(ids) => self.lookup_ids(peer, &ids).await,
+            None => self.lookup_patterns(peer, patterns).await,
+        }
+    }
+
+    /// Exact ids: one search per id, then, for the items found only, their
+    /// attributes and one `GetSecrets`, each stage's calls sent together. No other item of ours is read, so the cost follows the ids asked
+    /// for, not the items stored: a search for all our items costs gnome-keyring a
+    /// lookup per item it returns (5 ms for 500 items), and reading each one's
+    /// attributes a call per item.
+    async fn lookup_ids(
+        &self,
+        peer: &Peer,
+        ids: &[Id],
+    ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
+        let mut unique: Vec<&Id> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let searches = in_flight(
+            unique
+                .iter()
+                .map(|id| async move { peer.search(&self.attributes(Some(id.as_str()))).await }),
+        );
+        // The items' attributes are read as soon as the searches answer; their
+        // secrets once the session is open too. The session's key exchange (the
+        // daemon computes its side) runs meanwhile; it is opened once per connection,
+        // so a lookup that finds nothing wastes it at most once.
+        let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Vec<OwnedObjectPath>>();
+        let secrets = async {
+            let session = self.session(peer).await;
+            // No paths: the searches failed, and that is the error reported.
+            let paths = found_rx.await.unwrap_or_default();
+            secrets_of(peer, session, &paths.iter().collect::<Vec<_>>()).await
+        };
         let described = async {
-            let (unlocked, locked) = self.candidates(peer, patterns).await?;
+            // The id each item was found for; ids with a locked item are not answered.
+            let mut found_for: HashMap<OwnedObjectPath, &Id> = HashMap::new();
+            let mut blocked: HashSet<&Id> = HashSet::new();
+            for (&id, f) in unique.iter().zip(searches.await) {
+                let (unlocked, locked) = f?;
+                if locked.is_empty() {
+                    found_for.extend(unlocked.into_iter().map(|p| (p, id)));
+                } else {
+                    blocked.insert(id);
+                }
+            }
+            let paths: Vec<OwnedObjectPath> = found_for.keys().cloned().collect();
+            let _ = found_tx.send(paths.clone());
+            let mut items = describe_all(peer, paths)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<Described>, Error>>()?;
+            // The service matched the id attribute; the item answers the id only if
+            // that attribute reads back as the very id asked for.
+            items.retain(|d| d.id.as_ref() == found_for.get(&d.path).copied());
+            Ok::<_, Error>((items, blocked))
+        };
+        let (described, secrets) = futures_util::future::join(described, secrets).await;
+        let (items, blocked) = described?;
+        let secrets = secrets?;
+        let items = one_per_id(items);
+        let kept: HashMap<&Id, &Described> = items
+            .iter()
+            .filter_map(|d| Some((d.id.as_ref()?, d)))
+            .collect();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                if blocked.contains(id) {
+                    return Err(locked_matching());
+                }
+                kept.get(id)
+                    .map(|item| envelope(id, item, &secrets))
+                    .into_iter()
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Patterns: one search for all our items and the attributes of each; then one
+    /// `GetSecrets` for the items matched.
+    async fn lookup_patterns(
+        &self,
+        peer: &Peer,
+        patterns: &[Pattern],
+    ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
+        let described = async {
+            let (unlocked, locked) = peer.search(&self.attributes(None)).await?;
             let locked = locked_ids(peer, locked).await;
             let items = describe_all(peer, unlocked)
                 .await
@@ -527,6 +620,7 @@ impl Keychain {
                 .collect::<Result<Vec<Described>, Error>>()?;
             Ok::<_, Error>((one_per_id(items), locked))
         };
+        // The key exchange runs meanwhile, as for exact ids.
         let (described, session) = futures_util::future::join(described, self.session(peer)).await;
         let (items, locked) = described?;
         // Per pattern, the indices of the items it matches (or why it cannot be
@@ -547,31 +641,17 @@ impl Keychain {
                 fetch.push(&items[i].path);
             }
         }
-        let mut secrets = HashMap::new();
-        if !fetch.is_empty() {
-            secrets = peer.secrets(&*session?, &fetch).await?;
-        }
+        let secrets = secrets_of(peer, session, &fetch).await?;
         Ok(wanted
             .into_iter()
             .map(|w| {
-                let mut out = Vec::new();
-                for i in w? {
-                    let item = &items[i];
-                    let id = item.id.clone().expect("matched items have ids");
-                    let Some(value) = secrets.get(&item.path) else {
-                        return Err(Error::Backend {
-                            message: format!(
-                                "the keychain item for {id} was removed or locked while being read; retry"
-                            ),
-                        });
-                    };
-                    let mut e = Envelope::new(id, value.clone()).with_metadata(item.metadata.clone());
-                    if item.created > 0 {
-                        e = e.with_created_at(UNIX_EPOCH + Duration::from_secs(item.created));
-                    }
-                    out.push(e);
-                }
-                Ok(out)
+                w?.into_iter()
+                    .map(|i| {
+                        let item = &items[i];
+                        let id = item.id.as_ref().expect("matched items have ids");
+                        envelope(id, item, &secrets)
+                    })
+                    .collect()
             })
             .collect())
     }

@@ -76,6 +76,16 @@ impl Bao {
         )
         .await;
     }
+
+    /// [`put_secret`](Bao::put_secret) for tests without a runtime of their own (the
+    /// CLI suites).
+    pub fn put_secret_blocking(&self, path: &str, data: serde_json::Value) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(self.put_secret(path, data));
+    }
 }
 
 /// The server shared by the tests of this binary.
