@@ -5,6 +5,8 @@ pub mod bao;
 pub mod children;
 pub mod keyring;
 pub mod services;
+#[cfg(target_os = "linux")]
+pub mod session_keyring;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
