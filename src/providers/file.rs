@@ -34,14 +34,17 @@
 //! minutes by default; see [`session`](self#session-cache)), so the next process of the
 //! login session unlocks without a passphrase and without scrypt. With a key file
 //! (`AGE-SECRET-KEY-1…`, as `age-keygen` writes) no passphrase is needed. A
-//! [`Prompt`] asks a person when nothing else unlocks the store.
+//! [`Prompt`] asks a person when nothing else unlocks the store, from
+//! [`Resolver::prepare`]: before the engine's call and outside its deadline.
 //!
 //! # Session cache
 //!
 //! While cached, the identity is readable by every process of this login session (as
 //! an ssh-agent socket is usable by them), and the passphrase is not checked again.
 //! (`docker-pass run` starts its command in a new, empty session keyring, so the
-//! command cannot read it.) [`FileStore::lock`] (`docker-pass
+//! command cannot read it.) A process without a session keyring of its own (cron, a
+//! service, a CI job) gets the user-session keyring from the kernel, shared by every
+//! process of the uid: there nothing is cached. [`FileStore::lock`] (`docker-pass
 //! lock`) drops it. Where the kernel's key facility is missing or blocked (macOS, or
 //! a container under a seccomp profile that denies `keyctl`) nothing is cached and
 //! every process pays scrypt.
