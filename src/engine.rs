@@ -31,7 +31,7 @@ use crate::envelope::{Envelope, Metadata};
 use crate::error::{Error, ProviderFailure};
 use crate::id::Id;
 use crate::pattern::Pattern;
-use crate::resolver::{Listing, Store};
+use crate::resolver::{Intent, Listing, Store};
 use crate::router::Router;
 use crate::secret::SecretValue;
 
@@ -282,6 +282,7 @@ impl Engine {
         if state != ProviderState::Running {
             // Re-initialise a crashed provider; check a disabled one can work, so
             // enabling it cannot silently break every later lookup.
+            self.prepare(&slot, Intent::Reinitialize).await;
             let resolver = slot.resolver.clone();
             let outcome = tokio::time::timeout(slot.deadline, resolver.reinitialize())
                 .await
@@ -335,6 +336,19 @@ impl Engine {
         slot.set_state(ProviderState::Crashed(reason));
     }
 
+    /// Runs the provider's [`Resolver::prepare`](crate::Resolver::prepare) before a
+    /// call, outside the deadline (a person may be typing a passphrase); a panic in it
+    /// crashes the provider, as one in the call would.
+    async fn prepare(&self, slot: &Slot, intent: Intent<'_>) {
+        use futures_util::FutureExt;
+        let prepared = std::panic::AssertUnwindSafe(slot.resolver.prepare(intent))
+            .catch_unwind()
+            .await;
+        if prepared.is_err() {
+            self.crash(slot, "panicked".into());
+        }
+    }
+
     /// Waits for one provider call until the slot's deadline (counted from `start`).
     /// A panic marks the provider crashed; its payload is not shown, as it may hold
     /// whatever the provider had.
@@ -377,6 +391,10 @@ impl Engine {
             return Err(Error::NoProvider {
                 pattern: pattern.to_string(),
             });
+        }
+        for slot in &asked {
+            self.prepare(slot, Intent::Read(std::slice::from_ref(pattern)))
+                .await;
         }
         let start = Instant::now();
         let calls: Vec<Call> = asked
@@ -426,12 +444,19 @@ impl Engine {
                 .filter(|(slot, _)| slot.state() == ProviderState::Running)
                 .collect()
         };
+        let batches: Vec<Vec<Pattern>> = asked
+            .iter()
+            .map(|(_, wanted)| wanted.iter().map(|&i| patterns[i].clone()).collect())
+            .collect();
+        for ((slot, _), ps) in asked.iter().zip(&batches) {
+            self.prepare(slot, Intent::Read(ps)).await;
+        }
         let start = Instant::now();
         let calls: Vec<Call<Vec<Answer>>> = asked
             .iter()
-            .map(|(slot, wanted)| {
+            .zip(batches)
+            .map(|((slot, _), ps)| {
                 let resolver = slot.resolver.clone();
-                let ps: Vec<Pattern> = wanted.iter().map(|&i| patterns[i].clone()).collect();
                 Call::poll_once(Box::pin(
                     async move { resolver.get_secrets_many(&ps).await },
                 ))
@@ -591,6 +616,7 @@ impl Engine {
     /// Stores `value` under `id` in the default store, replacing what was there.
     pub async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
+        self.prepare(&slot, Intent::Write(id)).await;
         self.with_deadline(&slot, store.set(id, value, metadata))
             .await
     }
@@ -598,6 +624,7 @@ impl Engine {
     /// Removes `id` from the default store; [`Error::NotFound`] if it is not there.
     pub async fn remove(&self, id: &Id) -> Result<(), Error> {
         let (slot, store) = self.store_for(Some(id))?;
+        self.prepare(&slot, Intent::Remove(id)).await;
         self.with_deadline(&slot, store.remove(id)).await
     }
 
@@ -605,6 +632,8 @@ impl Engine {
     /// engine's internal realm.
     pub async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
         let (slot, store) = self.store_for(None)?;
+        self.prepare(&slot, Intent::Read(std::slice::from_ref(pattern)))
+            .await;
         let mut items = self.with_deadline(&slot, store.list(pattern)).await?;
         items.retain(|l| {
             let in_request = if slot.case_insensitive {

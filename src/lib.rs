@@ -84,7 +84,7 @@ pub use id::Id;
 pub use pattern::Pattern;
 pub use providers::memory::MemoryStore;
 pub use reference::{SCHEME, SecretRef};
-pub use resolver::{Listing, Resolver, Store};
+pub use resolver::{Intent, Listing, Resolver, Store};
 pub use router::Router;
 pub use secret::SecretValue;
 #[cfg(feature = "engine")]

@@ -72,6 +72,35 @@ pub trait Resolver: Send + Sync + 'static {
     async fn reinitialize(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// Called by the engine before each call it makes to this provider, outside the
+    /// call's deadline: the place for what waits on a person, such as a passphrase
+    /// typed at a prompt. A deadline must not cut a person short, and one that fired
+    /// mid-prompt would leave the terminal without echo. `intent` says what the call
+    /// will be.
+    ///
+    /// It returns nothing: a provider that could not get ready reports it from the
+    /// call that follows, where the engine attributes it to the lookups concerned.
+    /// Keep it free when there is nothing to ask (it runs before every call). The
+    /// default does nothing.
+    async fn prepare(&self, intent: Intent<'_>) {
+        let _ = intent;
+    }
+}
+
+/// What the engine is about to ask a provider, for [`Resolver::prepare`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Intent<'a> {
+    /// Lookups of these patterns ([`Resolver::get_secrets`],
+    /// [`get_secrets_many`](Resolver::get_secrets_many)) or a listing ([`Store::list`]).
+    Read(&'a [Pattern]),
+    /// A write of this id ([`Store::set`]).
+    Write(&'a Id),
+    /// A removal of this id ([`Store::remove`]).
+    Remove(&'a Id),
+    /// [`Resolver::reinitialize`], when the provider is enabled.
+    Reinitialize,
 }
 
 /// One entry of [`Store::list`]: an id and its metadata, never the value.

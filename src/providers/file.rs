@@ -34,14 +34,17 @@
 //! minutes by default; see [`session`](self#session-cache)), so the next process of the
 //! login session unlocks without a passphrase and without scrypt. With a key file
 //! (`AGE-SECRET-KEY-1…`, as `age-keygen` writes) no passphrase is needed. A
-//! [`Prompt`] asks a person when nothing else unlocks the store.
+//! [`Prompt`] asks a person when nothing else unlocks the store, from
+//! [`Resolver::prepare`]: before the engine's call and outside its deadline.
 //!
 //! # Session cache
 //!
 //! While cached, the identity is readable by every process of this login session (as
 //! an ssh-agent socket is usable by them), and the passphrase is not checked again.
 //! (`docker-pass run` starts its command in a new, empty session keyring, so the
-//! command cannot read it.) [`FileStore::lock`] (`docker-pass
+//! command cannot read it.) A process without a session keyring of its own (cron, a
+//! service, a CI job) gets the user-session keyring from the kernel, shared by every
+//! process of the uid: there nothing is cached. [`FileStore::lock`] (`docker-pass
 //! lock`) drops it. Where the kernel's key facility is missing or blocked (macOS, or
 //! a container under a seccomp profile that denies `keyctl`) nothing is cached and
 //! every process pays scrypt.
@@ -49,8 +52,10 @@
 //! # Hardening
 //!
 //! The store directory and its `secrets/` and `.tmp/` must be owned by the user and
-//! not writable by group or others ([`Error::PermissionDenied`] naming the path).
-//! Nothing inside is opened through a symbolic link (`openat` with `O_NOFOLLOW`),
+//! not writable by group or others ([`Error::PermissionDenied`] naming the path and
+//! what is wrong). Nothing is read or written in a directory that fails this check;
+//! only its file names are looked at, so a lookup for an id it does not hold is
+//! still "nothing" and never fails a reference another provider answers. Nothing inside is opened through a symbolic link (`openat` with `O_NOFOLLOW`),
 //! temporary files are created with `O_EXCL`, an entry must be a regular file of at
 //! most [`MAX_ENTRY_BYTES`], and an `identity.age` whose scrypt work factor is above
 //! [`MAX_READ_WORK_FACTOR`] is refused before scrypt runs.
@@ -76,7 +81,7 @@ use crate::envelope::{Envelope, Metadata};
 use crate::error::Error;
 use crate::id::Id;
 use crate::pattern::Pattern;
-use crate::resolver::{Listing, Resolver, Store};
+use crate::resolver::{Intent, Listing, Resolver, Store};
 use crate::secret::SecretValue;
 use entry::{file_name, may_match};
 use fs::Dir;
@@ -105,8 +110,12 @@ pub type Typed = zeroize::Zeroizing<String>;
 pub struct Prompt(Arc<dyn Fn(bool) -> Option<Typed> + Send + Sync>);
 
 impl Prompt {
-    /// A prompt calling `ask(first_use)`. It runs on a blocking thread, within the
-    /// provider's deadline.
+    /// A prompt calling `ask(first_use)`. It runs on a blocking thread, from
+    /// [`Resolver::prepare`], which the engine calls before it calls the store and
+    /// outside the store's deadline: a person is never cut short, and `ask` is never
+    /// abandoned mid-read. It is asked only when the call needs the identity (the
+    /// store holds a candidate, or the call writes). A store used without an engine
+    /// asks it only when the caller calls `prepare` first.
     pub fn new(ask: impl Fn(bool) -> Option<Typed> + Send + Sync + 'static) -> Prompt {
         Prompt(Arc::new(ask))
     }
@@ -131,7 +140,8 @@ pub enum FileKey {
     /// An age identity file.
     KeyFile(PathBuf),
     /// A person types the passphrase when the store needs it (and the session cache
-    /// does not hold the identity).
+    /// does not hold the identity): asked from [`Resolver::prepare`], never within a
+    /// call's deadline.
     Prompt(Prompt),
     /// Nothing configured: a lookup that needs the identity fails with
     /// [`Error::Locked`] saying what to set, unless the session cache holds it.
@@ -177,6 +187,9 @@ pub struct FileStore {
     /// One unlock at a time: concurrent lookups wait for it instead of each running
     /// scrypt, or each prompting.
     unlocking: tokio::sync::Mutex<()>,
+    /// Why the last prompt did not unlock the store (declined, wrong passphrase),
+    /// for the calls that follow it to report.
+    prompt_failed: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -200,6 +213,7 @@ impl FileStore {
             session: session::DEFAULT_TIMEOUT,
             identity: Mutex::new(None),
             unlocking: tokio::sync::Mutex::new(()),
+            prompt_failed: Mutex::new(None),
         }
     }
 
@@ -287,7 +301,26 @@ impl FileStore {
             .clone()
     }
 
+    /// The identity for a call: unlocked already, or from the session cache, the
+    /// passphrase or the key file. Never prompts (see [`FileStore::unlock`]).
     async fn identity(&self) -> Result<Arc<age::x25519::Identity>, Error> {
+        self.unlock(false).await.map_err(|e| {
+            let failed = self
+                .prompt_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            match (e, failed) {
+                // Say why the prompt did not unlock it, not only that it is locked.
+                (Error::Locked { .. }, Some(reason)) => Error::Locked { reason },
+                (e, _) => e,
+            }
+        })
+    }
+
+    /// Unlocks the identity once per object; `prompt`: may ask the [`Prompt`] (only
+    /// from [`Resolver::prepare`], outside any deadline).
+    async fn unlock(&self, prompt: bool) -> Result<Arc<age::x25519::Identity>, Error> {
         if let Some(i) = self.cached() {
             return Ok(i);
         }
@@ -300,6 +333,7 @@ impl FileStore {
             key: self.key.clone(),
             work_factor: self.work_factor.clone(),
             session: self.session,
+            prompt,
         };
         let unlocked = run_blocking("unlocking the file store", move || {
             identity::unlock(&dir, &u).map(Arc::new)
@@ -307,6 +341,27 @@ impl FileStore {
         .await?;
         *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = Some(unlocked.clone());
         Ok(unlocked)
+    }
+
+    /// Whether a call of `intent` needs the identity: always to write or to
+    /// re-initialise, else only when the store holds a candidate.
+    async fn needs_identity(&self, intent: Intent<'_>) -> bool {
+        match intent {
+            Intent::Read(patterns) => {
+                for p in patterns {
+                    // A failure to look is reported by the call itself.
+                    if self.candidates(p).await.is_ok_and(|c| !c.is_empty()) {
+                        return true;
+                    }
+                }
+                false
+            }
+            Intent::Remove(id) => self
+                .candidates(&Pattern::from(id.clone()))
+                .await
+                .is_ok_and(|c| !c.is_empty()),
+            _ => true,
+        }
     }
 
     /// Runs `f` on a blocking thread with the identity.
@@ -320,30 +375,37 @@ impl FileStore {
     }
 
     /// The names in `secrets/` that may hold an id matching `pattern`; read without
-    /// the key.
+    /// the key. A store directory that fails the ownership check is an error only
+    /// when it holds a candidate: reading one there is refused, but an id it cannot
+    /// hold is simply not there.
     async fn candidates(&self, pattern: &Pattern) -> Result<Vec<String>, Error> {
         let dir = self.dir.clone();
         let pattern = pattern.clone();
         run_blocking("listing the file store", move || {
-            let Some(secrets) = secrets_dir(&dir, false)? else {
+            let Some((secrets, distrust)) = Dir::open_for_names(&dir, "secrets")? else {
                 return Ok(Vec::new());
             };
-            if let Some(id) = pattern.as_id() {
+            let names = if let Some(id) = pattern.as_id() {
                 let name = file_name(&id);
-                return Ok(if secrets.exists(&name)? {
+                if secrets.exists(&name)? {
                     vec![name]
                 } else {
                     vec![]
-                });
+                }
+            } else {
+                let mut names: Vec<String> = secrets
+                    .names()?
+                    .into_iter()
+                    .filter_map(|n| n.into_string().ok())
+                    .filter(|n| may_match(n, &pattern))
+                    .collect();
+                names.sort();
+                names
+            };
+            match distrust {
+                Some(refused) if !names.is_empty() => Err(refused),
+                _ => Ok(names),
             }
-            let mut names: Vec<String> = secrets
-                .names()?
-                .into_iter()
-                .filter_map(|n| n.into_string().ok())
-                .filter(|n| may_match(n, &pattern))
-                .collect();
-            names.sort();
-            Ok(names)
         })
         .await
     }
@@ -472,6 +534,24 @@ impl Resolver for FileStore {
     /// Enabling the store checks it can be unlocked.
     async fn reinitialize(&self) -> Result<(), Error> {
         self.identity().await.map(|_| ())
+    }
+
+    /// With a [`Prompt`], asks for the passphrase when the call will need the
+    /// identity and nothing else unlocks it; the engine runs this outside the call's
+    /// deadline. Without one, or when unlocked, it costs nothing.
+    async fn prepare(&self, intent: Intent<'_>) {
+        if !matches!(self.key, FileKey::Prompt(_)) || self.cached().is_some() {
+            return;
+        }
+        if !self.needs_identity(intent).await {
+            return;
+        }
+        let outcome = self.unlock(true).await;
+        *self.prompt_failed.lock().unwrap_or_else(|e| e.into_inner()) = match outcome {
+            Ok(_) => None,
+            Err(Error::Locked { reason }) => Some(reason),
+            Err(e) => Some(format!("the file store could not be unlocked: {e}")),
+        };
     }
 
     fn is_locked(&self) -> bool {

@@ -547,66 +547,148 @@ async fn an_identity_written_at_work_factor_20_still_opens() {
     );
 }
 
-/// The session keyring is shared by every test of this process; each store has its
-/// own identity, so each test has its own cache entry.
-#[tokio::test]
-async fn the_session_cache_is_used_expires_and_is_dropped_by_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let cached = |d: &std::path::Path, secs: u64| {
-        FileStore::new(d, FileKey::passphrase("pw"))
-            .with_work_factor(10)
-            .with_session_timeout(Duration::from_secs(secs))
-    };
-    let no_key = |d: &std::path::Path| FileStore::new(d, FileKey::Missing);
-    let a = cached(dir.path(), 60);
-    a.set(&id("s/x"), "v".into(), Metadata::new())
-        .await
-        .unwrap();
-    assert!(!no_key(dir.path()).is_locked());
-    // A new object without any key (the next process) unlocks from the cache.
-    let b = no_key(dir.path());
-    assert_eq!(value_of(&b, "s/x").await.as_deref(), Some(&b"v"[..]));
-    // With the cache turned off, the same object is locked.
-    let off = no_key(dir.path()).with_session_timeout(Duration::ZERO);
-    assert!(off.is_locked());
-    assert!(matches!(
-        off.get_secrets(&p("s/x")).await,
-        Err(Error::Locked { .. })
-    ));
-    // lock() drops it: for new objects and for itself.
-    a.lock().unwrap();
-    assert!(no_key(dir.path()).is_locked());
-    assert!(matches!(
-        no_key(dir.path()).get_secrets(&p("s/x")).await,
-        Err(Error::Locked { .. })
-    ));
-    // It expires (5 s: room for a loaded machine between the two reads below).
-    let short = cached(dir.path(), 5);
-    assert_eq!(value_of(&short, "s/x").await.as_deref(), Some(&b"v"[..]));
-    assert_eq!(
-        value_of(&no_key(dir.path()), "s/x").await.as_deref(),
-        Some(&b"v"[..])
-    );
-    tokio::time::sleep(Duration::from_millis(6500)).await;
-    assert!(no_key(dir.path()).is_locked());
-    assert!(matches!(
-        no_key(dir.path()).get_secrets(&p("s/x")).await,
-        Err(Error::Locked { .. })
-    ));
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
+/// A store unlocked with a passphrase, cached in the session keyring for `secs`.
+fn cached(d: &std::path::Path, secs: u64) -> FileStore {
+    FileStore::new(d, FileKey::passphrase("pw"))
+        .with_work_factor(10)
+        .with_session_timeout(Duration::from_secs(secs))
+}
+
+/// A store with no key, reading the session cache (the next process).
+fn no_key(d: &std::path::Path) -> FileStore {
+    FileStore::new(d, FileKey::Missing)
+}
+
+/// In a session keyring of its own (support::session_keyring), so the cache is never
+/// written to, nor read from, the keyring of whoever runs the tests.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_session_cache_is_used_expires_and_is_dropped_by_lock() {
+    use support::session_keyring;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let key = session_keyring::own("file-cache", || {
+        runtime().block_on(async {
+            let a = cached(dir, 60);
+            a.set(&id("s/x"), "v".into(), Metadata::new())
+                .await
+                .unwrap();
+            let key = session_keyring::file_store_key(dir);
+            assert!(session_keyring::holds(&key));
+            assert!(!no_key(dir).is_locked());
+            // A new object without any key (the next process) unlocks from the cache.
+            let b = no_key(dir);
+            assert_eq!(value_of(&b, "s/x").await.as_deref(), Some(&b"v"[..]));
+            // With the cache turned off, the same object is locked.
+            let off = no_key(dir).with_session_timeout(Duration::ZERO);
+            assert!(off.is_locked());
+            assert!(matches!(
+                off.get_secrets(&p("s/x")).await,
+                Err(Error::Locked { .. })
+            ));
+            // lock() drops it: for new objects and for itself.
+            a.lock().unwrap();
+            assert!(!session_keyring::holds(&key));
+            assert!(no_key(dir).is_locked());
+            assert!(matches!(
+                no_key(dir).get_secrets(&p("s/x")).await,
+                Err(Error::Locked { .. })
+            ));
+            // It expires (5 s: room for a loaded machine between the two reads below).
+            let short = cached(dir, 5);
+            assert_eq!(value_of(&short, "s/x").await.as_deref(), Some(&b"v"[..]));
+            assert_eq!(
+                value_of(&no_key(dir), "s/x").await.as_deref(),
+                Some(&b"v"[..])
+            );
+            tokio::time::sleep(Duration::from_millis(6500)).await;
+            assert!(no_key(dir).is_locked());
+            assert!(matches!(
+                no_key(dir).get_secrets(&p("s/x")).await,
+                Err(Error::Locked { .. })
+            ));
+            // Cached again, for the check below.
+            value_of(&cached(dir, 60), "s/x").await.unwrap();
+            assert!(session_keyring::holds(&key));
+            key
+        })
+    });
+    // The caller's keyring never saw it (its keyring is the test's, now gone).
+    assert!(!session_keyring::holds(&key));
+    assert!(!session_keyring::user_session_holds(&key));
+    assert!(no_key(dir).is_locked());
+}
+
+/// Without a session keyring of its own (cron, a CI job, a service: the kernel then
+/// gives the user-session keyring, shared by every process of the uid), nothing is
+/// cached: every later process needs the passphrase again.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_session_keyring_of_its_own_nothing_is_cached() {
+    use support::session_keyring;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    session_keyring::shared(|| {
+        runtime().block_on(async {
+            let a = cached(dir, 60);
+            a.set(&id("s/x"), "v".into(), Metadata::new())
+                .await
+                .unwrap();
+            let key = session_keyring::file_store_key(dir);
+            assert!(
+                !session_keyring::user_session_holds(&key),
+                "the identity was cached in the user-session keyring"
+            );
+            assert!(no_key(dir).is_locked());
+            assert!(matches!(
+                no_key(dir).get_secrets(&p("s/x")).await,
+                Err(Error::Locked { .. })
+            ));
+            // The store still works with its passphrase.
+            assert_eq!(value_of(&a, "s/x").await.as_deref(), Some(&b"v"[..]));
+        })
+    });
+    // The same store in a session keyring of its own is cached: the check above can
+    // fail.
+    session_keyring::own("file-shared", || {
+        runtime().block_on(async {
+            value_of(&cached(dir, 60), "s/x").await.unwrap();
+            assert!(!no_key(dir).is_locked());
+        })
+    });
+}
+
+/// Through an engine whose deadline (300 ms) is shorter than the person takes to
+/// type (600 ms): the prompt runs before the call, outside the deadline, so the
+/// lookup still succeeds. It is asked once per object, twice on first use (the
+/// prompter confirms), and only when the call needs the identity.
 #[tokio::test]
-async fn a_prompt_asks_once_per_object_twice_on_first_use_and_only_when_needed() {
+async fn a_prompt_runs_outside_the_deadline_once_per_object_and_only_when_needed() {
+    use secrets_engine::Registration;
     use secrets_engine::providers::file::Prompt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let prompt = |answer: &'static str| {
         let asked = asked.clone();
         Some(Prompt::new(move |first_use| {
             asked.lock().unwrap().push(first_use);
+            std::thread::sleep(Duration::from_millis(600));
             Some(zeroize::Zeroizing::new(answer.to_owned()))
         }))
+    };
+    let engine_with = |s: FileStore| {
+        support::builder()
+            .deadline(Duration::from_millis(300))
+            .register(Registration::store("file", p("**"), Arc::new(s)).configurable(false))
+            .build()
+            .unwrap()
     };
     let with = |answer| {
         FileStore::new(dir.path(), FileKey::Missing)
@@ -616,27 +698,44 @@ async fn a_prompt_asks_once_per_object_twice_on_first_use_and_only_when_needed()
     };
     let s = with("typed");
     assert!(s.is_locked());
+    let e = engine_with(s);
     // Nothing to read: no prompt.
-    assert!(s.get_secrets(&p("none/*")).await.unwrap().is_empty());
+    assert!(matches!(
+        e.get_secrets(&p("none/*")).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(asked.lock().unwrap().is_empty());
-    s.set(&id("t/x"), "v".into(), Metadata::new())
+    e.set(&id("t/x"), "v".into(), Metadata::new())
         .await
         .unwrap();
-    s.set(&id("t/y"), "w".into(), Metadata::new())
+    e.set(&id("t/y"), "w".into(), Metadata::new())
         .await
         .unwrap();
     assert_eq!(*asked.lock().unwrap(), [true]);
-    let again = with("typed");
-    assert_eq!(value_of(&again, "t/x").await.as_deref(), Some(&b"v"[..]));
-    assert_eq!(*asked.lock().unwrap(), [true, false]);
-    let wrong = with("nope");
+    let again = engine_with(with("typed"));
     assert!(matches!(
-        wrong.get_secrets(&p("t/x")).await,
+        again.get_secrets(&p("none/*")).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(again.resolve_one(&p("t/x")).await.unwrap().expose(), b"v");
+    assert_eq!(again.resolve_one(&p("t/y")).await.unwrap().expose(), b"w");
+    assert_eq!(*asked.lock().unwrap(), [true, false]);
+    // A wrong passphrase: the lookup says so, and the next call asks again.
+    let wrong = engine_with(with("nope"));
+    let err = wrong.resolve_one(&p("t/x")).await.unwrap_err();
+    assert!(err.to_string().contains("wrong passphrase"), "{err}");
+    assert_eq!(asked.lock().unwrap().len(), 3);
+    assert!(wrong.resolve_one(&p("t/x")).await.is_err());
+    assert_eq!(asked.lock().unwrap().len(), 4);
+    // Used directly, the store never prompts within a call: it is locked.
+    let direct = with("typed");
+    assert!(matches!(
+        direct.get_secrets(&p("t/x")).await,
         Err(Error::Locked { .. })
     ));
+    assert_eq!(asked.lock().unwrap().len(), 4);
     // A passphrase set wins over the prompt.
-    let calls = AtomicUsize::new(asked.lock().unwrap().len());
-    let set = store(dir.path(), "typed").with_prompt(prompt("nope"));
-    assert_eq!(value_of(&set, "t/y").await.as_deref(), Some(&b"w"[..]));
-    assert_eq!(asked.lock().unwrap().len(), calls.load(Ordering::Relaxed));
+    let set = engine_with(store(dir.path(), "typed").with_prompt(prompt("nope")));
+    assert_eq!(set.resolve_one(&p("t/y")).await.unwrap().expose(), b"w");
+    assert_eq!(asked.lock().unwrap().len(), 4);
 }

@@ -146,17 +146,39 @@ async fn a_value_too_large_for_an_entry_is_refused_on_write() {
     assert!(err.to_string().contains("too large"), "{err}");
 }
 
+/// A directory that fails the check is never read: a candidate there is an error
+/// naming the directory and what is wrong. An id it cannot hold is simply not there
+/// (its names are looked at, nothing is read), so a broken store never fails a
+/// reference that another provider answers.
 #[tokio::test]
 async fn a_store_directory_open_to_others_is_refused_with_its_path() {
     let dir = seeded().await;
     for (what, mode) in [("group", 0o770), ("others", 0o703)] {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
-        let err = store(dir.path()).get_secrets(&p("a/b")).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{what}: {err}");
-        assert!(
-            err.to_string().contains(&dir.path().display().to_string()),
-            "{what}: {err}"
-        );
+        for candidate in ["a/b", "a/*", "**"] {
+            let err = store(dir.path())
+                .get_secrets(&p(candidate))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{what}: {err}");
+            assert!(
+                err.to_string().contains(&dir.path().display().to_string())
+                    && err.to_string().contains("writable by group or others"),
+                "{what}: {err}"
+            );
+        }
+        assert!(store(dir.path()).list(&p("a/**")).await.is_err());
+        for absent in ["x/y", "b/*", "vault/**"] {
+            assert!(
+                store(dir.path())
+                    .get_secrets(&p(absent))
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{what}: {absent}"
+            );
+        }
+        assert!(store(dir.path()).list(&p("b/**")).await.unwrap().is_empty());
         // Writes are refused too.
         assert!(
             store(dir.path())
@@ -174,6 +196,13 @@ async fn a_store_directory_open_to_others_is_refused_with_its_path() {
         err.to_string().contains(&secrets.display().to_string()),
         "{err}"
     );
+    assert!(
+        store(dir.path())
+            .get_secrets(&p("x/y"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert_eq!(
         store(dir.path())
@@ -190,20 +219,82 @@ async fn a_store_directory_owned_by_someone_else_is_refused() {
     use std::os::unix::fs::MetadataExt;
     let dir = seeded().await;
     let me = std::fs::metadata(dir.path()).unwrap().uid();
-    // As root, hand the store to nobody; otherwise use a directory root owns.
-    let foreign = if me == 0 {
+    let refused = |err: Error, path: &Path| {
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("owned by uid"), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    };
+    if me == 0 {
+        // As root, hand the store to nobody: its entry is refused, not read.
         std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
-        dir.path().to_path_buf()
+        let err = store(dir.path()).get_secrets(&p("a/b")).await.unwrap_err();
+        refused(err, dir.path());
+        assert!(
+            store(dir.path())
+                .get_secrets(&p("x/y"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // A directory someone else owns, holding no entry: lookups find nothing (there
+    // is nothing to read); writing there is refused.
+    let holder = tempfile::tempdir().unwrap();
+    let foreign = if me == 0 {
+        let d = holder.path().join("store");
+        std::fs::create_dir_all(d.join("secrets")).unwrap();
+        std::os::unix::fs::chown(&d, Some(65534), None).unwrap();
+        d
     } else {
         std::path::PathBuf::from("/usr")
     };
-    let err = store(&foreign).get_secrets(&p("a/b")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
-    assert!(err.to_string().contains("owned by uid"), "{err}");
     assert!(
-        err.to_string().contains(&foreign.display().to_string()),
+        store(&foreign)
+            .get_secrets(&p("**"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = store(&foreign)
+        .set(&id("a/b"), "v".into(), Metadata::new())
+        .await
+        .unwrap_err();
+    refused(err, &foreign);
+}
+
+/// Through the engine: a file store whose directory is open to others, beside a
+/// provider that holds the reference, does not fail its resolution.
+#[tokio::test]
+async fn a_broken_store_directory_does_not_fail_a_reference_another_provider_holds() {
+    use secrets_engine::Registration;
+    use std::sync::Arc;
+    let dir = seeded().await;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let engine = secrets_engine_test_support::builder()
+        .register(Registration::store(
+            "file",
+            p("**"),
+            Arc::new(store(dir.path())),
+        ))
+        .register(Registration::resolver(
+            "vault",
+            p("vault/**"),
+            secrets_engine_test_support::memory(&[("vault/app/k", b"from-vault")]),
+        ))
+        .build()
+        .unwrap();
+    let value = engine.resolve_one(&p("vault/app/k")).await.unwrap();
+    assert_eq!(value.expose(), b"from-vault");
+    // The file store's own entry is refused, naming the directory.
+    let err = engine.resolve_one(&p("a/b")).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
     );
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 #[tokio::test]

@@ -12,17 +12,21 @@ use crate::Failure;
 fn read_value(id: &Id) -> Result<SecretValue, Failure> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        let mut typed = rpassword::prompt_password(format!("Secret for {id}: "))
-            .map_err(|e| Failure::new(format!("cannot read the value: {e}"), 1))?;
+        let typed = match crate::prompt::hidden(&format!("Secret for {id}: ")) {
+            Ok(typed) => typed,
+            Err(crate::prompt::NotRead::Interrupted) => return Err(Failure::new("", 130)),
+            Err(crate::prompt::NotRead::Abandoned) => zeroize::Zeroizing::new(String::new()),
+            Err(crate::prompt::NotRead::Failed(e)) => {
+                return Err(Failure::new(format!("cannot read the value: {e}"), 1));
+            }
+        };
         if typed.is_empty() {
             return Err(Failure::new(
                 format!("no value typed for {id} (to store an empty value, use `set {id}=`)"),
                 1,
             ));
         }
-        let value = SecretValue::from(typed.as_bytes());
-        typed.zeroize();
-        return Ok(value);
+        return Ok(SecretValue::from(typed.as_bytes()));
     }
     let mut bytes = Vec::new();
     stdin

@@ -3,6 +3,7 @@
 mod commands;
 #[cfg(unix)]
 mod engine;
+mod prompt;
 mod run;
 
 use std::ffi::OsString;
@@ -12,7 +13,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrets_engine::providers::file;
 use secrets_engine::{DefaultOptions, Engine, Error, SelectedStore, StoreChoice};
-use zeroize::Zeroizing;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -264,8 +264,21 @@ fn file_prompt() -> Option<file::Prompt> {
     wanted.then(|| file::Prompt::new(ask_passphrase))
 }
 
+/// Runs outside the provider's deadline (the engine asks it before calling the file
+/// store); the terminal's echo comes back however the prompt ends.
 fn ask_passphrase(first_use: bool) -> Option<file::Typed> {
-    let read = |label: &str| rpassword::prompt_password(label).ok().map(Zeroizing::new);
+    let read = |label: &str| match prompt::hidden(label) {
+        Ok(typed) => Some(typed),
+        Err(prompt::NotRead::Interrupted) => {
+            // The terminal is restored already; end as Ctrl-C would have.
+            std::process::exit(130)
+        }
+        Err(prompt::NotRead::Abandoned) => None,
+        Err(prompt::NotRead::Failed(e)) => {
+            eprintln!("docker-pass: cannot read the passphrase: {e}");
+            None
+        }
+    };
     let first = read(if first_use {
         "New passphrase for the file store: "
     } else {

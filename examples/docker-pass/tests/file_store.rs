@@ -160,139 +160,180 @@ fn set_with_the_value_in_argv_warns_on_stderr() {
         .stderr(predicate::str::contains("process list").not());
 }
 
-/// Python: how many `secrets-engine:file:*` keys (named in /proc/keys, which lists
-/// what the caller may view) a keyctl search of the caller's session keyring finds.
-const FOUND_CACHE_KEYS: &str = r#"
-import ctypes, os
+/// Python: prints 1 when a keyctl search of the caller's session keyring finds the
+/// `user` key described by its argument (the file store's cache key), else 0.
+const FINDS_CACHE_KEY: &str = r#"
+import ctypes, platform, sys
 libc = ctypes.CDLL(None, use_errno=True)
-names = set()
-for line in open("/proc/keys"):
-    f = line.split(None, 8)
-    if len(f) == 9 and f[7] == "user" and f[8].startswith("secrets-engine:file:"):
-        names.add(f[8].rsplit(":", 1)[0])
-found = 0
-for n in names:
-    # keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", name, 0)
-    if libc.syscall(250, 10, -3, b"user", n.encode(), 0) >= 0:
-        found += 1
-print(found)
+keyctl = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+# keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", description, 0)
+print(1 if libc.syscall(keyctl, 10, -3, b"user", sys.argv[1].encode(), 0) > 0 else 0)
 "#;
 
+/// Runs in a session keyring of its own (support::session_keyring): the cache it
+/// writes never reaches the keyring of whoever runs the tests.
+#[cfg(target_os = "linux")]
 #[test]
 fn run_passes_no_key_material_to_the_command() {
+    use secrets_engine_test_support::session_keyring;
     let h = Host::new();
     let key = h.dir.path().join("age.key");
-    h.with_pass()
-        .args(["set", "k/x"])
-        .write_stdin("kv")
-        .assert()
-        .success();
-    std::fs::write(&key, "AGE-SECRET-KEY-1NOTAREALKEYBUTNOTTOBELEAKED\n").unwrap();
-    let out = h
-        .with_pass()
-        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
-        .env("V", "se://k/x")
-        .args(["run", "--", "env"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let env = String::from_utf8(out.stdout).unwrap();
-    assert!(env.contains("V=kv"), "{env}");
-    assert!(!env.contains(PASS), "{env}");
-    assert!(!env.contains("SECRETS_ENGINE_FILE_PASSPHRASE"), "{env}");
-    assert!(!env.contains("AGE-SECRET-KEY"), "{env}");
-    // Nor the cached identity: the command runs in a session keyring of its own, so
-    // a search of its session keyring finds none of the cache keys, while the same
-    // search from this test process (whose session keyring the cache went into)
-    // finds them: the check can succeed.
-    let out = h
-        .with_pass()
-        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
-        .env("V", "se://k/x")
-        .args(["run", "--", "python3", "-c", FOUND_CACHE_KEYS])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
-    let here = std::process::Command::new("python3")
-        .args(["-c", FOUND_CACHE_KEYS])
-        .output()
-        .unwrap();
-    let here: u32 = String::from_utf8_lossy(&here.stdout)
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        here > 0,
-        "the cache key is not in this process's session keyring"
-    );
-    // The key file's path is not passed on either.
-    let out = h
-        .cmd()
-        .env("SECRETS_ENGINE_FILE_KEY", &key)
-        .args(["run", "--", "env"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRETS_ENGINE_FILE_KEY"));
-    let _ = h
-        .cmd()
-        .arg("lock")
-        .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
-        .output();
+    let cache_key = session_keyring::own("run-env", || {
+        h.with_pass()
+            .args(["set", "k/x"])
+            .write_stdin("kv")
+            .assert()
+            .success();
+        std::fs::write(&key, "AGE-SECRET-KEY-1NOTAREALKEYBUTNOTTOBELEAKED\n").unwrap();
+        let out = h
+            .with_pass()
+            .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+            .env("V", "se://k/x")
+            .args(["run", "--", "env"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = String::from_utf8(out.stdout).unwrap();
+        assert!(env.contains("V=kv"), "{env}");
+        assert!(!env.contains(PASS), "{env}");
+        assert!(!env.contains("SECRETS_ENGINE_FILE_PASSPHRASE"), "{env}");
+        assert!(!env.contains("AGE-SECRET-KEY"), "{env}");
+        // Nor the cached identity: the command runs in a session keyring of its own,
+        // so a search of its session keyring does not find the cache key, while the
+        // same search from this thread (whose session keyring the cache went into)
+        // finds it: the check can fail.
+        let cache_key = session_keyring::file_store_key(&h.store_dir());
+        let out = h
+            .with_pass()
+            .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "60")
+            .env("V", "se://k/x")
+            .args(["run", "--", "python3", "-c", FINDS_CACHE_KEY])
+            .arg(&cache_key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+        let here = Command::new("python3")
+            .args(["-c", FINDS_CACHE_KEY, &cache_key])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&here.stdout).trim(),
+            "1",
+            "the cache key is not in this test's session keyring: {}",
+            String::from_utf8_lossy(&here.stderr)
+        );
+        // The key file's path is not passed on either.
+        let out = h
+            .cmd()
+            .env("SECRETS_ENGINE_FILE_KEY", &key)
+            .args(["run", "--", "env"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRETS_ENGINE_FILE_KEY"));
+        cache_key
+    });
+    assert!(!session_keyring::holds(&cache_key));
+    assert!(!session_keyring::user_session_holds(&cache_key));
 }
 
+/// In a session keyring of its own, as above.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_session_cache_unlocks_later_commands_until_lock() {
+    use secrets_engine_test_support::session_keyring;
     let h = Host::new();
-    let cached = |c: &mut assert_cmd::Command| {
+    let cached = || {
+        let mut c = h.cmd();
         c.env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "120");
+        c
     };
-    let mut c = h.with_pass();
-    cached(&mut c);
-    c.args(["set", "s/x"])
-        .write_stdin("cached-value")
-        .assert()
-        .success();
-    // No passphrase: the session keyring holds the identity.
-    let mut c = h.cmd();
-    cached(&mut c);
-    c.args(["get", "s/x", "--reveal"])
-        .assert()
-        .success()
-        .stdout("cached-value");
-    let mut c = h.cmd();
-    cached(&mut c);
-    c.args(["plugins", "ls"])
-        .assert()
-        .success()
-        .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+running").unwrap());
-    let mut c = h.cmd();
-    cached(&mut c);
-    c.arg("lock")
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("locked"));
-    let mut c = h.cmd();
-    cached(&mut c);
-    c.args(["get", "s/x", "--reveal"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("locked"));
-    let mut c = h.cmd();
-    cached(&mut c);
-    c.args(["plugins", "ls"])
-        .assert()
-        .success()
-        .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+locked").unwrap());
+    let cache_key = session_keyring::own("dp-cache", || {
+        cached()
+            .env("SECRETS_ENGINE_FILE_PASSPHRASE", PASS)
+            .args(["set", "s/x"])
+            .write_stdin("cached-value")
+            .assert()
+            .success();
+        // No passphrase: the session keyring holds the identity.
+        cached()
+            .args(["get", "s/x", "--reveal"])
+            .assert()
+            .success()
+            .stdout("cached-value");
+        cached()
+            .args(["plugins", "ls"])
+            .assert()
+            .success()
+            .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+running").unwrap());
+        let cache_key = session_keyring::file_store_key(&h.store_dir());
+        assert!(session_keyring::holds(&cache_key));
+        cached()
+            .arg("lock")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("locked"));
+        assert!(!session_keyring::holds(&cache_key));
+        cached()
+            .args(["get", "s/x", "--reveal"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("locked"));
+        cached()
+            .args(["plugins", "ls"])
+            .assert()
+            .success()
+            .stdout(predicate::str::is_match(r"(?m)^file\s+\*\*\s+no\s+locked").unwrap());
+        // Unlocked again, for the check below.
+        cached()
+            .env("SECRETS_ENGINE_FILE_PASSPHRASE", PASS)
+            .args(["get", "s/x", "--reveal"])
+            .assert()
+            .success();
+        assert!(session_keyring::holds(&cache_key));
+        cache_key
+    });
+    // Nothing reached the keyring of whoever runs the tests.
+    assert!(!session_keyring::holds(&cache_key));
+    assert!(!session_keyring::user_session_holds(&cache_key));
+}
+
+/// A command with no session keyring of its own (cron, a CI job: the kernel then
+/// gives it the user-session keyring, shared by every process of this uid) caches
+/// nothing: the next command needs the passphrase again.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_session_keyring_of_its_own_nothing_is_cached() {
+    use secrets_engine_test_support::session_keyring;
+    let h = Host::new();
+    session_keyring::shared(|| {
+        h.with_pass()
+            .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "120")
+            .args(["set", "c/x"])
+            .write_stdin("v")
+            .assert()
+            .success();
+        let cache_key = session_keyring::file_store_key(&h.store_dir());
+        assert!(
+            !session_keyring::user_session_holds(&cache_key),
+            "the identity was cached in the user-session keyring"
+        );
+        h.cmd()
+            .env("SECRETS_ENGINE_FILE_SESSION_TIMEOUT", "120")
+            .args(["get", "c/x", "--reveal"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("locked"));
+    });
 }
 
 #[test]
@@ -338,6 +379,50 @@ fn on_a_terminal_the_passphrase_is_prompted_without_echo_twice_on_first_use() {
     p.exp_string("do not match").unwrap();
     p.exp_eof().unwrap();
     assert!(!fresh.store_dir().join("identity.age").exists());
+}
+
+/// Ctrl-C at the passphrase prompt ends the command (status 130) with the terminal's
+/// echo back on: the prompt reads it as a byte, with echo and signal keys off, and
+/// its guard puts the settings back before the process exits. (rpassword let the
+/// signal kill the process with echo still off.)
+#[test]
+fn ctrl_c_at_the_passphrase_prompt_leaves_echo_on() {
+    use rustix::termios::{LocalModes, tcgetattr};
+    let h = Host::new();
+    h.with_pass()
+        .args(["set", "c/x"])
+        .write_stdin("v")
+        .assert()
+        .success();
+    // rexpect turns echo off in the child; a terminal a person uses has it on.
+    let dp = h.command();
+    let mut cmd = Command::new("sh");
+    cmd.env_clear()
+        .envs(dp.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .args(["-c", "stty echo && exec \"$0\" get c/x --reveal"])
+        .arg(dp.get_program());
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    let echo = |p: &rexpect::session::PtySession| {
+        tcgetattr(&p.process.pty)
+            .unwrap()
+            .local_modes
+            .contains(LocalModes::ECHO)
+    };
+    p.exp_string("Passphrase for the file store:").unwrap();
+    // The label is written just before echo goes off.
+    let t = std::time::Instant::now();
+    while echo(&p) {
+        assert!(t.elapsed() < Duration::from_secs(10), "echo never went off");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    let status = format!("{:?}", p.process.wait().unwrap());
+    assert!(
+        status.contains("Exited") && status.contains("130"),
+        "{status}"
+    );
+    assert!(echo(&p), "echo left off after Ctrl-C");
 }
 
 #[test]

@@ -95,8 +95,53 @@ impl Dir {
         }
     }
 
+    /// `dir/name` (`name` `None`: `dir` itself, as [`Dir::open_root`] opens it) opened
+    /// to look at names only: a directory that fails the ownership check is opened
+    /// anyway, and the check's error comes back beside it. Listing names reads no
+    /// secret, so a lookup that finds no candidate there has nothing to refuse; one that
+    /// finds a candidate raises the error instead of reading it. `None` when either
+    /// directory does not exist.
+    pub(super) fn open_for_names(
+        dir: &Path,
+        name: &str,
+    ) -> Result<Option<(Dir, Option<Error>)>, Error> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root = match rustix::fs::open(dir, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(errno(format!("opening {}", dir.display()))(e)),
+        };
+        let root_distrust = Dir::trust(&root, dir).err();
+        let root = Dir {
+            fd: root,
+            path: dir.to_owned(),
+        };
+        let path = dir.join(name);
+        let flags = flags | OFlags::NOFOLLOW;
+        let fd = match rustix::fs::openat(&root.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
+                return Err(unsafe_path(
+                    &path,
+                    "is not a directory (a symbolic link?)",
+                    e,
+                ));
+            }
+            Err(e) => return Err(errno(format!("opening {}", path.display()))(e)),
+        };
+        let distrust = root_distrust.or_else(|| Dir::trust(&fd, &path).err());
+        Ok(Some((Dir { fd, path }, distrust)))
+    }
+
     fn checked(fd: OwnedFd, path: PathBuf) -> Result<Dir, Error> {
-        let st = rustix::fs::fstat(&fd).map_err(errno(format!("checking {}", path.display())))?;
+        Dir::trust(&fd, &path)?;
+        Ok(Dir { fd, path })
+    }
+
+    /// The ownership check: owned by this user, writable by nobody else.
+    fn trust(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
+        let st = rustix::fs::fstat(fd).map_err(errno(format!("checking {}", path.display())))?;
         let me = rustix::process::geteuid().as_raw();
         if st.st_uid != me {
             return Err(Error::PermissionDenied {
@@ -116,7 +161,7 @@ impl Dir {
                 ),
             });
         }
-        Ok(Dir { fd, path })
+        Ok(())
     }
 
     /// The path of `name` in this directory, for messages.

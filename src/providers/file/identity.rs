@@ -35,6 +35,8 @@ pub(super) struct Unlock {
     pub(super) key: FileKey,
     pub(super) work_factor: Result<u8, String>,
     pub(super) session: Duration,
+    /// Whether the [`FileKey::Prompt`] may be asked (outside any deadline only).
+    pub(super) prompt: bool,
 }
 
 /// The store's public key, when it has one (no secret needed).
@@ -78,6 +80,7 @@ pub(super) fn unlock(dir: &Path, u: &Unlock) -> Result<age::x25519::Identity, Er
         FileKey::Missing => return Err(missing()),
         FileKey::KeyFile(path) => (read_key_file(path)?, false),
         FileKey::Passphrase(pass) => (passphrase_identity(dir, pass, &u.work_factor)?, true),
+        FileKey::Prompt(_) if !u.prompt => return Err(missing()),
         FileKey::Prompt(prompt) => {
             let first_use = match &existing {
                 Some(root) => !root.exists(IDENTITY)?,

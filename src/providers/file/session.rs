@@ -7,6 +7,11 @@
 //! the unlock. Where the kernel's key facility is unavailable (not Linux, or a seccomp
 //! profile that blocks `keyctl`, as Docker's default one does) nothing is cached and
 //! each process unlocks on its own; failures are logged at debug level, never fatal.
+//!
+//! Nor is anything cached (or read) in a process without a session keyring of its
+//! own: there the kernel hands out the user-session keyring, which every process of
+//! the uid possesses (cron jobs, services, CI jobs, other logins), so a cache there
+//! would widen the audience from one session to the whole account.
 
 use std::time::Duration;
 
@@ -61,11 +66,25 @@ mod imp {
     use linux_keyutils::{KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
 
     fn ring() -> Option<KeyRing> {
-        // Without `create`, a process with no session keyring uses the user's session
-        // keyring rather than starting a private one that would die with it.
-        KeyRing::from_special_id(KeyRingIdentifier::Session, false)
+        // Without `create`: a private keyring started here would die with this process.
+        let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
             .map_err(|e| tracing::debug!(error = ?e, "file store: no session keyring"))
+            .ok()?;
+        // A process with no session keyring of its own (cron, a service, a CI job)
+        // resolves it to the user-session keyring, which every process of this uid
+        // possesses, logged in or not: a cache there would outlive the session and
+        // reach them all. The same holds for one that joined that keyring.
+        let shared = KeyRing::from_special_id(KeyRingIdentifier::UserSession, false)
             .ok()
+            .is_none_or(|user| user == session);
+        if shared {
+            tracing::debug!(
+                "file store: no session keyring of its own (the user-session keyring \
+                 is shared by every process of this user); nothing cached"
+            );
+            return None;
+        }
+        Some(session)
     }
 
     pub(super) fn read(description: &str) -> Option<Vec<u8>> {

@@ -7,6 +7,8 @@ pub mod docker;
 #[cfg(target_os = "linux")]
 pub mod keyring;
 pub mod services;
+#[cfg(target_os = "linux")]
+pub mod session_keyring;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
