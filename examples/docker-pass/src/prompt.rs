@@ -16,6 +16,8 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Why nothing was read.
 #[derive(Debug)]
+// Elsewhere than Unix the prompt reads through the standard library, which can only fail.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum NotRead {
     /// Ctrl-C or Ctrl-\: the person wants out.
     Interrupted,

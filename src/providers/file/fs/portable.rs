@@ -82,6 +82,19 @@ impl Dir {
         }
     }
 
+    /// `dir/name` opened to look at names only, as on Unix. There is no ownership
+    /// check here (the profile directory's access rules guard the store), so the
+    /// second half, the check's complaint, is always `None`.
+    pub(in crate::providers::file) fn open_for_names(
+        dir: &Path,
+        name: &str,
+    ) -> Result<Option<(Dir, Option<Error>)>, Error> {
+        let Some(root) = Dir::open_root(dir, false)? else {
+            return Ok(None);
+        };
+        Ok(root.sub(name, false)?.map(|sub| (sub, None)))
+    }
+
     /// The path of `name` in this directory.
     pub(in crate::providers::file) fn path_of(&self, name: impl AsRef<Path>) -> PathBuf {
         self.path.join(name)
