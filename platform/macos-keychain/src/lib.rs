@@ -13,7 +13,7 @@
 //!   (`SecKeychainSetUserInteractionAllowed(false)`, the previous setting restored
 //!   after) and, for searches and deletes, `kSecUseAuthenticationUI` =
 //!   `kSecUseAuthenticationUIFail`: a locked keychain or an access prompt answers
-//!   [`Status::INTERACTION_NOT_ALLOWED`] instead of a dialog that would block a
+//!   `Status::INTERACTION_NOT_ALLOWED` (errSecInteractionNotAllowed) instead of a dialog that would block a
 //!   headless caller. The interaction setting is per process, and the file-based
 //!   keychain honours nothing else (`kSecUseAuthenticationUI` only reaches the
 //!   data-protection keychain), so calls are serialised by a process-wide lock and
