@@ -113,7 +113,16 @@ pub(crate) fn run(
         )
     };
     #[cfg(target_os = "linux")]
-    leave_session_keyring();
+    leave_session_keyring().map_err(|e| {
+        Failure::new(
+            format!(
+                "not started: cannot give {} a session keyring of its own ({e}), and \
+                 the current one may hold the file store's cached key",
+                program.to_string_lossy()
+            ),
+            RESOLVE_FAILED,
+        )
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -163,7 +172,7 @@ fn survive_ctrl_c() {
 /// possess the one holding the file store's cached identity (which would let it read
 /// the key and decrypt every entry, not only the ones it was given).
 #[cfg(target_os = "linux")]
-fn leave_session_keyring() {
+fn leave_session_keyring() -> std::io::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) takes no pointer to our memory
     // (NULL asks for an anonymous keyring) and only changes this process's keyrings.
@@ -174,7 +183,16 @@ fn leave_session_keyring() {
             std::ptr::null::<libc::c_char>(),
         )
     };
-    // Failing means keyutils is unavailable (ENOSYS, or EPERM under seccomp): no
-    // cache can exist then, so there is nothing to hide.
-    let _ = rc;
+    if rc >= 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        // keyutils is unavailable (no kernel support, or a seccomp filter refuses it):
+        // no cache can exist then, so there is nothing to hide.
+        Some(libc::ENOSYS) | Some(libc::EPERM) => Ok(()),
+        // Anything else (EDQUOT: the user's key quota is spent; ENOMEM) leaves the
+        // command in the keyring that may hold the key: fail closed.
+        _ => Err(e),
+    }
 }
