@@ -362,3 +362,34 @@ fn the_default_deadlines_are_strictly_layered() {
         "{server:?} vs {DEFAULT_CLIENT_TIMEOUT:?}"
     );
 }
+
+/// A refused peer holds one of our descriptors while it is answered; many silent ones
+/// must not pile up: past a few, they are disconnected at once, unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_peers_cannot_pile_up_descriptors() {
+    use tokio::io::AsyncReadExt;
+    let mut options = ServerOptions::default();
+    // No uid admitted: this process is "another user".
+    options.allowed_uids = vec![];
+    let s = Served::start(test_engine(), options).await;
+    let mut silent = Vec::new();
+    for _ in 0..32 {
+        silent.push(tokio::net::UnixStream::connect(s.path()).await.unwrap());
+    }
+    // Well within the one second a polite refusal may take.
+    let mut reads = tokio::task::JoinSet::new();
+    for mut c in silent {
+        reads.spawn(async move {
+            let mut buf = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_millis(400), c.read(&mut buf)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        });
+    }
+    let closed = reads.join_all().await.into_iter().filter(|c| *c).count();
+    assert!(
+        closed >= 32 - 8,
+        "only {closed} of 32 silent refused peers were disconnected at once"
+    );
+}
