@@ -35,6 +35,7 @@
 mod handlers;
 mod listener;
 mod policy;
+mod write_deadline;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -65,7 +66,8 @@ pub struct ServerOptions {
     /// provider deadline (30 s) so a provider's own timeout is reported as such.
     pub request_timeout: Duration,
     /// How long a connection may sit without a complete request before it is closed
-    /// (also the time allowed to send a request's headers); default 10 s.
+    /// (also the time allowed to send a request's headers), and how long a write of
+    /// the response may wait for the peer to read; default 10 s.
     pub idle_timeout: Duration,
     /// How long in-flight requests may run on after shutdown is asked for before they
     /// are abandoned; default 1.5 s, so a stop completes within 2 s.
@@ -359,7 +361,13 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(state.options.idle_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(
+            TokioIo::new(write_deadline::WriteDeadline::new(
+                stream,
+                state.options.idle_timeout,
+            )),
+            service,
+        );
     let mut conn = std::pin::pin!(conn);
     let mut graceful = false;
     loop {

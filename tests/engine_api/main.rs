@@ -393,3 +393,35 @@ async fn refused_peers_cannot_pile_up_descriptors() {
         "only {closed} of 32 silent refused peers were disconnected at once"
     );
 }
+
+/// A peer that asks for a large answer and never reads it must lose its connection
+/// slot once a write has waited the idle timeout, or 64 of them would stop the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_loses_its_slot() {
+    use tokio::io::AsyncWriteExt;
+    let big = vec![b'a'; 512 * 1024];
+    let engine = builder()
+        .register(Registration::store(
+            "memory",
+            p("big/**"),
+            memory(&[("big/x", &big)]),
+        ))
+        .build()
+        .unwrap();
+    let mut options = ServerOptions::default();
+    options.max_clients = 1;
+    options.idle_timeout = Duration::from_millis(300);
+    let s = Served::start(engine, options).await;
+    let mut hog = tokio::net::UnixStream::connect(s.path()).await.unwrap();
+    let body = br#"{"pattern":"big/x"}"#;
+    let head = format!(
+        "POST /resolver.v1.ResolverService/GetSecrets HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    hog.write_all(head.as_bytes()).await.unwrap();
+    hog.write_all(body).await.unwrap();
+    // The only slot is the hog's until its response write times out.
+    let c = EngineClient::new(s.socket.clone()).with_timeout(Duration::from_secs(5));
+    c.version().await.unwrap();
+    drop(hog);
+}
