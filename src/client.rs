@@ -18,14 +18,17 @@ use crate::api::connect::{self, Code, ConnectError};
 use crate::api::{Timestamp, health, paths, plugins, resolver};
 use crate::engine::ProviderState;
 use crate::envelope::Envelope;
-use crate::error::Error;
+use crate::error::{Error, ProviderFailure};
 use crate::id::Id;
 use crate::pattern::Pattern;
 use crate::secret::SecretValue;
 use crate::socket::EngineSocket;
 
-/// The default deadline of one call.
-pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default deadline of one call: above the server's own per-request deadline
+/// (35 s), itself above the engine's default provider deadline
+/// ([`DEFAULT_DEADLINE`](crate::DEFAULT_DEADLINE), 30 s), so that a slow provider is
+/// reported by the server, naming the provider, before this client gives up.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
 /// Largest response body read (a lookup of many 1 MiB secrets fits).
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 /// Idle connections kept for reuse.
@@ -143,7 +146,11 @@ impl EngineClient {
     ///
     /// # Errors
     /// [`Error::NotFound`] when nothing matches; [`Error::Unavailable`] when no engine
-    /// listens; [`Error::Timeout`] past the deadline; [`Error::PermissionDenied`] when
+    /// listens; [`Error::Timeout`] past this client's deadline; when the engine reports
+    /// a timeout, [`Error::ProvidersFailed`] of kind
+    /// [`Timeout`](crate::ErrorKind::Timeout) carrying the engine's message (which
+    /// provider, which deadline); [`Error::Locked`] when the engine reports a locked
+    /// provider; [`Error::PermissionDenied`] when
     /// the engine refuses this process; [`Error::Backend`] with the engine's code and
     /// message for any other failure (a provider that failed on its side).
     pub async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
@@ -157,6 +164,19 @@ impl EngineClient {
                 CallError::Engine(c) if c.code == Code::NotFound => Error::NotFound {
                     pattern: pattern.to_string(),
                 },
+                // The server's message names the provider that timed out and its
+                // deadline; a bare `Timeout` would lose both.
+                CallError::Engine(c) if c.code == Code::DeadlineExceeded => {
+                    Error::ProvidersFailed {
+                        pattern: pattern.to_string(),
+                        failures: vec![ProviderFailure {
+                            provider: format!("engine at {} ({})", self.inner.socket, c.message),
+                            error: Error::Timeout {
+                                after: self.inner.timeout,
+                            },
+                        }],
+                    }
+                }
                 other => self.error(other),
             })?;
         let decoded = resolver::GetSecretsResponse::decode(body.as_ref());
@@ -295,6 +315,11 @@ impl EngineClient {
             Code::Unavailable => Error::Unavailable {
                 reason: format!("the engine at {socket}: {}", c.message),
             },
+            Code::FailedPrecondition if c.message.starts_with(connect::LOCKED_PREFIX) => {
+                Error::Locked {
+                    reason: format!("the engine at {socket}: {}", c.message),
+                }
+            }
             Code::PermissionDenied | Code::Unauthenticated => Error::PermissionDenied {
                 reason: format!("the engine at {socket}: {}", c.message),
             },

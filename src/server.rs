@@ -12,7 +12,8 @@
 //!
 //! - A peer whose uid is not in [`ServerOptions::allowed_uids`] (by default only this
 //!   process's uid) is answered `403 permission_denied` and disconnected before any
-//!   request is read.
+//!   request is read. At most 8 such answers are in flight; past that a refused
+//!   peer is disconnected unanswered, so another user cannot exhaust our descriptors.
 //! - At most [`ServerOptions::max_clients`] connections are served at once; more
 //!   wait in the socket's backlog until one closes. An idle connection is closed
 //!   after [`ServerOptions::idle_timeout`].
@@ -34,6 +35,7 @@
 mod handlers;
 mod listener;
 mod policy;
+mod write_deadline;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -64,7 +66,8 @@ pub struct ServerOptions {
     /// provider deadline (30 s) so a provider's own timeout is reported as such.
     pub request_timeout: Duration,
     /// How long a connection may sit without a complete request before it is closed
-    /// (also the time allowed to send a request's headers); default 10 s.
+    /// (also the time allowed to send a request's headers), and how long a write of
+    /// the response may wait for the peer to read; default 10 s.
     pub idle_timeout: Duration,
     /// How long in-flight requests may run on after shutdown is asked for before they
     /// are abandoned; default 1.5 s, so a stop completes within 2 s.
@@ -179,6 +182,7 @@ impl EngineServer {
             options: self.options.clone(),
         });
         let slots = Arc::new(Semaphore::new(self.options.max_clients));
+        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
         let (stop, _) = watch::channel(Stop::Running);
         let stop = Arc::new(stop);
         let (failed_tx, mut failed) = tokio::sync::mpsc::channel::<Error>(1);
@@ -188,6 +192,7 @@ impl EngineServer {
                 l,
                 state.clone(),
                 slots.clone(),
+                refusals.clone(),
                 stop.clone(),
                 failed_tx.clone(),
             ));
@@ -212,6 +217,10 @@ impl EngineServer {
     }
 }
 
+/// Refused peers answered at once (each holds a descriptor for up to a second); more
+/// are disconnected without an answer.
+const MAX_REFUSALS: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Running,
@@ -223,6 +232,7 @@ async fn accept_loop(
     listener: EngineListener,
     state: Arc<State>,
     slots: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
     stop: Arc<watch::Sender<Stop>>,
     failed: tokio::sync::mpsc::Sender<Error>,
 ) {
@@ -260,7 +270,14 @@ async fn accept_loop(
         };
         if !state.options.allowed_uids.contains(&peer.uid) {
             tracing::warn!(uid = peer.uid, pid = ?peer.pid, "refusing a peer with another uid");
-            tokio::spawn(refuse(stream, peer.uid));
+            // Another user must not be able to pile up our file descriptors: past a
+            // few polite refusals in flight, the connection is closed unread.
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream, peer.uid).await;
+                    drop(permit);
+                });
+            }
             continue;
         }
         let state = state.clone();
@@ -344,7 +361,13 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(state.options.idle_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(
+            TokioIo::new(write_deadline::WriteDeadline::new(
+                stream,
+                state.options.idle_timeout,
+            )),
+            service,
+        );
     let mut conn = std::pin::pin!(conn);
     let mut graceful = false;
     loop {

@@ -10,6 +10,10 @@ pub(crate) const TIMEOUT_HEADER: &str = "connect-timeout-ms";
 pub(crate) const VERSION_HEADER: &str = "connect-protocol-version";
 pub(crate) const PROTO: &str = "application/proto";
 pub(crate) const JSON: &str = "application/json";
+/// How a `failed_precondition` message starts when a provider is locked, which lets a
+/// client tell "locked" from "not configurable" while the code stays the one Docker's
+/// engine sends.
+pub(crate) const LOCKED_PREFIX: &str = "locked: ";
 
 /// A Connect error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,10 @@
 //! It is how a process that cannot reach a user's keychain itself (a container
 //! runtime running as root, a process outside the login session) resolves through
 //! the user's engine. Each lookup is one `GetSecrets` call under the provider's
-//! deadline; an engine that is not running is [`Error::Unavailable`], a timeout
-//! [`Error::Timeout`], "nothing matched" an empty answer, and any other failure on
+//! deadline; an engine that is not running is [`Error::Unavailable`], a timeout an
+//! error of kind [`Timeout`](crate::ErrorKind::Timeout) (with the engine's message
+//! naming the provider when the engine timed out), a locked provider behind it
+//! [`Error::Locked`], "nothing matched" an empty answer, and any other failure on
 //! the engine's side [`Error::Backend`] with the engine's code and message.
 //!
 //! ```no_run

@@ -409,6 +409,11 @@ fn lookup_error(pattern: &Pattern, e: &Error) -> ConnectError {
     };
     let message = match code {
         Code::NotFound => e.to_string(),
+        _ if e.kind() == ErrorKind::Locked => format!(
+            "{}failed to get secret {:?}: {e}",
+            connect::LOCKED_PREFIX,
+            pattern.as_str()
+        ),
         _ => format!("failed to get secret {:?}: {e}", pattern.as_str()),
     };
     ConnectError::new(code, message)

@@ -22,9 +22,14 @@ impl EngineListener {
     /// Binds `socket`. Must be called within a Tokio runtime.
     ///
     /// A file socket: missing parent directories are created with mode 0700; an
-    /// existing parent that others may write to (without the sticky bit) is refused,
-    /// since anyone who can write there could replace the socket. The socket file gets
-    /// mode 0600. Whatever already sits at the path is probed by connecting to it: a
+    /// existing parent that is not ours, or that others may write to (sticky or not),
+    /// is refused ([`Error::PermissionDenied`] naming it), since anyone who can write
+    /// there could replace the socket; the default directory, when ours, is made 0700.
+    /// The socket file is set to mode 0600 right after `bind`; until then it has the
+    /// umask's mode, which the directory's checks make harmless (no other user can
+    /// replace it, and a peer with another uid is refused at accept anyway). The
+    /// process umask is not changed around `bind`: it is process-wide, and other
+    /// threads may be creating files. Whatever already sits at the path is probed by connecting to it: a
     /// live engine is never taken over (an error naming the path), a stale socket
     /// (connection refused) is removed and replaced, and anything that is not a socket
     /// is left alone (an error).
@@ -130,8 +135,10 @@ fn bind_file(socket: &EngineSocket, path: &Path) -> Result<EngineListener, Error
     })
 }
 
-/// Creates `dir` (and missing parents) with mode 0700, or checks that an existing one
-/// cannot be written by others.
+/// Creates `dir` (and missing parents) with mode 0700, or checks an existing one: it
+/// must be ours and writable by nobody else (a sticky `/tmp` is refused too: another
+/// user could have made the name first). The default directory, when ours, is made
+/// 0700; any other directory is the caller's and its mode is left alone.
 fn private_dir(dir: &Path) -> Result<(), Error> {
     let fail = |source| Error::Io {
         context: format!("preparing the socket directory {}", dir.display()),
@@ -140,11 +147,25 @@ fn private_dir(dir: &Path) -> Result<(), Error> {
     match std::fs::metadata(dir) {
         Ok(m) => {
             let mode = m.permissions().mode();
-            let sticky = mode & 0o1000 != 0;
-            if mode & 0o022 != 0 && !sticky {
+            let me = rustix::process::getuid().as_raw();
+            if m.uid() != me {
                 return Err(Error::PermissionDenied {
                     reason: format!(
-                        "{} may be written by other users (mode {:o}); an engine socket there could be replaced",
+                        "the socket directory {} belongs to uid {}, not to us (uid {me}); an engine socket there could be replaced",
+                        dir.display(),
+                        m.uid()
+                    ),
+                });
+            }
+            let default = EngineSocket::default_engine();
+            if mode & 0o077 != 0 && default.path().and_then(Path::parent) == Some(dir) {
+                return std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(fail);
+            }
+            if mode & 0o022 != 0 {
+                return Err(Error::PermissionDenied {
+                    reason: format!(
+                        "the socket directory {} may be written by other users (mode {:o}; sticky or not, another user could have taken the name first)",
                         dir.display(),
                         mode & 0o7777
                     ),

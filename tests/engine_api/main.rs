@@ -16,7 +16,8 @@ use secrets_engine::server::{
     AuthorizeDecision, AuthorizePolicy, EngineListener, EngineServer, Peer, ServerOptions,
 };
 use secrets_engine::{
-    Engine, EngineClient, EngineSocket, Error, Pattern, ProviderState, Registration,
+    DEFAULT_CLIENT_TIMEOUT, DEFAULT_DEADLINE, Engine, EngineClient, EngineSocket, Envelope, Error,
+    ErrorKind, Pattern, ProviderState, Registration, Resolver,
 };
 use secrets_engine_test_support::{Failing, Hang, builder, memory, p};
 
@@ -174,8 +175,11 @@ async fn the_rust_client_gets_every_error_typed() {
         matches!(&e, Error::Backend { message } if message.contains("internal") && message.contains("backend exploded") && message.contains("broken")),
         "{e}"
     );
+    // The server's timeout keeps its message: which provider, which deadline.
     let e = c.get_secrets(&p("stuck/x")).await.unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("stuck") && text.contains("300ms"), "{text}");
     let e = c.authorize(&[p("forbidden/x")]).await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
     let e = c.enable_plugin("nope").await.unwrap_err();
@@ -185,7 +189,7 @@ async fn the_rust_client_gets_every_error_typed() {
     // The client's own deadline, shorter than the provider's.
     let quick = c.clone().with_timeout(Duration::from_millis(100));
     let e = quick.get_secrets(&p("stuck/x")).await.unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     // Nobody listening.
     let gone = EngineClient::new(EngineSocket::Path(s.path().with_file_name("none.sock")));
     let e = gone.version().await.unwrap_err();
@@ -257,7 +261,7 @@ async fn sixty_four_clients_beside_a_stuck_provider() {
         let (slow, r, slow_done_before) = t.await.unwrap();
         if slow {
             let e = r.unwrap_err();
-            assert!(matches!(e, Error::Timeout { .. }), "{e}");
+            assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
         } else {
             r.unwrap();
             assert_eq!(
@@ -309,4 +313,115 @@ async fn a_crashed_provider_is_listed_with_its_reason() {
     let listed = c.list_plugins().await.unwrap();
     assert_eq!(listed[0].state, ProviderState::Crashed("panicked".into()));
     assert_eq!(listed[0].message.as_deref(), Some("panicked"));
+}
+
+/// Holds everything under `locked/**` and is locked.
+struct LockedStore;
+#[async_trait::async_trait]
+impl Resolver for LockedStore {
+    async fn get_secrets(&self, _: &Pattern) -> Result<Vec<Envelope>, Error> {
+        Err(Error::Locked {
+            reason: "the vault is locked".into(),
+        })
+    }
+    fn is_locked(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_provider_is_locked_for_the_rust_client() {
+    let engine = builder()
+        .register(Registration::resolver(
+            "vault",
+            p("locked/**"),
+            Arc::new(LockedStore),
+        ))
+        .build()
+        .unwrap();
+    let s = Served::start(engine, ServerOptions::default()).await;
+    let c = EngineClient::new(s.socket.clone());
+    let e = c.get_secrets(&p("locked/x")).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Locked { reason } if reason.contains("vault")),
+        "{e}"
+    );
+}
+
+/// Provider deadline < server deadline < client deadline: the innermost layer that
+/// gives up is the one that can say why.
+#[test]
+fn the_default_deadlines_are_strictly_layered() {
+    let server = ServerOptions::default().request_timeout;
+    assert!(
+        DEFAULT_DEADLINE < server,
+        "{DEFAULT_DEADLINE:?} vs {server:?}"
+    );
+    assert!(
+        server < DEFAULT_CLIENT_TIMEOUT,
+        "{server:?} vs {DEFAULT_CLIENT_TIMEOUT:?}"
+    );
+}
+
+/// A refused peer holds one of our descriptors while it is answered; many silent ones
+/// must not pile up: past a few, they are disconnected at once, unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_peers_cannot_pile_up_descriptors() {
+    use tokio::io::AsyncReadExt;
+    let mut options = ServerOptions::default();
+    // No uid admitted: this process is "another user".
+    options.allowed_uids = vec![];
+    let s = Served::start(test_engine(), options).await;
+    let mut silent = Vec::new();
+    for _ in 0..32 {
+        silent.push(tokio::net::UnixStream::connect(s.path()).await.unwrap());
+    }
+    // Well within the one second a polite refusal may take.
+    let mut reads = tokio::task::JoinSet::new();
+    for mut c in silent {
+        reads.spawn(async move {
+            let mut buf = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_millis(400), c.read(&mut buf)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        });
+    }
+    let closed = reads.join_all().await.into_iter().filter(|c| *c).count();
+    assert!(
+        closed >= 32 - 8,
+        "only {closed} of 32 silent refused peers were disconnected at once"
+    );
+}
+
+/// A peer that asks for a large answer and never reads it must lose its connection
+/// slot once a write has waited the idle timeout, or 64 of them would stop the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_loses_its_slot() {
+    use tokio::io::AsyncWriteExt;
+    let big = vec![b'a'; 512 * 1024];
+    let engine = builder()
+        .register(Registration::store(
+            "memory",
+            p("big/**"),
+            memory(&[("big/x", &big)]),
+        ))
+        .build()
+        .unwrap();
+    let mut options = ServerOptions::default();
+    options.max_clients = 1;
+    options.idle_timeout = Duration::from_millis(300);
+    let s = Served::start(engine, options).await;
+    let mut hog = tokio::net::UnixStream::connect(s.path()).await.unwrap();
+    let body = br#"{"pattern":"big/x"}"#;
+    let head = format!(
+        "POST /resolver.v1.ResolverService/GetSecrets HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    hog.write_all(head.as_bytes()).await.unwrap();
+    hog.write_all(body).await.unwrap();
+    // The only slot is the hog's until its response write times out.
+    let c = EngineClient::new(s.socket.clone()).with_timeout(Duration::from_secs(5));
+    c.version().await.unwrap();
+    drop(hog);
 }

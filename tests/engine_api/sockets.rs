@@ -108,3 +108,27 @@ async fn idle_connections_are_closed() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_or_foreign_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // Like /tmp: sticky, but another user could have taken the name first.
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let e = EngineListener::bind(&EngineSocket::Path(sticky.join("e.sock"))).unwrap_err();
+    assert!(
+        matches!(&e, secrets_engine::Error::PermissionDenied { reason } if reason.contains("1777") && reason.contains("sticky")),
+        "{e}"
+    );
+    // Owned by another user (needs root to arrange; the test machines run as root).
+    if rustix::process::geteuid().is_root() {
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+        let e = EngineListener::bind(&EngineSocket::Path(foreign.join("e.sock"))).unwrap_err();
+        assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+    }
+}
