@@ -242,6 +242,28 @@ pub(crate) fn chunk_count(
         })
 }
 
+/// Whether a credential at `<target>:chunk:<index>` is chunk `index` of the value of
+/// `owner`: its user name is `owner` (ignoring case, as the target names it came from
+/// compare), and its `chunk:index`, when the attributes were kept, is `index`. `:` is
+/// allowed in ids, so that target may instead hold the main credential of the id
+/// `<owner>:chunk:<index>` (user name that id, Docker's attributes and no
+/// `chunk:index`): never a chunk, never to be joined or deleted as one.
+pub(crate) fn is_chunk_of(
+    owner: &str,
+    index: usize,
+    user_name: Option<&str>,
+    attributes: &[(String, Vec<u8>)],
+) -> bool {
+    if !user_name.is_some_and(|u| u.eq_ignore_ascii_case(owner)) {
+        return false;
+    }
+    match attributes.iter().find(|(k, _)| k == CHUNK_INDEX) {
+        Some((_, v)) => v.as_slice() == index.to_string().as_bytes(),
+        // Wine keeps no attributes; where some were kept, a chunk has its index.
+        None => attributes.is_empty(),
+    }
+}
+
 /// The id of a credential, if it is one of ours holding a value: not a chunk (no
 /// `chunk:index`), `service:group` and `service:name` equal to ours ignoring case
 /// when present (Docker's rule) — or both absent, when the target name alone says so
@@ -424,5 +446,22 @@ mod tests {
         );
         // One of the two service attributes alone is not Docker's layout.
         assert_eq!(ours(G, N, &label, Some("a/b"), &full[..1]), None);
+    }
+
+    #[test]
+    fn only_the_owners_chunks_are_chunks() {
+        let chunk = chunk_attributes(2);
+        assert!(is_chunk_of("x", 2, Some("x"), &chunk));
+        assert!(is_chunk_of("x", 2, Some("X"), &chunk));
+        // Wine: no attributes, the user name decides.
+        assert!(is_chunk_of("x", 0, Some("x"), &[]));
+        // The main credential of the id `x:chunk:0`, with or without its attributes.
+        let main = attributes(G, N, &id("x:chunk:0"), &Metadata::new(), None).unwrap();
+        assert!(!is_chunk_of("x", 0, Some("x:chunk:0"), &main));
+        assert!(!is_chunk_of("x", 0, Some("x:chunk:0"), &[]));
+        // Another index, no user name, the owner's name with non-chunk attributes.
+        assert!(!is_chunk_of("x", 1, Some("x"), &chunk));
+        assert!(!is_chunk_of("x", 0, None, &[]));
+        assert!(!is_chunk_of("x", 0, Some("x"), &main));
     }
 }
