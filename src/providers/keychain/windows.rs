@@ -167,13 +167,16 @@ impl Names {
         owner: &str,
         count: Option<usize>,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let mut blob = Zeroizing::new(Vec::new());
+        // The chunks are read first and joined into a buffer of their total size:
+        // growing the joined blob would leave copies of it in freed memory. Each
+        // chunk's blob is zeroized on drop.
+        let mut chunks: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(count.unwrap_or(0));
         for i in 0..count.unwrap_or(layout::MAX_CHUNKS) {
             let name = layout::chunk_target(target, i);
             match ffi::read(&name)?
                 .filter(|c| layout::is_chunk_of(owner, i, c.user.as_deref(), &c.attributes))
             {
-                Some(chunk) => blob.extend_from_slice(&chunk.blob),
+                Some(chunk) => chunks.push(chunk.blob),
                 None if count.is_none() => break,
                 None => {
                     return Err(Error::Backend {
@@ -184,6 +187,10 @@ impl Names {
                     });
                 }
             }
+        }
+        let mut blob = Zeroizing::new(Vec::with_capacity(chunks.iter().map(|c| c.len()).sum()));
+        for chunk in &chunks {
+            blob.extend_from_slice(chunk);
         }
         Ok(blob)
     }

@@ -121,15 +121,21 @@ pub(crate) fn decode_value(blob: &[u8], target: &str) -> Result<Zeroizing<Vec<u8
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect(),
     );
-    let mut out = Zeroizing::new(Vec::with_capacity(units.len()));
-    let mut buf = [0u8; 4];
+    // The exact UTF-8 length first (a unit can take up to 3 bytes): growing `out`
+    // would leave copies of the plaintext in the freed buffers.
+    let mut len = 0usize;
     for c in char::decode_utf16(units.iter().copied()) {
         let Ok(c) = c else {
-            buf.zeroize();
             return Err(damaged("a lone UTF-16 surrogate"));
         };
+        len += c.len_utf8();
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
+    let mut buf = [0u8; 4];
+    for c in char::decode_utf16(units.iter().copied()).flatten() {
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
+    debug_assert_eq!(out.len(), len);
     buf.zeroize();
     units.zeroize();
     Ok(out)
