@@ -183,6 +183,90 @@ async fn a_6000_byte_value_is_chunked_as_docker_chunks_it() {
     assert!(raw::read(&format!("{main}:chunk:0")).is_none());
 }
 
+/// `:` is allowed in ids, so the id `x:chunk:0` names the target where a chunked `x`
+/// keeps its first chunk. Writing, reading and removing `x` must never take that id's
+/// credential for a chunk of `x` (they once deleted it on every set and remove).
+#[tokio::test]
+async fn an_id_named_like_a_chunk_is_never_taken_for_one() {
+    let k = keychain("collide");
+    k.set(&id("x:chunk:0"), "A".into(), Metadata::new())
+        .await
+        .unwrap();
+    let a = || async { value_of(&k, "x:chunk:0").await };
+    let big = "B".repeat(6000);
+
+    // A short `x`: set, read, listed beside the real id, removed.
+    k.set(&id("x"), "short".into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(a().await.as_deref(), Some(&b"A"[..]));
+    assert_eq!(value_of(&k, "x").await.as_deref(), Some(&b"short"[..]));
+    let listed = k.list(&p("**")).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.id.to_string()).collect::<Vec<_>>(),
+        ["x", "x:chunk:0"]
+    );
+    k.remove(&id("x")).await.unwrap();
+    assert_eq!(a().await.as_deref(), Some(&b"A"[..]));
+    assert_eq!(value_of(&k, "x").await, None);
+
+    // A 6,000-byte `x` needs the target `x:chunk:0` holds: refused, nothing written,
+    // `x:chunk:0` intact.
+    let err = k
+        .set(&id("x"), big.as_str().into(), Metadata::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err}");
+    assert_eq!(a().await.as_deref(), Some(&b"A"[..]));
+    assert_eq!(value_of(&k, "x").await, None);
+    assert!(raw::read(&target("collide", "x")).is_none());
+    assert!(matches!(
+        k.remove(&id("x")).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(a().await.as_deref(), Some(&b"A"[..]));
+
+    // The other way round: a chunked `y` is stored first; its chunk is no id of its
+    // own, and the id `y:chunk:0` can neither overwrite nor remove it.
+    k.set(&id("y"), big.as_str().into(), Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(value_of(&k, "y:chunk:0").await, None);
+    assert!(
+        k.set(&id("y:chunk:0"), "C".into(), Metadata::new())
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        k.remove(&id("y:chunk:0")).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(value_of(&k, "y").await.as_deref(), Some(big.as_bytes()));
+    let listed = k.list(&p("**")).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.id.to_string()).collect::<Vec<_>>(),
+        ["x:chunk:0", "y"]
+    );
+
+    // A value whose chunks were written by another id's owner is not joined: the
+    // main credential of `z` (no blob, no attributes, as Wine keeps it) next to the
+    // id `z:chunk:0`'s own credential reads as empty, never as "A".
+    raw::write(
+        &target("collide", "z:chunk:0"),
+        "z:chunk:0",
+        &utf16le("A"),
+        &[],
+    );
+    raw::write(&target("collide", "z"), "z", &[], &[]);
+    assert_eq!(value_of(&k, "z").await.as_deref(), Some(&b""[..]));
+    assert_eq!(value_of(&k, "z:chunk:0").await.as_deref(), Some(&b"A"[..]));
+
+    for i in ["x:chunk:0", "y", "z", "z:chunk:0"] {
+        k.remove(&id(i)).await.unwrap();
+    }
+    assert!(raw::targets(&format!("{}:*", group("collide"))).is_empty());
+}
+
 #[tokio::test]
 async fn metadata_round_trips_as_x_attributes() {
     let k = keychain("meta");

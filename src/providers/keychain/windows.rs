@@ -143,27 +143,40 @@ impl Names {
     /// The value of a main credential: its blob, or its chunks joined, decoded.
     fn value(&self, found: &Found) -> Result<Zeroizing<Vec<u8>>, Error> {
         let c = &found.credential;
+        let owner = found.id.as_str();
         let count = layout::chunk_count(&c.attributes, &c.target)?;
         let blob = match count {
-            Some(n) => self.read_chunks(&c.target, Some(n))?,
+            Some(n) => self.read_chunks(&c.target, owner, Some(n))?,
             // No attributes at all: a Credential Manager that drops them (Wine) may
             // have dropped `chunk:count` too.
             None if c.blob.is_empty() && c.attributes.is_empty() => {
-                self.read_chunks(&c.target, None)?
+                self.read_chunks(&c.target, owner, None)?
             }
             None => Zeroizing::new(c.blob.to_vec()),
         };
         layout::decode_value(&blob, &c.target)
     }
 
-    /// The chunks of `target` joined: `count` of them, each required, or (`None`) as
-    /// many as exist from 0 on.
-    fn read_chunks(&self, target: &str, count: Option<usize>) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let mut blob = Zeroizing::new(Vec::new());
+    /// The chunks of `owner`'s value at `target` joined: `count` of them, each
+    /// required, or (`None`) as many as exist from 0 on. A credential at a chunk's
+    /// target that is not `owner`'s chunk (the id `<owner>:chunk:<i>`'s own value) is
+    /// never joined: it ends an uncounted run and is a missing chunk of a counted one.
+    fn read_chunks(
+        &self,
+        target: &str,
+        owner: &str,
+        count: Option<usize>,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        // The chunks are read first and joined into a buffer of their total size:
+        // growing the joined blob would leave copies of it in freed memory. Each
+        // chunk's blob is zeroized on drop.
+        let mut chunks: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(count.unwrap_or(0));
         for i in 0..count.unwrap_or(layout::MAX_CHUNKS) {
             let name = layout::chunk_target(target, i);
-            match ffi::read(&name)? {
-                Some(chunk) => blob.extend_from_slice(&chunk.blob),
+            match ffi::read(&name)?
+                .filter(|c| layout::is_chunk_of(owner, i, c.user.as_deref(), &c.attributes))
+            {
+                Some(chunk) => chunks.push(chunk.blob),
                 None if count.is_none() => break,
                 None => {
                     return Err(Error::Backend {
@@ -175,17 +188,52 @@ impl Names {
                 }
             }
         }
+        let mut blob = Zeroizing::new(Vec::with_capacity(chunks.iter().map(|c| c.len()).sum()));
+        for chunk in &chunks {
+            blob.extend_from_slice(chunk);
+        }
         Ok(blob)
     }
 
-    /// Deletes chunks from 0 on until one is missing (Docker's rule); how many went.
-    fn delete_chunks(&self, target: &str) -> Result<usize, Error> {
+    /// Deletes `owner`'s chunks at `target` from 0 on until one is missing (Docker's
+    /// rule) or is not `owner`'s (the id `<owner>:chunk:<i>`'s own credential, which
+    /// stays); how many went.
+    fn delete_chunks(&self, target: &str, owner: &str) -> Result<usize, Error> {
         for i in 0..layout::MAX_CHUNKS {
-            if !ffi::delete(&layout::chunk_target(target, i))? {
+            let name = layout::chunk_target(target, i);
+            let Some(c) = ffi::read(&name)? else {
+                return Ok(i);
+            };
+            if !layout::is_chunk_of(owner, i, c.user.as_deref(), &c.attributes)
+                || !ffi::delete(&name)?
+            {
                 return Ok(i);
             }
         }
         Ok(layout::MAX_CHUNKS)
+    }
+
+    /// Refuses to write `target` for `owner` when it holds another id's credential
+    /// (a chunk of the id `owner` minus `:chunk:<i>`, or, for a chunk target, the
+    /// value of the id that target names): `:` is allowed in ids, so Docker's chunk
+    /// names can collide with ids, and writing would destroy the other one.
+    fn claim(&self, target: &str, owner: &str) -> Result<(), Error> {
+        match ffi::read(target)? {
+            Some(c)
+                if !c
+                    .user
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(owner)) =>
+            {
+                Err(Error::Backend {
+                    message: format!(
+                        "the credential {target:?} belongs to another id ({:?}); writing {owner:?} would destroy it",
+                        c.user.as_deref().unwrap_or_default()
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn lookup(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
@@ -220,8 +268,15 @@ impl Names {
         let attributes = layout::attributes(&self.group, &self.name, id, metadata, count)?;
         let target = self.target(id.as_str());
         let _writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked before anything is touched, so a refused set changes nothing.
+        self.claim(&target, id.as_str())?;
+        if chunked {
+            for i in 0..count.unwrap_or_default() {
+                self.claim(&layout::chunk_target(&target, i), id.as_str())?;
+            }
+        }
         // Stale chunks of an earlier, longer value would otherwise outlive it.
-        self.delete_chunks(&target)?;
+        self.delete_chunks(&target, id.as_str())?;
         if chunked {
             for (i, piece) in layout::chunks(&blob).enumerate() {
                 let name = layout::chunk_target(&target, i);
@@ -236,8 +291,17 @@ impl Names {
     fn remove(&self, id: &Id) -> Result<(), Error> {
         let target = self.target(id.as_str());
         let _writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        let chunks = self.delete_chunks(&target)?;
-        if !ffi::delete(&target)? && chunks == 0 {
+        // The target may hold a chunk of another id (`x` for the id `x:chunk:0`):
+        // that is not this id's value and stays.
+        let main = ffi::read(&target)?.and_then(|c| self.ours(c));
+        let chunks = self.delete_chunks(&target, id.as_str())?;
+        let deleted = match main {
+            Some(found) if found.id.as_str().eq_ignore_ascii_case(id.as_str()) => {
+                ffi::delete(&target)?
+            }
+            _ => false,
+        };
+        if !deleted && chunks == 0 {
             return Err(Error::NotFound {
                 pattern: id.to_string(),
             });

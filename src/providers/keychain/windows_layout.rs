@@ -121,15 +121,21 @@ pub(crate) fn decode_value(blob: &[u8], target: &str) -> Result<Zeroizing<Vec<u8
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect(),
     );
-    let mut out = Zeroizing::new(Vec::with_capacity(units.len()));
-    let mut buf = [0u8; 4];
+    // The exact UTF-8 length first (a unit can take up to 3 bytes): growing `out`
+    // would leave copies of the plaintext in the freed buffers.
+    let mut len = 0usize;
     for c in char::decode_utf16(units.iter().copied()) {
         let Ok(c) = c else {
-            buf.zeroize();
             return Err(damaged("a lone UTF-16 surrogate"));
         };
+        len += c.len_utf8();
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
+    let mut buf = [0u8; 4];
+    for c in char::decode_utf16(units.iter().copied()).flatten() {
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
     }
+    debug_assert_eq!(out.len(), len);
     buf.zeroize();
     units.zeroize();
     Ok(out)
@@ -240,6 +246,28 @@ pub(crate) fn chunk_count(
                 String::from_utf8_lossy(raw)
             ),
         })
+}
+
+/// Whether a credential at `<target>:chunk:<index>` is chunk `index` of the value of
+/// `owner`: its user name is `owner` (ignoring case, as the target names it came from
+/// compare), and its `chunk:index`, when the attributes were kept, is `index`. `:` is
+/// allowed in ids, so that target may instead hold the main credential of the id
+/// `<owner>:chunk:<index>` (user name that id, Docker's attributes and no
+/// `chunk:index`): never a chunk, never to be joined or deleted as one.
+pub(crate) fn is_chunk_of(
+    owner: &str,
+    index: usize,
+    user_name: Option<&str>,
+    attributes: &[(String, Vec<u8>)],
+) -> bool {
+    if !user_name.is_some_and(|u| u.eq_ignore_ascii_case(owner)) {
+        return false;
+    }
+    match attributes.iter().find(|(k, _)| k == CHUNK_INDEX) {
+        Some((_, v)) => v.as_slice() == index.to_string().as_bytes(),
+        // Wine keeps no attributes; where some were kept, a chunk has its index.
+        None => attributes.is_empty(),
+    }
 }
 
 /// The id of a credential, if it is one of ours holding a value: not a chunk (no
@@ -424,5 +452,22 @@ mod tests {
         );
         // One of the two service attributes alone is not Docker's layout.
         assert_eq!(ours(G, N, &label, Some("a/b"), &full[..1]), None);
+    }
+
+    #[test]
+    fn only_the_owners_chunks_are_chunks() {
+        let chunk = chunk_attributes(2);
+        assert!(is_chunk_of("x", 2, Some("x"), &chunk));
+        assert!(is_chunk_of("x", 2, Some("X"), &chunk));
+        // Wine: no attributes, the user name decides.
+        assert!(is_chunk_of("x", 0, Some("x"), &[]));
+        // The main credential of the id `x:chunk:0`, with or without its attributes.
+        let main = attributes(G, N, &id("x:chunk:0"), &Metadata::new(), None).unwrap();
+        assert!(!is_chunk_of("x", 0, Some("x:chunk:0"), &main));
+        assert!(!is_chunk_of("x", 0, Some("x:chunk:0"), &[]));
+        // Another index, no user name, the owner's name with non-chunk attributes.
+        assert!(!is_chunk_of("x", 1, Some("x"), &chunk));
+        assert!(!is_chunk_of("x", 0, None, &[]));
+        assert!(!is_chunk_of("x", 0, Some("x"), &main));
     }
 }
