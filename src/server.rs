@@ -69,8 +69,9 @@ pub struct ServerOptions {
     /// (also the time allowed to send a request's headers), and how long a write of
     /// the response may wait for the peer to read; default 10 s.
     pub idle_timeout: Duration,
-    /// How long in-flight requests may run on after shutdown is asked for before they
-    /// are abandoned; default 1.5 s, so a stop completes within 2 s.
+    /// How long in-flight requests may run on after shutdown is asked for; default
+    /// 1.2 s. Those still running are then answered `unavailable` (the engine is
+    /// stopping) and their provider calls cancelled, so a stop completes within 2 s.
     pub shutdown_grace: Duration,
     /// Peer uids admitted; default this process's uid only. Add `0` to serve a
     /// container runtime running as root.
@@ -84,7 +85,7 @@ impl Default for ServerOptions {
             max_request_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(35),
             idle_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_millis(1500),
+            shutdown_grace: Duration::from_millis(1200),
             allowed_uids: vec![rustix::process::getuid().as_raw()],
         }
     }
@@ -165,8 +166,9 @@ impl EngineServer {
 
     /// Serves `listeners` until `shutdown` completes, then stops: the sockets are
     /// closed and removed at once, in-flight requests get
-    /// [`ServerOptions::shutdown_grace`] to finish, and whatever is left is abandoned
-    /// (its provider calls cancelled).
+    /// [`ServerOptions::shutdown_grace`] to finish, and those still running are then
+    /// answered `unavailable` (their provider calls cancelled). A connection that
+    /// cannot take even that answer is dropped.
     ///
     /// # Errors
     /// [`Error::Io`] when a listener fails to accept (not for a client that goes away).
@@ -175,16 +177,18 @@ impl EngineServer {
         listeners: Vec<EngineListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
+        let slots = Arc::new(Semaphore::new(self.options.max_clients));
+        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let (stop, stopping) = watch::channel(Stop::Running);
+        let stop = Arc::new(stop);
         let state = Arc::new(State {
             engine: self.engine,
             policy: self.policy,
             version: self.version,
             options: self.options.clone(),
+            stopping,
         });
-        let slots = Arc::new(Semaphore::new(self.options.max_clients));
-        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
-        let (stop, _) = watch::channel(Stop::Running);
-        let stop = Arc::new(stop);
+
         let (failed_tx, mut failed) = tokio::sync::mpsc::channel::<Error>(1);
         let mut acceptors = tokio::task::JoinSet::new();
         for l in listeners {
@@ -209,9 +213,15 @@ impl EngineServer {
         let _ = stop.send(Stop::Graceful);
         let drained = tokio::time::timeout(self.options.shutdown_grace, slots.acquire_many(all));
         if drained.await.is_err() {
-            tracing::warn!("abandoning requests still running at shutdown");
-            let _ = stop.send(Stop::Now);
-            let _ = tokio::time::timeout(Duration::from_millis(300), slots.acquire_many(all)).await;
+            tracing::warn!("answering requests still running at shutdown as unavailable");
+            let _ = stop.send(Stop::Abandon);
+            let answered =
+                tokio::time::timeout(Duration::from_millis(300), slots.acquire_many(all));
+            if answered.await.is_err() {
+                let _ = stop.send(Stop::Now);
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), slots.acquire_many(all)).await;
+            }
         }
         outcome
     }
@@ -221,10 +231,15 @@ impl EngineServer {
 /// are disconnected without an answer.
 const MAX_REFUSALS: usize = 8;
 
+/// How far a stop has gone; connections and requests watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Running,
+    /// No new requests on a connection; those in flight go on.
     Graceful,
+    /// The grace is over: requests still running answer `unavailable` at once.
+    Abandon,
+    /// Connections still open are dropped unanswered.
     Now,
 }
 
@@ -385,7 +400,7 @@ async fn serve_connection(
                         graceful = true;
                         conn.as_mut().graceful_shutdown();
                     }
-                    Ok(Stop::Running | Stop::Graceful) => {}
+                    Ok(Stop::Running | Stop::Graceful | Stop::Abandon) => {}
                     // Abandoned: dropping the connection drops its request, and with it
                     // the lookup and its provider calls.
                     Ok(Stop::Now) | Err(_) => return,

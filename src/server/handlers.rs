@@ -16,7 +16,7 @@ use prost::Message;
 use zeroize::Zeroizing;
 
 use super::policy::{AuthorizeDecision, AuthorizePolicy, Peer};
-use super::{ServerOptions, version_string};
+use super::{ServerOptions, Stop, version_string};
 use crate::api::connect::{self, Code, Codec, ConnectError};
 use crate::api::{Timestamp, health, json, paths, plugins, resolver};
 use crate::client::EngineVersion;
@@ -32,6 +32,8 @@ pub(super) struct State {
     pub(super) policy: Arc<dyn AuthorizePolicy>,
     pub(super) version: EngineVersion,
     pub(super) options: ServerOptions,
+    /// The server's stop, so a request still running when the grace ends can answer.
+    pub(super) stopping: tokio::sync::watch::Receiver<Stop>,
 }
 
 /// The Connect methods served.
@@ -207,13 +209,33 @@ impl State {
                 .to_bytes();
             self.call(method, codec, &body, peer).await
         };
-        match tokio::time::timeout(deadline, work).await {
-            Ok(r) => r,
-            Err(_) => Err(ConnectError::new(
-                Code::DeadlineExceeded,
+        let mut stopping = self.stopping.clone();
+        let abandoned = async move {
+            // The sender lives as long as `serve`; once it is gone nobody reads the answer.
+            if stopping
+                .wait_for(|s| matches!(s, Stop::Abandon | Stop::Now))
+                .await
+                .is_err()
+            {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = tokio::time::timeout(deadline, work) => match r {
+                Ok(r) => r,
+                Err(_) => Err(ConnectError::new(
+                    Code::DeadlineExceeded,
+                    format!(
+                        "no answer within the request's deadline ({})",
+                        human(deadline)
+                    ),
+                )),
+            },
+            () = abandoned => Err(ConnectError::new(
+                Code::Unavailable,
                 format!(
-                    "no answer within the request's deadline ({})",
-                    human(deadline)
+                    "the engine is stopping: the request did not finish within the shutdown grace ({})",
+                    human(self.options.shutdown_grace)
                 ),
             )),
         }

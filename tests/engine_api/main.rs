@@ -287,8 +287,15 @@ async fn shutdown_with_a_request_in_flight_takes_under_two_seconds() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let took = s.stop().await;
     assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    // Answered, not dropped: the client learns why.
     let e = in_flight.await.unwrap().unwrap_err();
     assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+    assert!(
+        e.to_string().contains(
+            "the engine is stopping: the request did not finish within the shutdown grace (1200 ms)"
+        ),
+        "{e}"
+    );
     assert!(!s.path().exists(), "the socket file is removed");
 }
 
