@@ -27,10 +27,9 @@
 //! - An id component `*` is rejected as [`SyntaxError::WildcardInId`]; a `*` inside a
 //!   component of an id is an invalid character.
 #![warn(missing_docs)]
-// The Windows Credential Manager has no safe binding that can express Docker's layout;
-// its FFI module (providers/keychain/windows.rs) is the one place that allows unsafe.
-#![cfg_attr(not(windows), forbid(unsafe_code))]
-#![cfg_attr(windows, deny(unsafe_code))]
+// The platform calls with no safe binding that can express Docker's layouts live in
+// crates of their own (platform/macos-keychain, platform/windows-credentials).
+#![forbid(unsafe_code)]
 
 // The client uses only part of the messages and of the framing; the server all.
 #[cfg(all(feature = "engine", unix))]

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | Linux | Secret Service over D-Bus (gnome-keyring, KeePassXC, …) | label `<group>:<name>:<id>`; attributes `service:group`, `service:name`, `id`, metadata as `x_<key>` |
 //! | macOS | Keychain Services, generic-password items (`security-framework-sys` under a crate of ours, `secrets-engine-macos-keychain`) | service `<name>`, access group `<group>`, account `<id>`, label `<group>:<name>:<id>`, the attribute map above as Go's gob in the generic attribute (see `macos_layout`) |
-//! | Windows | Credential Manager generic credentials (`windows-sys`; see `windows.rs` for why not keyring's store) | target name `<group>:<name>:<id>`, user name `<id>`; the same attributes; UTF-16LE blob, chunked over 2,560 bytes (details and our binary-value marker: `windows_layout.rs`) |
+//! | Windows | Credential Manager generic credentials (`windows-sys`, in `platform/windows-credentials`; see `windows.rs` for why not keyring's store) | target name `<group>:<name>:<id>`, user name `<id>`; the same attributes; UTF-16LE blob, chunked over 2,560 bytes (details and our binary-value marker: `windows_layout.rs`) |
 //!
 //! Linux specifics:
 //! - The session bus is `$DBUS_SESSION_BUS_ADDRESS` unless

@@ -134,12 +134,15 @@ fn metadata_and_upsert() {
     assert_eq!(json[0]["id"], "up/db");
     assert_eq!(json[0]["provider"], "docker-pass");
     // Wine's Credential Manager drops attributes, where Docker (and we) keep metadata;
-    // the library's keychain suite pins the attribute layout where it can.
+    // the library's keychain suite pins the attribute layout where it can. Which one
+    // this is must be known, not guessed from the answer: `scripts/test-windows`
+    // runs these under Wine with WINEPREFIX set.
     let meta = &json[0]["metadata"];
-    assert!(
-        meta == &serde_json::json!({"user": "app"}) || meta == &serde_json::json!({}),
-        "{meta}"
-    );
+    if std::env::var_os("WINEPREFIX").is_some() {
+        assert_eq!(meta, &serde_json::json!({}), "Wine keeps attributes now?");
+    } else {
+        assert_eq!(meta, &serde_json::json!({"user": "app"}));
+    }
 }
 
 #[test]

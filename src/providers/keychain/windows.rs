@@ -8,10 +8,10 @@
 //! user name and a blob it encodes itself, and has no way to set attributes, to store
 //! Docker's UTF-16 blob as is, or to enumerate credentials by target prefix. Docker's
 //! layout needs all three (metadata and `chunk:count` are attributes, values over
-//! 2,560 bytes are chunk credentials, listing is an enumeration), so this module calls
-//! `CredReadW`, `CredWriteW`, `CredEnumerateW` and `CredDeleteW` through the
-//! `windows-sys` bindings, in the small `ffi` module below, the crate's only unsafe
-//! code.
+//! 2,560 bytes are chunk credentials, listing is an enumeration), so `CredReadW`,
+//! `CredWriteW`, `CredEnumerateW` and `CredDeleteW` are called through the
+//! `windows-sys` bindings, in the small `secrets-engine-windows-credentials` crate
+//! (`platform/windows-credentials`): the core forbids unsafe code.
 //!
 //! Behaviour:
 //! - Target names are case-insensitive in the Credential Manager, so ids differing
@@ -358,169 +358,33 @@ impl Store for Keychain {
     }
 }
 
-/// The Credential Manager calls, each turning Windows' structures into owned Rust
-/// values before the buffer is freed (and its blob wiped).
-#[allow(unsafe_code)]
+/// The Credential Manager calls (`secrets-engine-windows-credentials`, where the
+/// unsafe code lives), with their failures as this crate's errors.
 mod ffi {
-    use std::ptr;
-
-    use windows_sys::Win32::Foundation::{
-        ERROR_NO_SUCH_LOGON_SESSION, ERROR_NOT_FOUND, FILETIME, GetLastError,
-    };
-    use windows_sys::Win32::Security::Credentials::{
-        CRED_PERSIST_LOCAL_MACHINE, CRED_TYPE_GENERIC, CREDENTIAL_ATTRIBUTEW, CREDENTIALW,
-        CredDeleteW, CredEnumerateW, CredFree, CredReadW, CredWriteW,
-    };
-    use zeroize::Zeroizing;
+    pub(super) use cred::Credential;
+    use secrets_engine_windows_credentials as cred;
 
     use crate::error::Error;
 
-    /// A credential as read: target, user name, blob and attributes.
-    pub(super) struct Credential {
-        pub target: String,
-        pub user: Option<String>,
-        pub blob: Zeroizing<Vec<u8>>,
-        pub attributes: Vec<(String, Vec<u8>)>,
-    }
-
-    fn wide(s: &str) -> Vec<u16> {
-        s.encode_utf16().chain(Some(0)).collect()
-    }
-
-    /// The NUL-terminated UTF-16 string at `p`, lossily; `None` for NULL.
-    ///
-    /// Every read from the Credential Manager's buffers is unaligned: Wine packs the
-    /// structures and strings of a `CredEnumerateW` answer back to back, at odd
-    /// addresses.
-    ///
-    /// # Safety
-    /// `p` is NULL or points to a NUL-terminated UTF-16 string.
-    unsafe fn string(p: *const u16) -> Option<String> {
-        if p.is_null() {
-            return None;
-        }
-        let mut units = Vec::new();
-        loop {
-            // SAFETY: the string is NUL-terminated (the caller's promise), so every
-            // unit up to the NUL is readable.
-            let unit = unsafe { p.add(units.len()).read_unaligned() };
-            if unit == 0 {
-                break;
-            }
-            units.push(unit);
-        }
-        Some(String::from_utf16_lossy(&units))
-    }
-
-    /// Copies a credential out and wipes its blob in the Credential Manager's buffer.
-    ///
-    /// # Safety
-    /// `c` points to a `CREDENTIALW` the Credential Manager returned and not yet freed.
-    unsafe fn copy(c: *const CREDENTIALW) -> Credential {
-        // SAFETY: valid per the caller's promise; copied out, as it may be unaligned.
-        let c = unsafe { c.read_unaligned() };
-        let blob = if c.CredentialBlob.is_null() || c.CredentialBlobSize == 0 {
-            Zeroizing::new(Vec::new())
-        } else {
-            // SAFETY: the Credential Manager's buffer holds `CredentialBlobSize` bytes
-            // at `CredentialBlob`, writable (it is the caller's until `CredFree`).
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(c.CredentialBlob, c.CredentialBlobSize as usize)
-            };
-            let copy = Zeroizing::new(bytes.to_vec());
-            zeroize::Zeroize::zeroize(bytes);
-            copy
-        };
-        let attributes = if c.Attributes.is_null() {
-            Vec::new()
-        } else {
-            (0..c.AttributeCount as usize)
-                // SAFETY: `AttributeCount` attributes at `Attributes`, maybe unaligned.
-                .map(|i| unsafe { c.Attributes.add(i).read_unaligned() })
-                .map(|a| {
-                    let value = if a.Value.is_null() {
-                        Vec::new()
-                    } else {
-                        // SAFETY: `ValueSize` bytes at `Value`.
-                        unsafe { std::slice::from_raw_parts(a.Value, a.ValueSize as usize) }
-                            .to_vec()
-                    };
-                    // SAFETY: keywords are NUL-terminated strings.
-                    (unsafe { string(a.Keyword) }.unwrap_or_default(), value)
-                })
-                .collect()
-        };
-        Credential {
-            // SAFETY: target and user name are NUL-terminated strings or NULL.
-            target: unsafe { string(c.TargetName) }.unwrap_or_default(),
-            user: unsafe { string(c.UserName) },
-            blob,
-            attributes,
-        }
-    }
-
-    fn failed(what: &str, target: &str) -> Error {
-        // SAFETY: reads this thread's last-error value; no pointers.
-        let code = unsafe { GetLastError() };
-        last_error(code, what, target)
-    }
-
-    fn last_error(code: u32, what: &str, target: &str) -> Error {
-        if code == ERROR_NO_SUCH_LOGON_SESSION {
+    fn error(e: cred::OsError, what: &str, target: &str) -> Error {
+        if e.is_no_logon_session() {
             return Error::Unavailable {
                 reason: "the Windows Credential Manager has no logon session for this process (a service or network logon); log on interactively".into(),
             };
         }
-        let io = std::io::Error::from_raw_os_error(code as i32);
         Error::Backend {
-            message: format!("Windows Credential Manager: {what} {target:?}: {io}"),
+            message: format!("Windows Credential Manager: {what} {target:?}: {e}"),
         }
     }
 
     /// The generic credential `target`; `None` when there is none.
     pub(super) fn read(target: &str) -> Result<Option<Credential>, Error> {
-        let name = wide(target);
-        let mut c: *mut CREDENTIALW = ptr::null_mut();
-        // SAFETY: `name` is NUL-terminated; `c` receives a buffer freed below.
-        let ok = unsafe { CredReadW(name.as_ptr(), CRED_TYPE_GENERIC, 0, &mut c) };
-        if ok == 0 {
-            // SAFETY: as in `failed`.
-            let code = unsafe { GetLastError() };
-            if code == ERROR_NOT_FOUND {
-                return Ok(None);
-            }
-            return Err(last_error(code, "reading", target));
-        }
-        // SAFETY: `c` is the buffer CredReadW returned, freed once, right after.
-        let out = unsafe { copy(c) };
-        unsafe { CredFree(c as *const _) };
-        Ok(Some(out))
+        cred::read(target).map_err(|e| error(e, "reading", target))
     }
 
     /// Every credential whose target matches `filter` (`prefix*`), or all of them.
     pub(super) fn enumerate(filter: Option<&str>) -> Result<Vec<Credential>, Error> {
-        let filter = filter.map(wide);
-        let filter_ptr = filter.as_ref().map_or(ptr::null(), |f| f.as_ptr());
-        let mut count = 0u32;
-        let mut list: *mut *mut CREDENTIALW = ptr::null_mut();
-        // SAFETY: the filter is NULL or NUL-terminated; `list` receives one buffer
-        // freed below.
-        let ok = unsafe { CredEnumerateW(filter_ptr, 0, &mut count, &mut list) };
-        if ok == 0 {
-            // SAFETY: as in `failed`.
-            let code = unsafe { GetLastError() };
-            if code == ERROR_NOT_FOUND {
-                return Ok(Vec::new());
-            }
-            return Err(last_error(code, "listing", "credentials"));
-        }
-        let out = (0..count as usize)
-            // SAFETY: `count` credential pointers at `list` (maybe unaligned), each
-            // valid until the one CredFree below.
-            .map(|i| unsafe { copy(list.add(i).read_unaligned()) })
-            .collect();
-        unsafe { CredFree(list as *const _) };
-        Ok(out)
+        cred::enumerate(filter).map_err(|e| error(e, "listing", "credentials"))
     }
 
     /// Writes (creates or replaces) the generic credential `target`.
@@ -530,65 +394,11 @@ mod ffi {
         blob: &[u8],
         attributes: &[(String, Vec<u8>)],
     ) -> Result<(), Error> {
-        let name = wide(target);
-        let user_w = wide(user);
-        let keywords: Vec<Vec<u16>> = attributes.iter().map(|(k, _)| wide(k)).collect();
-        let mut attrs: Vec<CREDENTIAL_ATTRIBUTEW> = attributes
-            .iter()
-            .zip(&keywords)
-            .map(|((_, v), k)| CREDENTIAL_ATTRIBUTEW {
-                Keyword: k.as_ptr() as *mut u16,
-                Flags: 0,
-                ValueSize: v.len() as u32,
-                Value: v.as_ptr() as *mut u8,
-            })
-            .collect();
-        let c = CREDENTIALW {
-            Flags: 0,
-            Type: CRED_TYPE_GENERIC,
-            TargetName: name.as_ptr() as *mut u16,
-            Comment: ptr::null_mut(),
-            LastWritten: FILETIME {
-                dwLowDateTime: 0,
-                dwHighDateTime: 0,
-            },
-            CredentialBlobSize: blob.len() as u32,
-            CredentialBlob: if blob.is_empty() {
-                ptr::null_mut()
-            } else {
-                blob.as_ptr() as *mut u8
-            },
-            Persist: CRED_PERSIST_LOCAL_MACHINE,
-            AttributeCount: attrs.len() as u32,
-            Attributes: if attrs.is_empty() {
-                ptr::null_mut()
-            } else {
-                attrs.as_mut_ptr()
-            },
-            TargetAlias: ptr::null_mut(),
-            UserName: user_w.as_ptr() as *mut u16,
-        };
-        // SAFETY: every pointer in `c` refers to a live, NUL-terminated string or to
-        // a buffer of the stated size, all outliving the call; CredWriteW only reads
-        // them.
-        if unsafe { CredWriteW(&c, 0) } == 0 {
-            return Err(failed("writing", target));
-        }
-        Ok(())
+        cred::write(target, user, blob, attributes).map_err(|e| error(e, "writing", target))
     }
 
     /// Deletes the generic credential `target`; `false` when there was none.
     pub(super) fn delete(target: &str) -> Result<bool, Error> {
-        let name = wide(target);
-        // SAFETY: `name` is NUL-terminated.
-        if unsafe { CredDeleteW(name.as_ptr(), CRED_TYPE_GENERIC, 0) } == 0 {
-            // SAFETY: as in `failed`.
-            let code = unsafe { GetLastError() };
-            if code == ERROR_NOT_FOUND {
-                return Ok(false);
-            }
-            return Err(last_error(code, "deleting", target));
-        }
-        Ok(true)
+        cred::delete(target).map_err(|e| error(e, "deleting", target))
     }
 }
