@@ -98,6 +98,10 @@ impl State {
         if req.uri().path() == "/health" && req.method() == Method::GET {
             return plain(StatusCode::OK, "ok");
         }
+        #[cfg(feature = "docker-plugins")]
+        if req.uri().path() == "/hijack" {
+            return super::hijack::hijack(&self.engine, req);
+        }
         let Some(method) = Rpc::from_path(req.uri().path()) else {
             let e = ConnectError::new(
                 Code::Unimplemented,
@@ -375,11 +379,19 @@ impl State {
                     ProviderState::Disabled => (plugins::RunStatus::Stopped, String::new()),
                     ProviderState::Crashed(reason) => (plugins::RunStatus::Crashed, reason.clone()),
                 };
+                #[cfg(feature = "docker-plugins")]
+                let (version, external) = self
+                    .engine
+                    .plugin_host()
+                    .describe(&p.name)
+                    .unwrap_or_else(|| (version.clone(), false));
+                #[cfg(not(feature = "docker-plugins"))]
+                let (version, external) = (version.clone(), false);
                 plugins::Plugin {
                     name: p.name,
-                    version: version.clone(),
+                    version,
                     disabled: p.state == ProviderState::Disabled,
-                    external: false,
+                    external,
                     configurable: p.configurable,
                     run_status: status as i32,
                     status_message: message,
