@@ -30,6 +30,16 @@ use std::time::Duration;
 pub(crate) use host::{PluginHost, name_from_path};
 pub use launch::LAUNCH_ENV_NAME;
 
+/// `<config dir>/secrets-engine/plugins`, where `docker-pass engine serve` finds the
+/// plugin binaries it launches (each executable file there): beside the config file
+/// of [`ConfigLocation::Default`](crate::ConfigLocation::Default), honouring
+/// `SECRETS_ENGINE_CONFIG`'s directory when it is set.
+pub fn plugin_dir() -> Option<std::path::PathBuf> {
+    crate::ConfigLocation::Default
+        .resolve()
+        .and_then(|p| p.parent().map(|d| d.join("plugins")))
+}
+
 /// The engine name sent to plugins at registration.
 pub(crate) const ENGINE_NAME: &str = "docker-pass";
 
