@@ -47,7 +47,7 @@ pub(super) fn make_slot(
         deadline: r.deadline.unwrap_or(default_deadline),
         resolver: r.resolver,
         store: r.store,
-        state: Mutex::new(state),
+        state: Arc::new(Mutex::new(state)),
     })
 }
 
@@ -73,7 +73,9 @@ pub(super) struct Slot {
     pub(super) deadline: Duration,
     pub(super) resolver: Arc<dyn Resolver>,
     pub(super) store: Option<Arc<dyn Store>>,
-    state: Mutex<ProviderState>,
+    /// Shared with the slot that replaces this one when a plugin re-registers with
+    /// another pattern, so a state set through either is the provider's.
+    state: Arc<Mutex<ProviderState>>,
 }
 
 impl Slot {
@@ -95,7 +97,7 @@ impl Slot {
             deadline: self.deadline,
             resolver: self.resolver.clone(),
             store: self.store.clone(),
-            state: Mutex::new(self.state()),
+            state: self.state.clone(),
         }
     }
 

@@ -97,12 +97,13 @@ impl Cell {
         self.set(Status::Crashed(reason), None);
     }
 
-    /// Waits (at most `limit`) until the plugin is no longer starting; its status then.
+    /// Waits (at most `limit`) until the plugin has registered or failed; its status
+    /// then.
     pub(crate) async fn settled(&self, limit: Duration) -> Status {
         let mut rx = self.changed.subscribe();
         let _ = tokio::time::timeout(limit, async {
             loop {
-                if self.status() != Status::Starting {
+                if matches!(self.status(), Status::Running | Status::Crashed(_)) {
                     return;
                 }
                 if rx.changed().await.is_err() {
