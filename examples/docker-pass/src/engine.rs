@@ -116,11 +116,11 @@ fn plugin_dir_entries() -> Vec<std::path::PathBuf> {
     };
     let mut found: Vec<std::path::PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| {
-            e.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
         .map(|e| e.path())
+        // A link to a binary installed elsewhere counts: its target is checked.
+        .filter(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
         .collect();
     found.sort();
     found
