@@ -29,6 +29,7 @@ pub use resolution::Resolution;
 use call::{AbortOnDrop, Answer, Call, NoAnswer};
 #[cfg(all(feature = "docker-plugins", unix))]
 pub(crate) use plugin_host::WeakEngine;
+#[cfg(all(feature = "docker-plugins", unix))]
 pub(crate) use slot::check_name;
 use slot::{Slot, make_slot};
 

@@ -93,6 +93,7 @@ impl EngineBuilder {
     /// [`Error::InvalidProvider`] for a bad or duplicate name, [`Error::Config`] for an
     /// unreadable config file, [`Error::UnknownProvider`] when the default store names
     /// no registered store.
+    #[cfg_attr(not(all(feature = "docker-plugins", unix)), allow(unused_mut))]
     pub fn build(mut self) -> Result<Engine, Error> {
         #[cfg(all(feature = "docker-plugins", unix))]
         let host = {

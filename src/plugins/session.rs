@@ -36,6 +36,9 @@ pub(crate) struct Registered {
     pub(crate) pattern: Pattern,
 }
 
+/// Accepts a registration, or says why not.
+pub(crate) type NameCheck = Box<dyn Fn(&Registered) -> Result<(), String> + Send + Sync>;
+
 /// What the engine answers a registration with, and how it checks one.
 pub(crate) struct Terms {
     pub(crate) engine_name: String,
@@ -43,7 +46,7 @@ pub(crate) struct Terms {
     pub(crate) request_timeout: Duration,
     pub(crate) registration_timeout: Duration,
     /// Accepts or refuses a registration (name taken, name not the launch name).
-    pub(crate) check: Box<dyn Fn(&Registered) -> Result<(), String> + Send + Sync>,
+    pub(crate) check: NameCheck,
 }
 
 /// Why a call to a plugin failed.
