@@ -29,6 +29,9 @@ pub(crate) mod paths {
     /// Served by each plugin.
     #[cfg(feature = "docker-plugins")]
     pub(crate) const PLUGIN_SHUTDOWN: &str = "/plugins.v1.PluginService/Shutdown";
+    /// Served by access-control modules.
+    #[cfg(feature = "docker-plugins")]
+    pub(crate) const CHECK_ACCESS: &str = "/accesscontrol.v1.AccessControlService/CheckAccess";
 }
 
 /// `google.protobuf.Timestamp`.
@@ -315,6 +318,38 @@ pub(crate) mod plugins {
     /// `EnablePluginResponse` and `DisablePluginResponse`, and every other empty message.
     #[derive(Clone, PartialEq, prost::Message)]
     pub(crate) struct Empty {}
+}
+
+/// `accesscontrol.v1`: what the engine asks an access-control module before a lookup.
+#[cfg(feature = "docker-plugins")]
+pub(crate) mod accesscontrol {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct CheckAccessRequest {
+        #[prost(string, tag = "1")]
+        pub(crate) pattern: String,
+        #[prost(message, optional, tag = "2")]
+        pub(crate) requester: Option<Requester>,
+    }
+
+    /// `Requester`, without the signing details (not derived here).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct Requester {
+        #[prost(int32, optional, tag = "1")]
+        pub(crate) pid: Option<i32>,
+        #[prost(string, tag = "2")]
+        pub(crate) name: String,
+        #[prost(string, tag = "3")]
+        pub(crate) absolute_binary_path: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct CheckAccessResponse {
+        /// `accesscontrol.v1.Decision`: 0 deny, 1 allow.
+        #[prost(int32, tag = "1")]
+        pub(crate) decision: i32,
+    }
+
+    pub(crate) const ALLOW: i32 = 1;
 }
 
 /// `health.v1`.

@@ -16,8 +16,12 @@
 //! ([`PluginOptions::request_timeout`]). A launched plugin that fails (exits, closes
 //! its connection, never registers) is reported crashed with the reason and restarted
 //! after a bounded exponential backoff; lookups meanwhile fail with
-//! [`Error::Unavailable`](crate::Error::Unavailable), never "not found". Access-control
-//! modules are refused at registration (docs/design.md §14).
+//! [`Error::Unavailable`](crate::Error::Unavailable), never "not found".
+//!
+//! A plugin that registers as an access-control module (`accesscontrol.v1`) holds no
+//! secrets; the socket server asks it `CheckAccess` before each client's `GetSecrets`,
+//! and a deny, a failure or a module that is down refuses the request
+//! (docs/design.md §14).
 
 mod host;
 mod launch;

@@ -13,7 +13,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 use super::PluginOptions;
 use super::launch::{Launched, launch};
 use super::provider::{Cell, PluginResolver, Status};
-use super::session::{Registered, Session, Terms, human};
+use super::session::{Kind, Registered, Session, Terms, human};
 use crate::api::paths;
 use crate::engine::{Engine, ProviderState, Registration, WeakEngine};
 use crate::pattern::Pattern;
@@ -96,13 +96,65 @@ impl PluginHost {
         })
     }
 
-    /// The version and whether it is external, for a plugin of this host.
-    pub(crate) fn describe(&self, name: &str) -> Option<(String, bool)> {
+    /// For a plugin of this host: its version, whether it is external, whether it is
+    /// an access-control module.
+    pub(crate) fn describe(&self, name: &str) -> Option<(String, bool, bool)> {
         if let Some(p) = self.launched.iter().find(|p| p.cell.name == name) {
-            return Some((p.cell.version(), false));
+            return Some((p.cell.version(), false, p.cell.is_access_control()));
         }
         let externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
-        externals.get(name).map(|c| (c.version(), true))
+        externals
+            .get(name)
+            .map(|c| (c.version(), true, c.is_access_control()))
+    }
+
+    /// Asks every access-control module whether `requester` may look `pattern` up;
+    /// the first that denies, fails or is down refuses (a module that is configured
+    /// but cannot answer must not let everything through). Disabled modules are not
+    /// asked.
+    pub(crate) async fn check_access(
+        &self,
+        engine: &Engine,
+        pattern: &Pattern,
+        requester: crate::api::accesscontrol::Requester,
+    ) -> Result<(), String> {
+        use crate::api::accesscontrol::{ALLOW, CheckAccessRequest, CheckAccessResponse};
+        let cells: Vec<Arc<Cell>> = {
+            let externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
+            self.launched
+                .iter()
+                .map(|p| p.cell.clone())
+                .chain(externals.values().cloned())
+                .filter(|c| c.is_access_control())
+                .filter(|c| engine.slot_state(&c.name) != Some(ProviderState::Disabled))
+                .collect()
+        };
+        let req = prost::Message::encode_to_vec(&CheckAccessRequest {
+            pattern: pattern.to_string(),
+            requester: Some(requester),
+        });
+        for cell in cells {
+            let name = &cell.name;
+            let Some(session) = cell.session() else {
+                return Err(format!("access-control module {name} is down"));
+            };
+            let body = session
+                .call(
+                    paths::CHECK_ACCESS,
+                    req.clone(),
+                    self.options.request_timeout,
+                )
+                .await
+                .map_err(|e| format!("access-control module {name} failed: {e:?}"))?;
+            let resp =
+                <CheckAccessResponse as prost::Message>::decode(body.as_ref()).map_err(|e| {
+                    format!("access-control module {name} sent a malformed answer: {e}")
+                })?;
+            if resp.decision != ALLOW {
+                return Err(format!("denied by access-control module {name}"));
+            }
+        }
+        Ok(())
     }
 
     fn track(&self, task: JoinHandle<()>) {
@@ -196,7 +248,7 @@ impl PluginHost {
                 }
             };
             drop(engine);
-            tracing::info!(plugin = %reg.name, pattern = %reg.pattern, "external plugin registered");
+            tracing::info!(plugin = %reg.name, kind = ?reg.kind, "external plugin registered");
             tokio::select! {
                 reason = session.closed() => {
                     cell.crashed(format!("external plugin disconnected: {reason}"));
@@ -246,13 +298,13 @@ impl PluginHost {
             .cloned();
         let cell = match existing {
             Some(cell) => {
-                engine.replace_pattern(&reg.name, reg.pattern.clone())?;
+                engine.replace_pattern(&reg.name, reg.pattern())?;
                 cell
             }
             None => {
                 let cell = Cell::new(&reg.name, true);
                 engine.register(
-                    Registration::resolver(&reg.name, reg.pattern.clone(), self.resolver(&cell))
+                    Registration::resolver(&reg.name, reg.pattern(), self.resolver(&cell))
                         .deadline(self.options.request_timeout),
                 )?;
                 self.externals
@@ -262,7 +314,11 @@ impl PluginHost {
                 cell
             }
         };
-        cell.running(session.clone(), reg.version.clone());
+        cell.running(
+            session.clone(),
+            reg.version.clone(),
+            reg.kind == Kind::AccessControl,
+        );
         Ok(cell)
     }
 }
@@ -313,7 +369,10 @@ async fn supervise(
                 () = stopped(&mut stop) => return,
             }
         }
-        cell.set(Status::Starting, None);
+        // A relaunch keeps showing why it failed until it has registered again.
+        if !matches!(cell.status(), Status::Crashed(_)) {
+            cell.set(Status::Starting, None);
+        }
         match run_once(&path, &cell, &options, &engine, &mut stop).await {
             Ended::Stopped => {
                 cell.set(Status::Stopped, None);
@@ -403,12 +462,16 @@ async fn run_once(
     };
     let session = Arc::new(session);
     if let Some(e) = engine.upgrade()
-        && let Err(err) = e.replace_pattern(&cell.name, reg.pattern.clone())
+        && let Err(err) = e.replace_pattern(&cell.name, reg.pattern())
     {
         tracing::warn!(plugin = %cell.name, error = %err, "could not route to the plugin");
     }
-    tracing::info!(plugin = %cell.name, pattern = %reg.pattern, "plugin registered");
-    cell.running(session.clone(), reg.version);
+    tracing::info!(plugin = %cell.name, kind = ?reg.kind, "plugin registered");
+    cell.running(
+        session.clone(),
+        reg.version.clone(),
+        reg.kind == Kind::AccessControl,
+    );
     enum Then {
         Down(String),
         Stop,

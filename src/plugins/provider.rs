@@ -34,6 +34,7 @@ struct Live {
     session: Option<Arc<Session>>,
     status: Status,
     version: String,
+    access_control: bool,
 }
 
 /// One plugin's shared state: what the supervisor (or the external connection's
@@ -56,6 +57,7 @@ impl Cell {
                 session: None,
                 status: Status::Starting,
                 version: String::new(),
+                access_control: false,
             }),
             changed: watch::channel(0).0,
             kick: Notify::new(),
@@ -87,8 +89,17 @@ impl Cell {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    pub(crate) fn running(&self, session: Arc<Session>, version: String) {
-        self.live().version = version;
+    /// Whether it last registered as an access-control module.
+    pub(crate) fn is_access_control(&self) -> bool {
+        self.live().access_control
+    }
+
+    pub(crate) fn running(&self, session: Arc<Session>, version: String, access_control: bool) {
+        {
+            let mut live = self.live();
+            live.version = version;
+            live.access_control = access_control;
+        }
         self.set(Status::Running, Some(session));
     }
 
@@ -129,6 +140,10 @@ pub(crate) struct PluginResolver {
 impl Resolver for PluginResolver {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
         let name = &self.cell.name;
+        if self.cell.is_access_control() {
+            // A module holds no secrets; it is asked before lookups instead.
+            return Ok(Vec::new());
+        }
         let Some(session) = self.cell.session() else {
             let why = match self.cell.status() {
                 Status::Crashed(reason) => format!("plugin {name} has crashed: {reason}"),

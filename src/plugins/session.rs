@@ -33,7 +33,27 @@ const MAX_REGISTRATION: usize = 64 * 1024;
 pub(crate) struct Registered {
     pub(crate) name: String,
     pub(crate) version: String,
-    pub(crate) pattern: Pattern,
+    pub(crate) kind: Kind,
+}
+
+/// The two kinds of plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A secrets provider, serving this pattern.
+    Provider(Pattern),
+    /// An access-control module, asked before each client lookup.
+    AccessControl,
+}
+
+impl Registered {
+    /// The pattern it is routed by: its own, or `**` for a module (which answers every
+    /// lookup with nothing).
+    pub(crate) fn pattern(&self) -> Pattern {
+        match &self.kind {
+            Kind::Provider(p) => p.clone(),
+            Kind::AccessControl => Pattern::parse("**").expect("a valid pattern"),
+        }
+    }
 }
 
 /// Accepts a registration, or says why not.
@@ -279,21 +299,18 @@ impl Served {
                 req.version
             )));
         }
-        let pattern = match req.metadata {
-            Some(plugins::RegisterKind::SecretsProvider(p)) => Pattern::parse(&p.pattern)
-                .map_err(|e| invalid(format!("pattern {:?}: {e}", p.pattern)))?,
-            Some(plugins::RegisterKind::AccessControlModule(_)) => {
-                return Err(ConnectError::new(
-                    Code::Unimplemented,
-                    "this engine does not host access-control modules",
-                ));
-            }
+        let kind = match req.metadata {
+            Some(plugins::RegisterKind::SecretsProvider(p)) => Kind::Provider(
+                Pattern::parse(&p.pattern)
+                    .map_err(|e| invalid(format!("pattern {:?}: {e}", p.pattern)))?,
+            ),
+            Some(plugins::RegisterKind::AccessControlModule(_)) => Kind::AccessControl,
             None => return Err(invalid("the registration declares no plugin kind".into())),
         };
         let r = Registered {
             name: req.name,
             version: req.version,
-            pattern,
+            kind,
         };
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         if *done {

@@ -238,7 +238,7 @@ impl State {
                     Codec::Proto => resolver::GetSecretsRequest::decode(body).map_err(proto)?,
                     Codec::Json => json::get_secrets_request(body).map_err(bad)?,
                 };
-                let mut resp = self.get_secrets(&req.pattern).await?;
+                let mut resp = self.get_secrets(&req.pattern, &peer).await?;
                 let out = match codec {
                     Codec::Proto => Zeroizing::new(resp.encode_to_vec()),
                     Codec::Json => json::get_secrets_response(&resp),
@@ -307,9 +307,18 @@ impl State {
     async fn get_secrets(
         &self,
         pattern: &str,
+        peer: &Peer,
     ) -> Result<resolver::GetSecretsResponse, ConnectError> {
         let pattern = Pattern::parse(pattern)
             .map_err(|e| ConnectError::new(Code::InvalidArgument, e.to_string()))?;
+        #[cfg(feature = "docker-plugins")]
+        self.engine
+            .plugin_host()
+            .check_access(&self.engine, &pattern, super::hijack::requester(peer))
+            .await
+            .map_err(|m| ConnectError::new(Code::PermissionDenied, m))?;
+        #[cfg(not(feature = "docker-plugins"))]
+        let _ = peer;
         let resolution = self
             .engine
             .get_secrets(&pattern)
@@ -380,13 +389,13 @@ impl State {
                     ProviderState::Crashed(reason) => (plugins::RunStatus::Crashed, reason.clone()),
                 };
                 #[cfg(feature = "docker-plugins")]
-                let (version, external) = self
+                let (version, external, module) = self
                     .engine
                     .plugin_host()
                     .describe(&p.name)
-                    .unwrap_or_else(|| (version.clone(), false));
+                    .unwrap_or_else(|| (version.clone(), false, false));
                 #[cfg(not(feature = "docker-plugins"))]
-                let (version, external) = (version.clone(), false);
+                let (version, external, module) = (version.clone(), false, false);
                 plugins::Plugin {
                     name: p.name,
                     version,
@@ -395,11 +404,13 @@ impl State {
                     configurable: p.configurable,
                     run_status: status as i32,
                     status_message: message,
-                    metadata: Some(plugins::PluginKind::SecretsProvider(
-                        plugins::SecretsProvider {
+                    metadata: Some(if module {
+                        plugins::PluginKind::AccessControlModule(plugins::AccessControlModule {})
+                    } else {
+                        plugins::PluginKind::SecretsProvider(plugins::SecretsProvider {
                             pattern: p.pattern.to_string(),
-                        },
-                    )),
+                        })
+                    }),
                 }
             })
             .collect();

@@ -46,3 +46,26 @@ pub(super) fn hijack(engine: &Engine, mut req: Request<Incoming>) -> Response<Fu
         .insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     r
 }
+
+/// Who is asking, for access-control modules: the peer's pid (`SO_PEERCRED`), its
+/// command name and its executable, as the process table shows them. No signing
+/// details are derived.
+pub(super) fn requester(peer: &super::Peer) -> crate::api::accesscontrol::Requester {
+    let pid = peer.pid;
+    let (name, exe) = match pid {
+        Some(pid) => (
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|s| s.trim_end().to_owned())
+                .unwrap_or_default(),
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        None => (String::new(), String::new()),
+    };
+    crate::api::accesscontrol::Requester {
+        pid,
+        name,
+        absolute_binary_path: exe,
+    }
+}

@@ -405,3 +405,61 @@ async fn an_external_plugin_connects_through_hijack() {
     )
     .await;
 }
+
+/// An access-control module (a launched plugin registered as `accesscontrol.v1`) is
+/// asked before each client's lookup, with the client's pid and name, and its
+/// "deny" refuses the lookup; disabled, it is not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
+    let s = Setup::new();
+    let asked = s.path("asked");
+    let acm = s.plugin(
+        "guard",
+        json!({"mode": "acm", "deny": "team/secret", "marker": asked}),
+    );
+    let engine = s.engine(&[&acm]);
+    engine.start_plugins().await;
+    assert_eq!(state(&engine, "guard"), ProviderState::Running);
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
+    let listed = client.list_plugins().await.unwrap();
+    let guard = listed.iter().find(|p| p.name == "guard").unwrap();
+    assert_eq!(guard.pattern, None, "listed as an access-control module");
+    assert_eq!(guard.version, "v0.0.1");
+    assert!(!guard.external);
+    let found = client.get_secrets(&p("team/db")).await.unwrap();
+    assert_eq!(found[0].value().expose(), b"from-store");
+    let denied = client.get_secrets(&p("team/secret/x")).await.unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
+    assert!(denied.to_string().contains("guard"), "{denied}");
+    let log = std::fs::read_to_string(&asked).unwrap();
+    let me = std::process::id();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].starts_with(&format!("{me} ")),
+        "the requester's pid: {log}"
+    );
+    assert!(lines[0].ends_with(" team/db"), "{log}");
+    assert!(lines[1].ends_with(" team/secret/x"), "{log}");
+    // The module holds no secrets: the in-process lookup does not ask it.
+    assert!(engine.get_secrets(&p("team/secret/x")).await.is_err());
+    engine.disable("guard").unwrap();
+    let e = client.get_secrets(&p("team/secret/x")).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "disabled, the module is not asked: {e}"
+    );
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().lines().count(), 2);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    engine.stop_plugins().await;
+}

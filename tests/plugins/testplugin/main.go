@@ -37,7 +37,8 @@ type config struct {
 	Version     string            `json:"version"`
 	Pattern     string            `json:"pattern"`
 	Secrets     map[string]string `json:"secrets"`
-	Mode        string            `json:"mode"` // serve, crash-once, crash, hang, noregister
+	Mode        string            `json:"mode"` // serve, crash-once, crash, hang, noregister, acm
+	Deny        string            `json:"deny"` // acm: deny patterns starting with this
 	Marker      string            `json:"marker"`
 	Pids        string            `json:"pids"`
 	Pings       string            `json:"pings"`
@@ -183,6 +184,23 @@ func main() {
 		w.WriteHeader(200)
 		w.Write(out)
 	})
+	// An access-control module: records who asked for what, denies by prefix.
+	mux.HandleFunc("/accesscontrol.v1.AccessControlService/CheckAccess", func(w http.ResponseWriter, r *http.Request) {
+		<-registered
+		body, _ := io.ReadAll(r.Body)
+		pattern := decodeString(body, 1)
+		req := []byte(decodeString(body, 2))
+		pid, _ := decodeVarint(req, 1)
+		appendLine(cfg.Marker, fmt.Sprintf("%d %s %s", pid, decodeString(req, 2), pattern))
+		var out []byte
+		if cfg.Deny == "" || !strings.HasPrefix(pattern, cfg.Deny) {
+			out = protowire.AppendTag(out, 1, protowire.VarintType)
+			out = protowire.AppendVarint(out, 1)
+		}
+		w.Header().Set("Content-Type", "application/proto")
+		w.WriteHeader(200)
+		w.Write(out)
+	})
 	server := &http.Server{Handler: mux}
 	go server.Serve(session)
 
@@ -201,11 +219,16 @@ func main() {
 		req = protowire.AppendString(req, cfg.Name)
 		req = protowire.AppendTag(req, 2, protowire.BytesType)
 		req = protowire.AppendString(req, cfg.Version)
-		var sp []byte
-		sp = protowire.AppendTag(sp, 1, protowire.BytesType)
-		sp = protowire.AppendString(sp, cfg.Pattern)
-		req = protowire.AppendTag(req, 3, protowire.BytesType)
-		req = protowire.AppendBytes(req, sp)
+		if cfg.Mode == "acm" {
+			req = protowire.AppendTag(req, 4, protowire.BytesType)
+			req = protowire.AppendBytes(req, nil)
+		} else {
+			var sp []byte
+			sp = protowire.AppendTag(sp, 1, protowire.BytesType)
+			sp = protowire.AppendString(sp, cfg.Pattern)
+			req = protowire.AppendTag(req, 3, protowire.BytesType)
+			req = protowire.AppendBytes(req, sp)
+		}
 		hreq, _ := http.NewRequest("POST", "http://unix/plugins.v1.RegisterService/RegisterPlugin", bytes.NewReader(req))
 		hreq.Header.Set("Content-Type", "application/proto")
 		hreq.Header.Set("Connect-Protocol-Version", "1")
@@ -306,6 +329,26 @@ func decodeString(b []byte, field protowire.Number) string {
 		b = b[m:]
 	}
 	return ""
+}
+
+func decodeVarint(b []byte, field protowire.Number) (uint64, bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, false
+		}
+		b = b[n:]
+		if typ == protowire.VarintType && num == field {
+			v, m := protowire.ConsumeVarint(b)
+			return v, m >= 0
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0, false
+		}
+		b = b[m:]
+	}
+	return 0, false
 }
 
 func decodeDuration(b []byte, field protowire.Number) time.Duration {
