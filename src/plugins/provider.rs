@@ -103,6 +103,15 @@ impl Cell {
         self.set(Status::Running, Some(session));
     }
 
+    /// Marks the plugin down, unless `session` has been replaced meanwhile (the
+    /// supervisor already relaunched it).
+    fn crashed_if_current(&self, session: &Arc<Session>, reason: String) {
+        let current = self.session().is_some_and(|s| Arc::ptr_eq(&s, session));
+        if current {
+            self.crashed(reason);
+        }
+    }
+
     pub(crate) fn crashed(&self, reason: String) {
         tracing::warn!(plugin = %self.name, %reason, "plugin down");
         self.set(Status::Crashed(reason), None);
@@ -180,6 +189,15 @@ impl Resolver for PluginResolver {
                 };
             }
             Err(CallError::Transport(e)) => {
+                // A plugin that died mid-call shows as crashed from now on, not only
+                // once its supervisor has seen the exit.
+                let ended = tokio::time::timeout(Duration::from_millis(500), session.closed());
+                if ended.await.is_ok() {
+                    self.cell.crashed_if_current(
+                        &session,
+                        format!("the plugin failed during a request: {e}"),
+                    );
+                }
                 return Err(Error::Unavailable {
                     reason: format!(
                         "plugin {name} failed during the request (it crashed or closed its connection): {e}"

@@ -206,7 +206,16 @@ impl Session {
             }
             Ok(body)
         };
-        match tokio::time::timeout(timeout, work).await {
+        // A stream is not always woken when its connection ends; the session's end is
+        // watched directly, so a plugin that dies mid-call fails the call at once.
+        let ended = async { CallError::Transport(self.yamux.closed().await) };
+        let call = async {
+            tokio::select! {
+                r = work => r,
+                e = ended => Err(e),
+            }
+        };
+        match tokio::time::timeout(timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Plugin(ConnectError::new(
                 Code::DeadlineExceeded,

@@ -156,13 +156,15 @@ async fn a_crash_mid_request_is_a_typed_failure_then_the_plugin_is_restarted() {
         assert_eq!(r.envelopes().len(), 1);
         assert_eq!(r.failures()[0].provider, "crashy");
     }
-    match state(&engine, "crashy") {
-        ProviderState::Crashed(m) => assert!(
-            m.contains("exited with status 3") || m.contains("connection"),
+    // Crashed as soon as the failed call has returned (or already restarted with a
+    // new connection, on a fast machine: then the lookup below succeeds too).
+    if let ProviderState::Crashed(m) = state(&engine, "crashy") {
+        assert!(
+            m.contains("exited with status 3")
+                || m.contains("failed during a request")
+                || m.contains("closed its connection"),
             "{m}"
-        ),
-        ProviderState::Running => {} // already restarted
-        other => panic!("{other:?}"),
+        );
     }
     wait_for("the restart", Duration::from_secs(5), || {
         state(&engine, "crashy") == ProviderState::Running
