@@ -23,6 +23,15 @@ pub(crate) mod paths {
     pub(crate) const ENABLE_PLUGIN: &str = "/plugins.v1.PluginManagementService/EnablePlugin";
     pub(crate) const DISABLE_PLUGIN: &str = "/plugins.v1.PluginManagementService/DisablePlugin";
     pub(crate) const GET_VERSION: &str = "/health.v1.VersionService/GetVersion";
+    /// Served by the engine on each plugin connection.
+    #[cfg(feature = "docker-plugins")]
+    pub(crate) const REGISTER_PLUGIN: &str = "/plugins.v1.RegisterService/RegisterPlugin";
+    /// Served by each plugin.
+    #[cfg(feature = "docker-plugins")]
+    pub(crate) const PLUGIN_SHUTDOWN: &str = "/plugins.v1.PluginService/Shutdown";
+    /// Served by access-control modules.
+    #[cfg(feature = "docker-plugins")]
+    pub(crate) const CHECK_ACCESS: &str = "/accesscontrol.v1.AccessControlService/CheckAccess";
 }
 
 /// `google.protobuf.Timestamp`.
@@ -82,6 +91,26 @@ impl Timestamp {
             UNIX_EPOCH
                 .checked_sub(Duration::from_secs(t.seconds.unsigned_abs()))?
                 .checked_add(Duration::from_nanos(nanos.into()))
+        }
+    }
+}
+
+/// `google.protobuf.Duration`.
+#[cfg(feature = "docker-plugins")]
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub(crate) struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    pub(crate) seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub(crate) nanos: i32,
+}
+
+#[cfg(feature = "docker-plugins")]
+impl ProtoDuration {
+    pub(crate) fn from_duration(d: Duration) -> ProtoDuration {
+        ProtoDuration {
+            seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
         }
     }
 }
@@ -252,9 +281,75 @@ pub(crate) mod plugins {
         pub(crate) name: String,
     }
 
+    /// `RegisterPluginRequest`: what a plugin says about itself on connecting.
+    #[cfg(feature = "docker-plugins")]
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct RegisterPluginRequest {
+        #[prost(string, tag = "1")]
+        pub(crate) name: String,
+        #[prost(string, tag = "2")]
+        pub(crate) version: String,
+        #[prost(oneof = "RegisterKind", tags = "3, 4")]
+        pub(crate) metadata: Option<RegisterKind>,
+    }
+
+    /// `RegisterPluginRequest.metadata`.
+    #[cfg(feature = "docker-plugins")]
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub(crate) enum RegisterKind {
+        #[prost(message, tag = "3")]
+        SecretsProvider(SecretsProvider),
+        #[prost(message, tag = "4")]
+        AccessControlModule(AccessControlModule),
+    }
+
+    /// `RegisterPluginResponse`.
+    #[cfg(feature = "docker-plugins")]
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct RegisterPluginResponse {
+        #[prost(string, tag = "1")]
+        pub(crate) engine_name: String,
+        #[prost(string, tag = "2")]
+        pub(crate) engine_version: String,
+        #[prost(message, optional, tag = "3")]
+        pub(crate) request_timeout: Option<super::ProtoDuration>,
+    }
+
     /// `EnablePluginResponse` and `DisablePluginResponse`, and every other empty message.
     #[derive(Clone, PartialEq, prost::Message)]
     pub(crate) struct Empty {}
+}
+
+/// `accesscontrol.v1`: what the engine asks an access-control module before a lookup.
+#[cfg(feature = "docker-plugins")]
+pub(crate) mod accesscontrol {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct CheckAccessRequest {
+        #[prost(string, tag = "1")]
+        pub(crate) pattern: String,
+        #[prost(message, optional, tag = "2")]
+        pub(crate) requester: Option<Requester>,
+    }
+
+    /// `Requester`, without the signing details (not derived here).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct Requester {
+        #[prost(int32, optional, tag = "1")]
+        pub(crate) pid: Option<i32>,
+        #[prost(string, tag = "2")]
+        pub(crate) name: String,
+        #[prost(string, tag = "3")]
+        pub(crate) absolute_binary_path: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct CheckAccessResponse {
+        /// `accesscontrol.v1.Decision`: 0 deny, 1 allow.
+        #[prost(int32, tag = "1")]
+        pub(crate) decision: i32,
+    }
+
+    pub(crate) const ALLOW: i32 = 1;
 }
 
 /// `health.v1`.
@@ -293,6 +388,38 @@ mod tests {
                 0x08, 0x80, 0x92, 0xb8, 0xc3, 0x98, 0xfe, 0xff, 0xff, 0xff, 0x01
             ]
         );
+    }
+
+    /// The registration examples of docs/docker-protocol.md §3.2.
+    #[cfg(feature = "docker-plugins")]
+    #[test]
+    fn registration_matches_dockers_examples() {
+        let req = plugins::RegisterPluginRequest {
+            name: "my-plugin".into(),
+            version: "v1.0.0".into(),
+            metadata: Some(plugins::RegisterKind::SecretsProvider(
+                plugins::SecretsProvider {
+                    pattern: "**".into(),
+                },
+            )),
+        };
+        let mut want = vec![0x0a, 0x09];
+        want.extend_from_slice(b"my-plugin");
+        want.extend_from_slice(&[0x12, 0x06]);
+        want.extend_from_slice(b"v1.0.0");
+        want.extend_from_slice(&[0x1a, 0x04, 0x0a, 0x02, b'*', b'*']);
+        assert_eq!(req.encode_to_vec(), want);
+        let resp = plugins::RegisterPluginResponse {
+            engine_name: "docker-pass".into(),
+            engine_version: "v0.1.0".into(),
+            request_timeout: Some(ProtoDuration::from_duration(Duration::ZERO)),
+        };
+        let mut want = vec![0x0a, 0x0b];
+        want.extend_from_slice(b"docker-pass");
+        want.extend_from_slice(&[0x12, 0x06]);
+        want.extend_from_slice(b"v0.1.0");
+        want.extend_from_slice(&[0x1a, 0x00]);
+        assert_eq!(resp.encode_to_vec(), want);
     }
 
     #[test]

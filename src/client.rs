@@ -182,33 +182,7 @@ impl EngineClient {
         let decoded = resolver::GetSecretsResponse::decode(body.as_ref());
         wipe(body);
         let mut response = decoded.map_err(|e| self.malformed(e))?;
-        let mut out = Vec::with_capacity(response.envelopes.len());
-        for e in &mut response.envelopes {
-            let value = SecretValue::new(std::mem::take(&mut e.value));
-            // An id that does not parse is dropped, as Docker's client does.
-            let Ok(id) = Id::parse(&e.id) else {
-                tracing::debug!(id = %e.id, "engine client: dropping an envelope with an invalid id");
-                continue;
-            };
-            let mut envelope = Envelope::from_remote(
-                id,
-                value,
-                std::mem::take(&mut e.provider),
-                Timestamp::to_time(e.resolved_at),
-            )
-            .with_metadata(std::mem::take(&mut e.metadata));
-            if !e.version.is_empty() {
-                envelope = envelope.with_version(std::mem::take(&mut e.version));
-            }
-            if let Some(t) = Timestamp::to_time(e.created_at) {
-                envelope = envelope.with_created_at(t);
-            }
-            if let Some(t) = Timestamp::to_time(e.expires_at) {
-                envelope = envelope.with_expires_at(t);
-            }
-            out.push(envelope);
-        }
-        Ok(out)
+        Ok(envelopes_from_wire(&mut response.envelopes))
     }
 
     /// `AuthorizerService/Authorize`: whether the engine allows this process to read
@@ -457,6 +431,38 @@ impl EngineClient {
             reason: format!("talking to the engine at {}: {e}", self.inner.socket),
         }
     }
+}
+
+/// Envelopes as a `GetSecretsResponse` carries them, taken out of the message (values
+/// moved, not copied). An id that does not parse is dropped, as Docker's client does.
+pub(crate) fn envelopes_from_wire(wire: &mut [resolver::Envelope]) -> Vec<Envelope> {
+    let mut out = Vec::with_capacity(wire.len());
+    for e in wire.iter_mut() {
+        let value = SecretValue::new(std::mem::take(&mut e.value));
+        // An id that does not parse is dropped, as Docker's client does.
+        let Ok(id) = Id::parse(&e.id) else {
+            tracing::debug!(id = %e.id, "engine client: dropping an envelope with an invalid id");
+            continue;
+        };
+        let mut envelope = Envelope::from_remote(
+            id,
+            value,
+            std::mem::take(&mut e.provider),
+            Timestamp::to_time(e.resolved_at),
+        )
+        .with_metadata(std::mem::take(&mut e.metadata));
+        if !e.version.is_empty() {
+            envelope = envelope.with_version(std::mem::take(&mut e.version));
+        }
+        if let Some(t) = Timestamp::to_time(e.created_at) {
+            envelope = envelope.with_created_at(t);
+        }
+        if let Some(t) = Timestamp::to_time(e.expires_at) {
+            envelope = envelope.with_expires_at(t);
+        }
+        out.push(envelope);
+    }
+    out
 }
 
 /// Connects to `socket`.

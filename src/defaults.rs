@@ -67,6 +67,13 @@ pub struct DefaultOptions {
     /// session cache does not hold the identity (`docker-pass` on a terminal).
     #[cfg(feature = "file")]
     pub file_prompt: Option<file::Prompt>,
+    /// Plugin binaries to launch ([`EngineBuilder::plugin`]); started by
+    /// [`Engine::start_plugins`](crate::Engine::start_plugins).
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub plugins: Vec<std::path::PathBuf>,
+    /// How plugins are supervised.
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub plugin_options: crate::plugins::PluginOptions,
 }
 
 impl DefaultOptions {
@@ -100,6 +107,10 @@ impl DefaultOptions {
                 0 => None,
                 ms => Some(std::time::Duration::from_millis(ms.into())),
             },
+            #[cfg(all(feature = "docker-plugins", unix))]
+            plugins: Vec::new(),
+            #[cfg(all(feature = "docker-plugins", unix))]
+            plugin_options: Default::default(),
         }
     }
 }
@@ -136,9 +147,17 @@ const KEYCHAIN_NAME: &str = "docker-pass";
 const FILE_NAME: &str = "file";
 
 fn builder(options: &DefaultOptions) -> EngineBuilder {
-    Engine::builder()
+    let b = Engine::builder()
         .config(options.config.clone().unwrap_or(ConfigLocation::Default))
-        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE))
+        .deadline(options.deadline.unwrap_or(crate::engine::DEFAULT_DEADLINE));
+    #[cfg(all(feature = "docker-plugins", unix))]
+    let b = options
+        .plugins
+        .iter()
+        .fold(b.plugin_options(options.plugin_options.clone()), |b, p| {
+            b.plugin(p)
+        });
+    b
 }
 
 fn any() -> Pattern {

@@ -9,6 +9,8 @@ mod blocking;
 mod builder;
 mod call;
 mod config;
+#[cfg(all(feature = "docker-plugins", unix))]
+mod plugin_host;
 mod registration;
 mod resolution;
 mod slot;
@@ -25,6 +27,10 @@ pub use registration::{PluginInfo, ProviderState, Registration};
 pub use resolution::Resolution;
 
 use call::{AbortOnDrop, Answer, Call, NoAnswer};
+#[cfg(all(feature = "docker-plugins", unix))]
+pub(crate) use plugin_host::WeakEngine;
+#[cfg(all(feature = "docker-plugins", unix))]
+pub(crate) use slot::check_name;
 use slot::{Slot, make_slot};
 
 use crate::envelope::{Envelope, Metadata};
@@ -86,6 +92,8 @@ struct Inner {
     config_path: Option<std::path::PathBuf>,
     /// Created on first use of [`Engine::blocking`].
     runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
+    #[cfg(all(feature = "docker-plugins", unix))]
+    plugins: Arc<crate::plugins::PluginHost>,
 }
 
 impl Drop for Inner {
@@ -214,6 +222,10 @@ impl Engine {
             default_store: None,
             deadline: DEFAULT_DEADLINE,
             config: ConfigLocation::Default,
+            #[cfg(all(feature = "docker-plugins", unix))]
+            plugins: Vec::new(),
+            #[cfg(all(feature = "docker-plugins", unix))]
+            plugin_options: Default::default(),
         }
     }
 
@@ -225,7 +237,11 @@ impl Engine {
             .iter()
             .map(|s| {
                 let state = match s.state() {
-                    ProviderState::Running if s.resolver.is_locked() => ProviderState::Locked,
+                    ProviderState::Running => match s.resolver.crash_reason() {
+                        Some(reason) => ProviderState::Crashed(reason),
+                        None if s.resolver.is_locked() => ProviderState::Locked,
+                        None => ProviderState::Running,
+                    },
                     other => other,
                 };
                 PluginInfo {
@@ -273,7 +289,15 @@ impl Engine {
     /// running one is refused with [`Error::NotConfigurable`].
     pub async fn enable(&self, name: &str) -> Result<(), Error> {
         let slot = self.slot(name)?;
-        let state = slot.state();
+        let state = match slot.state() {
+            // A plugin that is down is restarted by `enable`, as a crashed provider
+            // is re-initialised.
+            ProviderState::Running => match slot.resolver.crash_reason() {
+                Some(reason) => ProviderState::Crashed(reason),
+                None => ProviderState::Running,
+            },
+            other => other,
+        };
         if !slot.configurable && !matches!(state, ProviderState::Crashed(_)) {
             return Err(Error::NotConfigurable {
                 name: name.to_owned(),
@@ -290,6 +314,13 @@ impl Engine {
                     after: slot.deadline,
                 }));
             if let Err(e) = outcome {
+                if slot.state() == ProviderState::Running {
+                    // A plugin that is down: its supervisor, not the saved state,
+                    // keeps track of it.
+                    return Err(Error::Crashed {
+                        reason: format!("{name} could not be restarted: {e}"),
+                    });
+                }
                 if matches!(state, ProviderState::Crashed(_)) {
                     let reason = e.to_string();
                     slot.set_state(ProviderState::Crashed(reason.clone()));

@@ -50,6 +50,8 @@ pub mod fuzzing;
 mod grammar;
 mod id;
 mod pattern;
+#[cfg(all(feature = "docker-plugins", unix))]
+pub mod plugins;
 pub mod providers;
 mod reference;
 mod resolver;

@@ -67,6 +67,18 @@ pub trait Resolver: Send + Sync + 'static {
         false
     }
 
+    /// Why a provider that runs outside this process (a plugin) is down now, or
+    /// `None` while it is up. [`Engine::plugins`](crate::Engine::plugins) then reports
+    /// it as [`ProviderState::Crashed`](crate::ProviderState::Crashed) with this
+    /// reason, while the engine keeps asking it: each call fails with its own error,
+    /// so the failure is reported rather than the provider silently skipped, and
+    /// nothing is persisted (the process is restarted, not the user's choice changed).
+    /// `enable` calls [`reinitialize`](Self::reinitialize) on such a provider. Keep it
+    /// cheap.
+    fn crash_reason(&self) -> Option<String> {
+        None
+    }
+
     /// Called when a crashed provider is enabled again: reconnect, re-read
     /// configuration. An error keeps the provider crashed with that reason.
     async fn reinitialize(&self) -> Result<(), Error> {

@@ -33,6 +33,8 @@
 //! small body next to the headers, and base64's small stack buffer (JSON codec).
 
 mod handlers;
+#[cfg(feature = "docker-plugins")]
+mod hijack;
 mod listener;
 mod policy;
 mod write_deadline;
@@ -382,7 +384,9 @@ async fn serve_connection(
                 state.options.idle_timeout,
             )),
             service,
-        );
+        )
+        // `GET /hijack` hands the connection to an external plugin.
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let mut graceful = false;
     loop {

@@ -20,6 +20,10 @@ pub struct EngineBuilder {
     pub(super) default_store: Option<String>,
     pub(super) deadline: Duration,
     pub(super) config: ConfigLocation,
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub(super) plugins: Vec<std::path::PathBuf>,
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub(super) plugin_options: crate::plugins::PluginOptions,
 }
 
 impl EngineBuilder {
@@ -65,6 +69,23 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds a plugin binary built with Docker's plugin SDK, launched by
+    /// [`Engine::start_plugins`] and named after its file (without `.exe`). It is a
+    /// configurable provider; until it registers it declares `**` (see
+    /// [`crate::plugins`]).
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub fn plugin(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.plugins.push(path.into());
+        self
+    }
+
+    /// How plugins are supervised (timeouts, restart backoff).
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub fn plugin_options(mut self, options: crate::plugins::PluginOptions) -> Self {
+        self.plugin_options = options;
+        self
+    }
+
     /// Checks the registrations, reads the config file and builds the engine. Does not
     /// contact any provider: they connect on first use.
     ///
@@ -72,7 +93,27 @@ impl EngineBuilder {
     /// [`Error::InvalidProvider`] for a bad or duplicate name, [`Error::Config`] for an
     /// unreadable config file, [`Error::UnknownProvider`] when the default store names
     /// no registered store.
-    pub fn build(self) -> Result<Engine, Error> {
+    #[cfg_attr(not(all(feature = "docker-plugins", unix)), allow(unused_mut))]
+    pub fn build(mut self) -> Result<Engine, Error> {
+        #[cfg(all(feature = "docker-plugins", unix))]
+        let host = {
+            for p in &self.plugins {
+                if crate::plugins::name_from_path(p).is_none() {
+                    return Err(Error::InvalidProvider {
+                        name: p.display().to_string(),
+                        reason: "a plugin's name comes from its file name, which must be UTF-8",
+                    });
+                }
+            }
+            let host = crate::plugins::PluginHost::new(
+                self.plugin_options.clone(),
+                std::mem::take(&mut self.plugins),
+            );
+            for p in &host.launched {
+                self.registrations.push(host.registration(p));
+            }
+            Arc::new(host)
+        };
         let config_path = self.config.resolve();
         let saved = match &config_path {
             Some(p) => config::load(p)?,
@@ -112,6 +153,8 @@ impl EngineBuilder {
                 config_path,
                 deadline: self.deadline,
                 runtime: OnceLock::new(),
+                #[cfg(all(feature = "docker-plugins", unix))]
+                plugins: host,
             }),
         })
     }

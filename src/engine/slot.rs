@@ -18,15 +18,10 @@ pub(super) fn make_slot(
     default_deadline: Duration,
     taken: impl Fn(&str) -> bool,
 ) -> Result<Slot, Error> {
-    let valid = !r.name.is_empty()
-        && r.name.len() <= 64
-        && r.name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !valid {
+    if let Err(reason) = check_name(&r.name) {
         return Err(Error::InvalidProvider {
             name: r.name,
-            reason: "names are 1 to 64 of a-z, 0-9 and -",
+            reason,
         });
     }
     if taken(&r.name) {
@@ -52,8 +47,22 @@ pub(super) fn make_slot(
         deadline: r.deadline.unwrap_or(default_deadline),
         resolver: r.resolver,
         store: r.store,
-        state: Mutex::new(state),
+        state: Arc::new(Mutex::new(state)),
     })
+}
+
+/// Whether `name` may name a provider.
+pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err("names are 1 to 64 of a-z, 0-9 and -")
+    }
 }
 
 pub(super) struct Slot {
@@ -64,7 +73,9 @@ pub(super) struct Slot {
     pub(super) deadline: Duration,
     pub(super) resolver: Arc<dyn Resolver>,
     pub(super) store: Option<Arc<dyn Store>>,
-    state: Mutex<ProviderState>,
+    /// Shared with the slot that replaces this one when a plugin re-registers with
+    /// another pattern, so a state set through either is the provider's.
+    state: Arc<Mutex<ProviderState>>,
 }
 
 impl Slot {
@@ -74,6 +85,22 @@ impl Slot {
     pub(super) fn set_state(&self, state: ProviderState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
+    /// The same provider, in the same state, declaring `pattern` (a plugin that
+    /// registered with a pattern of its own).
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub(super) fn with_pattern(&self, pattern: Pattern) -> Slot {
+        Slot {
+            name: self.name.clone(),
+            pattern,
+            configurable: self.configurable,
+            case_insensitive: self.case_insensitive,
+            deadline: self.deadline,
+            resolver: self.resolver.clone(),
+            store: self.store.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     pub(super) fn serves(&self, id: &Id) -> bool {
         if self.case_insensitive {
             self.pattern.matches_ignore_case(id)

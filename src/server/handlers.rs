@@ -100,6 +100,10 @@ impl State {
         if req.uri().path() == "/health" && req.method() == Method::GET {
             return plain(StatusCode::OK, "ok");
         }
+        #[cfg(feature = "docker-plugins")]
+        if req.uri().path() == "/hijack" {
+            return super::hijack::hijack(&self.engine, req);
+        }
         let Some(method) = Rpc::from_path(req.uri().path()) else {
             let e = ConnectError::new(
                 Code::Unimplemented,
@@ -256,7 +260,7 @@ impl State {
                     Codec::Proto => resolver::GetSecretsRequest::decode(body).map_err(proto)?,
                     Codec::Json => json::get_secrets_request(body).map_err(bad)?,
                 };
-                let mut resp = self.get_secrets(&req.pattern).await?;
+                let mut resp = self.get_secrets(&req.pattern, &peer).await?;
                 let out = match codec {
                     Codec::Proto => Zeroizing::new(resp.encode_to_vec()),
                     Codec::Json => json::get_secrets_response(&resp),
@@ -325,9 +329,18 @@ impl State {
     async fn get_secrets(
         &self,
         pattern: &str,
+        peer: &Peer,
     ) -> Result<resolver::GetSecretsResponse, ConnectError> {
         let pattern = Pattern::parse(pattern)
             .map_err(|e| ConnectError::new(Code::InvalidArgument, e.to_string()))?;
+        #[cfg(feature = "docker-plugins")]
+        self.engine
+            .plugin_host()
+            .check_access(&self.engine, &pattern, super::hijack::requester(peer))
+            .await
+            .map_err(|m| ConnectError::new(Code::PermissionDenied, m))?;
+        #[cfg(not(feature = "docker-plugins"))]
+        let _ = peer;
         let resolution = self
             .engine
             .get_secrets(&pattern)
@@ -397,19 +410,29 @@ impl State {
                     ProviderState::Disabled => (plugins::RunStatus::Stopped, String::new()),
                     ProviderState::Crashed(reason) => (plugins::RunStatus::Crashed, reason.clone()),
                 };
+                #[cfg(feature = "docker-plugins")]
+                let (version, external, module) = self
+                    .engine
+                    .plugin_host()
+                    .describe(&p.name)
+                    .unwrap_or_else(|| (version.clone(), false, false));
+                #[cfg(not(feature = "docker-plugins"))]
+                let (version, external, module) = (version.clone(), false, false);
                 plugins::Plugin {
                     name: p.name,
-                    version: version.clone(),
+                    version,
                     disabled: p.state == ProviderState::Disabled,
-                    external: false,
+                    external,
                     configurable: p.configurable,
                     run_status: status as i32,
                     status_message: message,
-                    metadata: Some(plugins::PluginKind::SecretsProvider(
-                        plugins::SecretsProvider {
+                    metadata: Some(if module {
+                        plugins::PluginKind::AccessControlModule(plugins::AccessControlModule {})
+                    } else {
+                        plugins::PluginKind::SecretsProvider(plugins::SecretsProvider {
                             pattern: p.pattern.to_string(),
-                        },
-                    )),
+                        })
+                    }),
                 }
             })
             .collect();

@@ -228,14 +228,68 @@ pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
             ]
         })
         .collect();
+    print_table(&rows);
+    Ok(())
+}
+
+/// `plugins ls --engine`: the plugins of a running engine, from its `ListPlugins`.
+#[cfg(unix)]
+pub(crate) fn plugins_ls_remote(
+    socket: secrets_engine::EngineSocket,
+    json: bool,
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start a runtime: {e}"), 1))?;
+    let client = secrets_engine::EngineClient::new(socket);
+    let plugins = rt.block_on(client.list_plugins())?;
+    if json {
+        let all: Vec<Value> = plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "pattern": p.pattern.as_ref().map(Pattern::as_str),
+                    "configurable": p.configurable,
+                    "external": p.external,
+                    "state": p.state.to_string(),
+                    "message": p.message,
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(all));
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = plugins
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.pattern
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                if p.configurable { "yes" } else { "no" }.to_string(),
+                p.state.to_string(),
+                p.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[[String; 5]]) {
     let header = ["NAME", "PATTERN", "CONFIGURABLE", "STATE", "MESSAGE"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
         }
     }
-    for r in std::iter::once(&header).chain(&rows) {
+    for r in std::iter::once(&header).chain(rows) {
         let line: Vec<String> = r
             .iter()
             .zip(widths)
@@ -243,7 +297,6 @@ pub(crate) fn plugins_ls(engine: &Engine, json: bool) -> Result<(), Failure> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    Ok(())
 }
 
 pub(crate) fn onepassword_setup(engine: &Engine) -> Result<(), Failure> {

@@ -57,7 +57,9 @@ pub(crate) fn serve(
     store: StoreChoice,
     sockets: &[String],
     allow_uids: &[u32],
+    mut plugins: Vec<std::path::PathBuf>,
 ) -> Result<(), Failure> {
+    plugins.extend(plugin_dir_entries());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,7 +68,11 @@ pub(crate) fn serve(
     let outcome = rt.block_on(async {
         let mut options = secrets_engine::DefaultOptions::default();
         options.store = store;
+        options.plugins = plugins;
         let (engine, _) = secrets_engine::default_engine(options).await?;
+        // Each launched plugin has registered, or is reported crashed and restarting,
+        // before the first client is served.
+        engine.start_plugins().await;
         let sockets: Vec<EngineSocket> = if sockets.is_empty() {
             default_sockets()
         } else {
@@ -80,20 +86,44 @@ pub(crate) fn serve(
         limits.allowed_uids.extend_from_slice(allow_uids);
         let shown: Vec<String> = sockets.iter().map(ToString::to_string).collect();
         eprintln!("docker-pass: engine serving on {}", shown.join(", "));
-        let server = EngineServer::new(engine)
+        let server = EngineServer::new(engine.clone())
             .options(limits)
             .version(EngineVersion {
                 version: format!("v{}", env!("CARGO_PKG_VERSION")),
                 date: env!("DOCKER_PASS_DATE").into(),
                 commit: env!("DOCKER_PASS_COMMIT").into(),
             });
-        server.serve(listeners, stop_signal()).await?;
+        let served = server.serve(listeners, stop_signal()).await;
+        // Plugins stop after the sockets close, so no request reaches a stopped one.
+        engine.stop_plugins().await;
+        served?;
         eprintln!("docker-pass: engine stopped");
         Ok::<(), secrets_engine::Error>(())
     });
     // A provider call stuck in the OS must not keep the process alive.
     rt.shutdown_timeout(Duration::from_millis(200));
     outcome.map_err(Failure::from)
+}
+
+/// Every executable file in `<config dir>/secrets-engine/plugins/`, sorted by name.
+fn plugin_dir_entries() -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(dir) = secrets_engine::plugins::plugin_dir() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        // A link to a binary installed elsewhere counts: its target is checked.
+        .filter(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// SIGTERM or SIGINT.

@@ -157,6 +157,11 @@ enum EngineAction {
         /// runtime running as root.
         #[arg(long = "allow-uid", value_name = "UID")]
         allow_uids: Vec<u32>,
+        /// Launch this plugin binary, built with Docker's plugin SDK (repeatable); its
+        /// name is the file name. Every executable in `<config dir>/secrets-engine/plugins/`
+        /// is launched too.
+        #[arg(long = "plugin", value_name = "PATH")]
+        plugins: Vec<std::path::PathBuf>,
     },
 }
 
@@ -171,6 +176,10 @@ enum PluginsAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Ask a running engine (`engine serve`, or Docker's) instead of this
+        /// process's own: its plugins, launched and external, as they run now.
+        #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        engine: Option<String>,
     },
     /// Enable a configurable provider (retries a crashed one).
     #[command(after_help = "Example:\n  docker-pass plugins enable file")]
@@ -347,12 +356,22 @@ fn forwarding(_: &str) -> Result<Engine, Failure> {
 }
 
 #[cfg(unix)]
-fn serve(store: StoreChoice, sockets: &[String], allow_uids: &[u32]) -> Result<(), Failure> {
-    engine::serve(store, sockets, allow_uids)
+fn serve(
+    store: StoreChoice,
+    sockets: &[String],
+    allow_uids: &[u32],
+    plugins: Vec<std::path::PathBuf>,
+) -> Result<(), Failure> {
+    engine::serve(store, sockets, allow_uids, plugins)
 }
 
 #[cfg(not(unix))]
-fn serve(_: StoreChoice, _: &[String], _: &[u32]) -> Result<(), Failure> {
+fn serve(
+    _: StoreChoice,
+    _: &[String],
+    _: &[u32],
+    _: Vec<std::path::PathBuf>,
+) -> Result<(), Failure> {
     Err(Failure::new(
         "engine serve needs Unix sockets, which this build does not have",
         1,
@@ -405,10 +424,21 @@ fn main() -> ExitCode {
                 EngineAction::Serve {
                     sockets,
                     allow_uids,
+                    plugins,
                 },
-        } => store_choice(&cli.store).and_then(|store| serve(store, &sockets, &allow_uids)),
+        } => {
+            store_choice(&cli.store).and_then(|store| serve(store, &sockets, &allow_uids, plugins))
+        }
+        #[cfg(unix)]
+        Command::Plugins {
+            action:
+                PluginsAction::Ls {
+                    json,
+                    engine: Some(socket),
+                },
+        } => commands::plugins_ls_remote(engine::socket(&socket), json),
         Command::Plugins { action } => engine(&cli.store, true).and_then(|e| match action {
-            PluginsAction::Ls { json } => commands::plugins_ls(&e, json),
+            PluginsAction::Ls { json, .. } => commands::plugins_ls(&e, json),
             PluginsAction::Enable { name } => e.blocking().enable(&name).map_err(Failure::from),
             PluginsAction::Disable { name } => e.blocking().disable(&name).map_err(Failure::from),
             PluginsAction::OnePassword {

@@ -9,6 +9,8 @@ pub mod keyring;
 pub mod services;
 #[cfg(target_os = "linux")]
 pub mod session_keyring;
+#[cfg(target_os = "linux")]
+pub mod testplugin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

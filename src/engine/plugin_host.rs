@@ -1,0 +1,87 @@
+//! What the plugin host needs of the engine: a handle that does not keep it alive,
+//! a provider's state, re-routing a plugin by the pattern it registered, and the
+//! engine's calls to start and stop its plugins.
+
+use std::sync::{Arc, Weak};
+
+use super::{Engine, Inner, ProviderState, Providers};
+use crate::error::Error;
+use crate::pattern::Pattern;
+use crate::router::Router;
+
+/// An engine that plugin tasks can reach without keeping it alive (the engine owns
+/// them, so a strong handle would be a cycle).
+#[derive(Clone)]
+pub(crate) struct WeakEngine(Weak<Inner>);
+
+impl WeakEngine {
+    pub(crate) fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
+}
+
+impl Engine {
+    pub(crate) fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    /// The stored state of the provider `name`, if there is one.
+    pub(crate) fn slot_state(&self, name: &str) -> Option<ProviderState> {
+        self.slots()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.state())
+    }
+
+    /// Routes lookups to provider `name` by `pattern` from now on.
+    pub(crate) fn replace_pattern(&self, name: &str, pattern: Pattern) -> Result<(), Error> {
+        let mut providers = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let slots: Vec<_> = providers.slots().cloned().collect();
+        if !slots.iter().any(|s| s.name == name) {
+            return Err(Error::UnknownProvider {
+                name: name.to_owned(),
+            });
+        }
+        let mut rebuilt = Providers {
+            router: Router::new(),
+        };
+        for s in slots {
+            if s.name == name {
+                rebuilt.push(Arc::new(s.with_pattern(pattern.clone())));
+            } else {
+                rebuilt.push(s);
+            }
+        }
+        *providers = rebuilt;
+        Ok(())
+    }
+
+    pub(crate) fn plugin_host(&self) -> &Arc<crate::plugins::PluginHost> {
+        &self.inner.plugins
+    }
+
+    /// Launches the plugins added with [`EngineBuilder::plugin`](super::EngineBuilder::plugin)
+    /// (a disabled one waits until enabled) and waits until each has registered or
+    /// failed, at most the registration timeout and 2 s. A plugin that failed is
+    /// reported crashed by [`plugins`](Engine::plugins) and restarted with a backoff.
+    /// Calling it again does nothing.
+    ///
+    /// Must be called within a Tokio runtime, which then runs the plugins' supervisors.
+    pub async fn start_plugins(&self) {
+        let host = self.inner.plugins.clone();
+        host.start(self).await;
+    }
+
+    /// Stops every plugin, launched or external: `PluginService/Shutdown`, the
+    /// connection closed, then each launched plugin's process group stopped (SIGINT,
+    /// SIGKILL after the shutdown timeout) and reaped. Dropping the engine without
+    /// calling it kills the process groups.
+    pub async fn stop_plugins(&self) {
+        let host = self.inner.plugins.clone();
+        host.stop().await;
+    }
+}

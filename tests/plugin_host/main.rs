@@ -1,0 +1,467 @@
+//! The plugin host against the project's own Go plugin, which speaks the plugin side
+//! of Docker's protocol on hashicorp/yamux: launched (fd 3) and external
+//! (`GET /hijack`), a lookup merged with a store, a crash mid-request, a plugin that
+//! never registers, one that hangs, disable/enable persisted, and no process left
+//! behind when the engine stops.
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use secrets_engine::plugins::PluginOptions;
+use secrets_engine::server::{EngineListener, EngineServer};
+use secrets_engine::{ConfigLocation, Engine, EngineSocket, ErrorKind, ProviderState};
+use secrets_engine_test_support::testplugin::{alive, install, pids};
+use secrets_engine_test_support::{memory, p};
+use serde_json::json;
+
+fn options() -> PluginOptions {
+    let mut o = PluginOptions::default();
+    o.registration_timeout = Duration::from_secs(1);
+    o.request_timeout = Duration::from_secs(1);
+    o.shutdown_timeout = Duration::from_secs(1);
+    o.restart_delay = Duration::from_millis(200);
+    o.max_restart_delay = Duration::from_secs(1);
+    o
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// A launched plugin `name` with `config` (plus its pids file).
+    fn plugin(&self, name: &str, mut config: serde_json::Value) -> PathBuf {
+        config["pids"] = json!(self.path(&format!("{name}.pids")));
+        install(self.dir.path(), name, &config)
+    }
+    fn pids(&self, name: &str) -> Vec<u32> {
+        pids(&self.path(&format!("{name}.pids")))
+    }
+    fn engine(&self, plugins: &[&Path]) -> Engine {
+        let mut b = Engine::builder()
+            .config(ConfigLocation::Path(self.path("config.json")))
+            .store(
+                "memory",
+                p("team/**"),
+                memory(&[("team/db", b"from-store")]),
+            )
+            .plugin_options(options());
+        for pl in plugins {
+            b = b.plugin(*pl);
+        }
+        b.build().unwrap()
+    }
+}
+
+fn state(engine: &Engine, name: &str) -> ProviderState {
+    engine
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} is listed"))
+        .state
+}
+
+async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn values(r: &secrets_engine::Resolution) -> Vec<(String, String, Vec<u8>)> {
+    r.envelopes()
+        .iter()
+        .map(|e| {
+            (
+                e.id().to_string(),
+                e.provider().to_owned(),
+                e.value().expose().to_vec(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launched_plugin_registers_its_pattern_and_merges_with_a_store() {
+    let s = Setup::new();
+    let plug = s.plugin(
+        "plug",
+        json!({"pattern": "plug/**", "secrets": {"plug/token": "from-plugin", "other/x": "outside"}}),
+    );
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    let info = engine.plugins();
+    let mine = info.iter().find(|p| p.name == "plug").unwrap();
+    assert_eq!(mine.state, ProviderState::Running);
+    assert_eq!(
+        mine.pattern.as_str(),
+        "plug/**",
+        "routed by its declared pattern"
+    );
+    assert!(mine.configurable);
+
+    let found = engine.get_secrets(&p("**")).await.unwrap();
+    assert_eq!(
+        values(&found),
+        [
+            ("team/db".into(), "memory".into(), b"from-store".to_vec()),
+            ("plug/token".into(), "plug".into(), b"from-plugin".to_vec()),
+        ]
+    );
+    assert!(found.failures().is_empty());
+    // Routed by the declared pattern: a lookup outside it does not reach the plugin.
+    assert_eq!(
+        engine.routed_providers(&p("team/**")),
+        ["memory"],
+        "the plugin is not asked for ids outside its pattern"
+    );
+    let nothing = engine.get_secrets(&p("plug/none")).await.unwrap_err();
+    assert_eq!(nothing.kind(), ErrorKind::NotFound);
+    engine.stop_plugins().await;
+    wait_for("the plugin to be gone", Duration::from_secs(1), || {
+        s.pids("plug").iter().all(|p| !alive(*p))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_request_is_a_typed_failure_then_the_plugin_is_restarted() {
+    let s = Setup::new();
+    let plug = s.plugin(
+        "crashy",
+        json!({"pattern": "crashy/**", "secrets": {"crashy/a": "v"}, "mode": "crash-once",
+               "marker": s.path("crashed")}),
+    );
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    assert_eq!(state(&engine, "crashy"), ProviderState::Running);
+
+    let e = engine.get_secrets(&p("crashy/**")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains("crashy"), "{e}");
+    // Merged with the store: the store's answer comes with the plugin's failure.
+    let partial = engine.get_secrets(&p("**")).await;
+    if let Ok(r) = &partial {
+        assert_eq!(r.envelopes().len(), 1);
+        assert_eq!(r.failures()[0].provider, "crashy");
+    }
+    // Crashed as soon as the failed call has returned (or already restarted with a
+    // new connection, on a fast machine: then the lookup below succeeds too).
+    if let ProviderState::Crashed(m) = state(&engine, "crashy") {
+        assert!(
+            m.contains("exited with status 3")
+                || m.contains("failed during a request")
+                || m.contains("closed its connection"),
+            "{m}"
+        );
+    }
+    wait_for("the restart", Duration::from_secs(5), || {
+        state(&engine, "crashy") == ProviderState::Running
+    })
+    .await;
+    let found = engine.get_secrets(&p("crashy/**")).await.unwrap();
+    assert_eq!(values(&found)[0].2, b"v");
+    assert_eq!(s.pids("crashy").len(), 2, "launched twice");
+    engine.stop_plugins().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_never_registers_times_out_and_is_crashed() {
+    let s = Setup::new();
+    let plug = s.plugin("silent", json!({"pattern": "**", "mode": "noregister"}));
+    let engine = s.engine(&[&plug]);
+    let start = Instant::now();
+    engine.start_plugins().await;
+    assert!(start.elapsed() < Duration::from_secs(4));
+    let ProviderState::Crashed(message) = state(&engine, "silent") else {
+        panic!("crashed");
+    };
+    assert!(
+        message.starts_with("plugin registration timed out after 1s; restarting in"),
+        "{message}"
+    );
+    let first = s.pids("silent")[0];
+    wait_for("the process to be stopped", Duration::from_secs(3), || {
+        !alive(first)
+    })
+    .await;
+    // Its failure is reported, not masked as not-found; the store still answers.
+    let r = engine.get_secrets(&p("**")).await.unwrap();
+    assert_eq!(values(&r)[0].0, "team/db");
+    assert_eq!(r.failures()[0].provider, "silent");
+    assert_eq!(r.failures()[0].error.kind(), ErrorKind::Unavailable);
+    // Restarted with a backoff.
+    wait_for("a relaunch", Duration::from_secs(5), || {
+        s.pids("silent").len() >= 2
+    })
+    .await;
+    engine.stop_plugins().await;
+    wait_for("the plugin to be gone", Duration::from_secs(1), || {
+        s.pids("silent").iter().all(|p| !alive(*p))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_hangs_is_cut_off_at_its_request_timeout() {
+    let s = Setup::new();
+    let plug = s.plugin(
+        "stuck",
+        json!({"pattern": "stuck/**", "mode": "hang", "marker": s.path("hanging")}),
+    );
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    let start = Instant::now();
+    let e = engine.get_secrets(&p("stuck/x")).await.unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(s.path("hanging").exists(), "the call reached the plugin");
+    // A hanging call does not crash the plugin.
+    assert_eq!(state(&engine, "stuck"), ProviderState::Running);
+    engine.stop_plugins().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_engine_leaves_no_plugin_process() {
+    let s = Setup::new();
+    let a = s.plugin("a", json!({"pattern": "a/**", "child": true}));
+    let b = s.plugin(
+        "b",
+        json!({"pattern": "b/**", "mode": "hang", "child": true}),
+    );
+    let engine = s.engine(&[&a, &b]);
+    engine.start_plugins().await;
+    let all: Vec<u32> = [s.pids("a"), s.pids("b")].concat();
+    assert_eq!(all.len(), 4, "two plugins, each with a child");
+    assert!(all.iter().all(|p| alive(*p)));
+    let start = Instant::now();
+    engine.stop_plugins().await;
+    assert!(start.elapsed() < Duration::from_secs(4));
+    // SIGKILL is delivered asynchronously: allow the kernel a moment.
+    wait_for(
+        "every plugin process to be gone",
+        Duration::from_secs(1),
+        || all.iter().all(|p| !alive(*p)),
+    )
+    .await;
+
+    // Dropped without stop_plugins: the process groups are killed all the same.
+    let s2 = Setup::new();
+    let c = s2.plugin("c", json!({"pattern": "c/**", "child": true}));
+    let engine = s2.engine(&[&c]);
+    engine.start_plugins().await;
+    let pids = s2.pids("c");
+    assert_eq!(pids.len(), 2);
+    drop(engine);
+    wait_for(
+        "the dropped engine's plugins to go",
+        Duration::from_secs(3),
+        || pids.iter().all(|p| !alive(*p)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_plugin_is_persisted_and_enabling_launches_it() {
+    let s = Setup::new();
+    let plug = s.plugin(
+        "togg",
+        json!({"pattern": "togg/**", "secrets": {"togg/a": "v"}}),
+    );
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    engine.disable("togg").unwrap();
+    let saved = std::fs::read_to_string(s.path("config.json")).unwrap();
+    assert!(saved.contains("togg"), "{saved}");
+    engine.stop_plugins().await;
+    drop(engine);
+
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    assert_eq!(state(&engine, "togg"), ProviderState::Disabled);
+    assert_eq!(s.pids("togg").len(), 1, "a disabled plugin is not launched");
+    engine.enable("togg").await.unwrap();
+    assert_eq!(state(&engine, "togg"), ProviderState::Running);
+    assert_eq!(s.pids("togg").len(), 2);
+    let found = engine.get_secrets(&p("togg/a")).await.unwrap();
+    assert_eq!(values(&found)[0].2, b"v");
+    engine.stop_plugins().await;
+}
+
+/// An external plugin through `GET /hijack`, with hashicorp/yamux's keepalive every
+/// 50 ms and its own pings, both answered by our yamux.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_plugin_connects_through_hijack() {
+    let s = Setup::new();
+    let engine = s.engine(&[]);
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let config = s.path("ext.json");
+    std::fs::write(
+        &config,
+        json!({"name": "ext", "pattern": "ext/**", "secrets": {"ext/key": "external"},
+               "socket": socket, "keepalive_ms": 50, "pings": s.path("pings"),
+               "pids": s.path("ext.pids")})
+        .to_string(),
+    )
+    .unwrap();
+    let mut plugin =
+        tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
+            .env("TESTPLUGIN_CONFIG", &config)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    wait_for("the external plugin", Duration::from_secs(5), || {
+        engine
+            .plugins()
+            .iter()
+            .any(|p| p.name == "ext" && p.state == ProviderState::Running)
+    })
+    .await;
+    let found = engine.get_secrets(&p("**")).await.unwrap();
+    assert_eq!(
+        values(&found),
+        [
+            ("team/db".into(), "memory".into(), b"from-store".to_vec()),
+            ("ext/key".into(), "ext".into(), b"external".to_vec()),
+        ]
+    );
+    // A second of keepalives (every 50 ms) and pings: a ping left unanswered closes
+    // hashicorp's session, which would end the plugin.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pings = std::fs::read_to_string(s.path("pings")).unwrap();
+    assert!(
+        pings.lines().filter(|l| l.starts_with("ok ")).count() >= 5,
+        "{pings}"
+    );
+    assert!(!pings.contains("error"), "{pings}");
+    assert_eq!(state(&engine, "ext"), ProviderState::Running);
+    assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
+
+    // A second plugin may not take a connected plugin's name.
+    let mut dup = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
+        .env("TESTPLUGIN_CONFIG", &config)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let dup_status = tokio::time::timeout(Duration::from_secs(5), dup.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !dup_status.success(),
+        "the duplicate's registration was refused"
+    );
+
+    // It disconnects: reported crashed, lookups fail with a typed error.
+    plugin.kill().await.unwrap();
+    wait_for("the disconnect", Duration::from_secs(3), || {
+        matches!(state(&engine, "ext"), ProviderState::Crashed(_))
+    })
+    .await;
+    let ProviderState::Crashed(m) = state(&engine, "ext") else {
+        unreachable!()
+    };
+    assert!(m.starts_with("external plugin disconnected"), "{m}");
+    let e = engine.get_secrets(&p("ext/key")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+
+    // It comes back under the same name.
+    let _again = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
+        .env("TESTPLUGIN_CONFIG", &config)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for("the reconnect", Duration::from_secs(5), || {
+        state(&engine, "ext") == ProviderState::Running
+    })
+    .await;
+    assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    engine.stop_plugins().await;
+    let last = *pids(&s.path("ext.pids")).last().unwrap();
+    wait_for(
+        "the external plugin to stop on Shutdown",
+        Duration::from_secs(3),
+        || !alive(last),
+    )
+    .await;
+}
+
+/// An access-control module (a launched plugin registered as `accesscontrol.v1`) is
+/// asked before each client's lookup, with the client's pid and name, and its
+/// "deny" refuses the lookup; disabled, it is not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
+    let s = Setup::new();
+    let asked = s.path("asked");
+    let acm = s.plugin(
+        "guard",
+        json!({"mode": "acm", "deny": "team/secret", "marker": asked}),
+    );
+    let engine = s.engine(&[&acm]);
+    engine.start_plugins().await;
+    assert_eq!(state(&engine, "guard"), ProviderState::Running);
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
+    let listed = client.list_plugins().await.unwrap();
+    let guard = listed.iter().find(|p| p.name == "guard").unwrap();
+    assert_eq!(guard.pattern, None, "listed as an access-control module");
+    assert_eq!(guard.version, "v0.0.1");
+    assert!(!guard.external);
+    let found = client.get_secrets(&p("team/db")).await.unwrap();
+    assert_eq!(found[0].value().expose(), b"from-store");
+    let denied = client.get_secrets(&p("team/secret/x")).await.unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
+    assert!(denied.to_string().contains("guard"), "{denied}");
+    let log = std::fs::read_to_string(&asked).unwrap();
+    let me = std::process::id();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].starts_with(&format!("{me} ")),
+        "the requester's pid: {log}"
+    );
+    assert!(lines[0].ends_with(" team/db"), "{log}");
+    assert!(lines[1].ends_with(" team/secret/x"), "{log}");
+    // The module holds no secrets: the in-process lookup does not ask it.
+    assert!(engine.get_secrets(&p("team/secret/x")).await.is_err());
+    engine.disable("guard").unwrap();
+    let e = client.get_secrets(&p("team/secret/x")).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "disabled, the module is not asked: {e}"
+    );
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().lines().count(), 2);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    engine.stop_plugins().await;
+}
