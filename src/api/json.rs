@@ -64,16 +64,36 @@ pub(crate) fn empty(body: &[u8]) -> Result<(), String> {
     parse::<serde_json::Map<String, Value>>(body).map(|_| ())
 }
 
-/// RFC 3339 in UTC with `Z`, as protojson writes a Timestamp.
+/// RFC 3339 in UTC with `Z`, as protojson writes a Timestamp: 0, 3, 6 or 9
+/// fractional digits, the fewest that hold the nanoseconds.
 pub(crate) fn timestamp(t: Timestamp) -> String {
-    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())
+    const UNSET: &str = "0001-01-01T00:00:00Z";
+    let Ok(d) = time::OffsetDateTime::from_unix_timestamp(t.seconds) else {
+        return UNSET.to_owned();
+    };
+    if !(1..=9999).contains(&d.year()) {
+        return UNSET.to_owned();
+    }
+    let mut out = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    );
+    let nanos = t.nanos.clamp(0, 999_999_999);
+    if nanos == 0 {
+    } else if nanos % 1_000_000 == 0 {
+        out.push_str(&format!(".{:03}", nanos / 1_000_000));
+    } else if nanos % 1_000 == 0 {
+        out.push_str(&format!(".{:06}", nanos / 1_000));
+    } else {
+        out.push_str(&format!(".{nanos:09}"));
+    }
+    out.push('Z');
+    out
 }
 
 fn string(out: &mut String, s: &str) {
@@ -210,6 +230,17 @@ mod tests {
             }),
             "2023-11-14T22:13:20.123Z"
         );
+        // protojson's widths: 3, 6 or 9 digits, never trimmed further.
+        let at = |nanos| {
+            timestamp(Timestamp {
+                seconds: 1_700_000_000,
+                nanos,
+            })
+        };
+        assert_eq!(at(0), "2023-11-14T22:13:20Z");
+        assert_eq!(at(500_000_000), "2023-11-14T22:13:20.500Z");
+        assert_eq!(at(120_000), "2023-11-14T22:13:20.000120Z");
+        assert_eq!(at(7), "2023-11-14T22:13:20.000000007Z");
     }
 
     #[test]

@@ -104,6 +104,22 @@ async fn get_secrets_and_its_errors() {
     assert_eq!(e[0]["expiresAt"], "0001-01-01T00:00:00Z");
     assert!(e[0]["resolvedAt"].as_str().unwrap().ends_with('Z'));
 
+    // Every field of Docker's Envelope, in protojson's names and forms.
+    let v = post_json(&s, GET_SECRETS, r#"{"pattern":"full/one"}"#)
+        .await
+        .json();
+    let e = &v["envelopes"][0];
+    assert_eq!(e["id"], "full/one");
+    assert_eq!(e["value"], "djE=");
+    assert_eq!(e["provider"], "full");
+    assert_eq!(e["version"], "7");
+    assert_eq!(e["createdAt"], "2024-05-06T07:08:09.500Z");
+    assert_eq!(e["expiresAt"], "2025-05-06T07:08:09Z");
+    assert_eq!(
+        e["metadata"],
+        serde_json::json!({"owner": "team-a", "rotated": "yes"})
+    );
+
     let m = post_json(&s, GET_SECRETS, r#"{"pattern":"nothing/here"}"#)
         .await
         .error(404, "not_found");

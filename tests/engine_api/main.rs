@@ -63,8 +63,52 @@ fn test_engine() -> Engine {
             p("extra/**"),
             memory(&[("extra/k", b"x")]),
         ))
+        .register(Registration::resolver(
+            "full",
+            p("full/**"),
+            Arc::new(FullEnvelope),
+        ))
         .build()
         .unwrap()
+}
+
+/// `v` and a semver core (`v1.2.3`, maybe with `-pre` / `+build`), as Docker's client
+/// requires of versions.
+fn is_v_semver(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let core = rest.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+        })
+}
+
+/// 2024-05-06T07:08:09.5Z and a year later: whole and fractional seconds.
+const CREATED: Duration = Duration::from_millis(1_714_979_289_500);
+const EXPIRES: Duration = Duration::from_secs(1_746_515_289);
+
+/// Answers one envelope with every field set, to pin each across the socket.
+struct FullEnvelope;
+#[async_trait::async_trait]
+impl Resolver for FullEnvelope {
+    async fn get_secrets(&self, _: &Pattern) -> Result<Vec<Envelope>, Error> {
+        let epoch = std::time::SystemTime::UNIX_EPOCH;
+        Ok(vec![
+            Envelope::new(secrets_engine::Id::parse("full/one").unwrap(), "v1")
+                .with_version("7")
+                .with_created_at(epoch + CREATED)
+                .with_expires_at(epoch + EXPIRES)
+                .with_metadata(secrets_engine::Metadata::from([
+                    ("owner".to_owned(), "team-a".to_owned()),
+                    ("rotated".to_owned(), "yes".to_owned()),
+                ])),
+        ])
+    }
 }
 
 /// A server on a socket of its own, stopped when dropped.
@@ -142,7 +186,7 @@ async fn the_rust_client_calls_every_method() {
 
     let plugins = c.list_plugins().await.unwrap();
     let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["memory", "broken", "stuck", "extra"]);
+    assert_eq!(names, ["memory", "broken", "stuck", "extra", "full"]);
     assert_eq!(plugins[0].pattern, Some(p("**")));
     assert!(!plugins[0].configurable && plugins[3].configurable);
     assert_eq!(
@@ -151,7 +195,8 @@ async fn the_rust_client_calls_every_method() {
     );
 
     c.disable_plugin("extra").await.unwrap();
-    let extra = c.list_plugins().await.unwrap().pop().unwrap();
+    let listed = c.list_plugins().await.unwrap();
+    let extra = listed.iter().find(|p| p.name == "extra").unwrap();
     assert_eq!(extra.state, ProviderState::Disabled);
     c.enable_plugin("extra").await.unwrap();
     assert_eq!(
@@ -160,7 +205,27 @@ async fn the_rust_client_calls_every_method() {
     );
 
     let v = c.version().await.unwrap();
-    assert!(v.version.starts_with('v'), "{v:?}");
+    assert!(is_v_semver(&v.version), "{v:?}");
+    assert!(is_v_semver(&plugins[0].version), "{:?}", plugins[0]);
+
+    // Every envelope field crosses: version, metadata, created and expiry times.
+    let full = c.get_secrets(&p("full/**")).await.unwrap();
+    let e = &full[0];
+    assert_eq!(
+        (e.id().as_str(), e.value().expose(), e.provider()),
+        ("full/one", &b"v1"[..], "full")
+    );
+    assert_eq!(e.version(), Some("7"));
+    let epoch = std::time::SystemTime::UNIX_EPOCH;
+    assert_eq!(e.created_at(), Some(epoch + CREATED));
+    assert_eq!(e.expires_at(), Some(epoch + EXPIRES));
+    assert_eq!(
+        e.metadata(),
+        &secrets_engine::Metadata::from([
+            ("owner".to_owned(), "team-a".to_owned()),
+            ("rotated".to_owned(), "yes".to_owned()),
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

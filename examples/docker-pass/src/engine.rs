@@ -30,6 +30,9 @@ pub(crate) fn socket(given: &str) -> EngineSocket {
     }
 }
 
+/// The deadline of the forwarding provider (see [`forwarding`]).
+const FORWARDING_DEADLINE: Duration = Duration::from_secs(45);
+
 /// An engine whose one provider forwards to the engine at `socket`: `run --engine`
 /// and `get --engine` then resolve exactly as they do in-process.
 pub(crate) fn forwarding(socket: EngineSocket) -> Result<Engine, Failure> {
@@ -42,6 +45,10 @@ pub(crate) fn forwarding(socket: EngineSocket) -> Result<Engine, Failure> {
                 Pattern::parse("**").expect("valid"),
                 Arc::new(provider),
             )
+            // Above the client's own 40 s (itself above the engine's 35 s and its
+            // providers' 30 s), so the answer that names the stuck provider arrives
+            // before any deadline on this side fires.
+            .deadline(FORWARDING_DEADLINE)
             .configurable(false),
         )
         .build()?)
@@ -69,6 +76,9 @@ pub(crate) fn serve(
         let mut options = secrets_engine::DefaultOptions::default();
         options.store = store;
         options.plugins = plugins;
+        // Each step of stopping a plugin (Shutdown, SIGINT, SIGKILL) gets 500 ms, not
+        // Docker's 2 s, so the plugins stop within the engine's 2 s, beside the sockets.
+        options.plugin_options.shutdown_timeout = Duration::from_millis(500);
         let (engine, _) = secrets_engine::default_engine(options).await?;
         // Each launched plugin has registered, or is reported crashed and restarting,
         // before the first client is served.
@@ -93,9 +103,26 @@ pub(crate) fn serve(
                 date: env!("DOCKER_PASS_DATE").into(),
                 commit: env!("DOCKER_PASS_COMMIT").into(),
             });
-        let served = server.serve(listeners, stop_signal()).await;
-        // Plugins stop after the sockets close, so no request reaches a stopped one.
-        engine.stop_plugins().await;
+        // Plugins stop while in-flight requests finish: waiting for the server first
+        // would add the plugins' stop to its grace and break the 2 s bound. A request
+        // still asking a plugin then fails as that plugin stopping.
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let serving = server.serve(listeners, async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        });
+        tokio::pin!(serving);
+        let served = tokio::select! {
+            // A listener failed before any signal.
+            r = &mut serving => {
+                engine.stop_plugins().await;
+                r
+            }
+            () = stop_signal() => {
+                let _ = stop_tx.send(true);
+                let (r, ()) = tokio::join!(serving, engine.stop_plugins());
+                r
+            }
+        };
         served?;
         eprintln!("docker-pass: engine stopped");
         Ok::<(), secrets_engine::Error>(())

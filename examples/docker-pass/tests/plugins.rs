@@ -183,7 +183,7 @@ fn a_plugin_in_the_plugin_dir_answers_beside_the_keychain() {
 
     let all = pids(&pid_file);
     assert_eq!(all.len(), 2, "the plugin and its child");
-    d.stop(Duration::from_secs(8));
+    d.stop(Duration::from_secs(2));
     assert!(gone(&all), "plugin processes outlived engine serve");
 }
 
@@ -245,6 +245,6 @@ fn plugins_ls_shows_a_plugin_that_never_registers_as_crashed() {
             predicate::str::contains("silent")
                 .and(predicate::str::contains("registration timed out")),
         );
-    d.stop(Duration::from_secs(8));
+    d.stop(Duration::from_secs(2));
     assert!(gone(&pids(&pid_file)));
 }
