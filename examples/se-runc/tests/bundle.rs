@@ -240,3 +240,73 @@ fn a_missing_runtime_is_reported() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_usage_error_reaches_runcs_log_and_nothing_runs() {
+    let s = setup(&["A=se://app/key"]);
+    let out = s.create(&["--allow", "app/*x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(s.passed_args(), None, "the runtime ran");
+    let last = s.log_lines().pop().expect("a line in runc's log");
+    assert_eq!(last["level"], "error");
+    let msg = last["msg"].as_str().unwrap();
+    assert!(msg.starts_with("se-runc: --allow: "), "{msg}");
+    assert_eq!(s.mode(), 0o644, "the config was rewritten");
+}
+
+#[test]
+fn newer_runc_options_are_read_past() {
+    // runc 1.2's --pidfd-socket (containerd 2 passes it) before the bundle, and a
+    // `--config` naming the spec, relative to the bundle as runc reads it.
+    let s = setup(&["B=plain"]);
+    let spec = serde_json::json!({"ociVersion": "1.0.2", "process": {"env": ["A=se://app/key"]}});
+    std::fs::write(s.bundle.join("spec.json"), spec.to_string()).unwrap();
+    let log = s.log.to_str().unwrap().to_owned();
+    let bundle = s.bundle.to_str().unwrap().to_owned();
+    let out = s.se_runc(
+        &["--allow", "app/**"],
+        &[
+            "--log",
+            &log,
+            "--log-format",
+            "json",
+            "--debug",
+            "create",
+            "--pidfd-socket",
+            "/run/pidfd.sock",
+            "--config",
+            "spec.json",
+            "--bundle",
+            &bundle,
+            "--no-pivot",
+            "c1",
+        ],
+    );
+    ok(&out);
+    let written = std::fs::read_to_string(s.bundle.join("spec.json")).unwrap();
+    assert!(written.contains(&format!("A={VALUE}")), "{written}");
+    // config.json is not the spec named, and stays as it was.
+    assert!(
+        !std::fs::read_to_string(s.bundle.join("config.json"))
+            .unwrap()
+            .contains(VALUE)
+    );
+    assert_eq!(
+        s.passed_args().unwrap().last().map(String::as_str),
+        Some("c1")
+    );
+    // --debug: how long each step took, and nothing of the value.
+    let lines = s.log_lines();
+    let debug: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["level"] == "debug")
+        .map(|l| l["msg"].as_str().unwrap())
+        .collect();
+    assert!(
+        debug
+            .iter()
+            .any(|m| m.starts_with("se-runc: resolved 1 reference in ")),
+        "{debug:?}"
+    );
+    assert!(!std::fs::read_to_string(&s.log).unwrap().contains(VALUE));
+}
