@@ -30,10 +30,15 @@ pub struct RuncCall {
     pub log: Option<PathBuf>,
     /// `--log-format json` (containerd's choice) rather than `text`.
     pub log_json: bool,
+    /// `--debug`: se-runc then logs how long each step of a `create` took.
+    pub debug: bool,
     /// The subcommand (`create`, `run`, `start`, …), if any.
     pub command: Option<String>,
     /// `--bundle` / `-b` of `create` and `run`; the working directory when absent.
     pub bundle: Option<PathBuf>,
+    /// `--config` of `create` and `run`: the spec file, when not
+    /// `<bundle>/config.json`.
+    pub config: Option<PathBuf>,
     /// The container id: the first operand after the subcommand's options.
     pub id: Option<String>,
 }
@@ -51,25 +56,48 @@ impl RuncCall {
 pub struct UsageError(pub String);
 
 /// Splits `args` (without argv\[0\]) into se-runc's options and runc's arguments.
-pub fn split(mut args: Vec<OsString>) -> Result<(Own, Vec<OsString>), UsageError> {
-    let mut own = Own::default();
+/// runc's arguments come back even when se-runc's options are wrong (as far as they
+/// can be told apart), so the error still reaches runc's `--log` file.
+pub fn split(mut args: Vec<OsString>) -> (Result<Own, UsageError>, Vec<OsString>) {
+    // First where our options end (only a missing value leaves that unknown), then
+    // what they say.
+    let mut given: Vec<(&'static str, OsString)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let Some((name, inline)) = option(&args[i]) else {
             break;
         };
-        if !matches!(name, "runtime" | "allow" | "docker-host" | "engine-socket") {
+        let Some(name) = OWN.iter().copied().find(|o| *o == name) else {
             break;
-        }
+        };
         let value = match inline {
             Some(v) => v,
             None => {
                 i += 1;
-                args.get(i)
-                    .ok_or_else(|| UsageError(format!("--{name} needs a value")))?
-                    .clone()
+                match args.get(i) {
+                    Some(v) => v.clone(),
+                    None => {
+                        return (
+                            Err(UsageError(format!("--{name} needs a value"))),
+                            Vec::new(),
+                        );
+                    }
+                }
             }
         };
+        given.push((name, value));
+        i += 1;
+    }
+    let rest = args.split_off(i);
+    (own(given), rest)
+}
+
+/// se-runc's own options, all of which take a value.
+const OWN: [&str; 4] = ["runtime", "allow", "docker-host", "engine-socket"];
+
+fn own(given: Vec<(&'static str, OsString)>) -> Result<Own, UsageError> {
+    let mut own = Own::default();
+    for (name, value) in given {
         let text = || {
             value
                 .to_str()
@@ -95,9 +123,8 @@ pub fn split(mut args: Vec<OsString>) -> Result<(Own, Vec<OsString>), UsageError
                 own.docker_host = Some(path.into());
             }
         }
-        i += 1;
     }
-    Ok((own, args.split_off(i)))
+    Ok(own)
 }
 
 /// `--name`, `-name`, `--name=value` as urfave/cli (runc's parser) reads them:
@@ -114,20 +141,49 @@ fn option(arg: &OsStr) -> Option<(&str, Option<OsString>)> {
     })
 }
 
-/// runc's global options that take a value (all others are switches).
+// runc's options, 1.1 (Debian 12) to 1.5 (`runc --help`, `runc create --help`,
+// `runc run --help`). Those taking a value must be known, or the value would be taken
+// for the subcommand or the container id; one not listed here (a newer runc's) makes
+// the reading fall back on the id being the last argument, where containerd's
+// go-runc puts it.
+/// runc's global options that take a value.
 const GLOBAL_VALUES: [&str; 5] = ["log", "log-format", "root", "criu", "rootless"];
-/// `create`'s and `run`'s options that take a value.
-const CREATE_VALUES: [&str; 5] = ["bundle", "b", "console-socket", "pid-file", "preserve-fds"];
+/// runc's global switches.
+const GLOBAL_SWITCHES: [&str; 6] = ["debug", "systemd-cgroup", "help", "h", "version", "v"];
+/// `create`'s and `run`'s options that take a value (`config` is not in a released
+/// runc yet; a call naming one is read from that file).
+const CREATE_VALUES: [&str; 7] = [
+    "bundle",
+    "b",
+    "config",
+    "console-socket",
+    "pidfd-socket",
+    "pid-file",
+    "preserve-fds",
+];
+/// `create`'s and `run`'s switches.
+const CREATE_SWITCHES: [&str; 8] = [
+    "no-pivot",
+    "no-new-keyring",
+    "detach",
+    "d",
+    "keep",
+    "no-subreaper",
+    "help",
+    "h",
+];
 
 /// Reads runc's arguments: the global options se-runc needs, the subcommand, and for
-/// `create` and `run` the bundle and the container id.
+/// `create` and `run` the bundle, the config file and the container id.
 pub fn runc_call(args: &[OsString]) -> RuncCall {
     let mut call = RuncCall::default();
     let mut i = 0;
     // Global options up to the subcommand.
     while i < args.len() {
         let Some((name, inline)) = option(&args[i]) else {
-            call.command = args[i].to_str().map(str::to_owned);
+            if args[i] != "--" {
+                call.command = args[i].to_str().map(str::to_owned);
+            }
             i += 1;
             break;
         };
@@ -137,9 +193,22 @@ pub fn runc_call(args: &[OsString]) -> RuncCall {
         } else {
             inline
         };
+        // A newer runc's global option may take the next argument as its value;
+        // only `create` and `run` are read as the subcommand then.
+        if !GLOBAL_VALUES.contains(&name)
+            && !GLOBAL_SWITCHES.contains(&name)
+            && value.is_none()
+            && args
+                .get(i + 1)
+                .is_some_and(|a| option(a).is_none() && a != "create" && a != "run")
+        {
+            i += 1;
+        }
         match name {
             "log" => call.log = value.map(PathBuf::from),
             "log-format" => call.log_json = value.is_some_and(|v| v == "json"),
+            // urfave/cli reads `--debug=false` as off.
+            "debug" => call.debug = value.is_none_or(|v| v != "false"),
             _ => {}
         }
         i += 1;
@@ -147,21 +216,45 @@ pub fn runc_call(args: &[OsString]) -> RuncCall {
     if !call.creates() {
         return call;
     }
+    // Set by an option this table does not know: it may take the next argument.
+    let mut unsure = false;
     while i < args.len() {
+        if args[i] == "--" {
+            // urfave/cli: what follows is operands only.
+            call.id = args.get(i + 1).and_then(|a| a.to_str()).map(str::to_owned);
+            return call;
+        }
         let Some((name, inline)) = option(&args[i]) else {
-            call.id = args[i].to_str().map(str::to_owned);
-            break;
+            if !unsure {
+                call.id = args[i].to_str().map(str::to_owned);
+                return call;
+            }
+            i += 1;
+            continue;
         };
-        let value = if CREATE_VALUES.contains(&name) && inline.is_none() {
+        let known_value = CREATE_VALUES.contains(&name);
+        if !known_value && !CREATE_SWITCHES.contains(&name) && inline.is_none() {
+            unsure = true;
+        }
+        let value = if known_value && inline.is_none() {
             i += 1;
             args.get(i).cloned()
         } else {
             inline
         };
-        if matches!(name, "bundle" | "b") {
-            call.bundle = value.map(PathBuf::from);
+        match name {
+            "bundle" | "b" => call.bundle = value.map(PathBuf::from),
+            "config" => call.config = value.map(PathBuf::from),
+            _ => {}
         }
         i += 1;
+    }
+    if unsure {
+        call.id = args
+            .last()
+            .filter(|a| option(a).is_none())
+            .and_then(|a| a.to_str())
+            .map(str::to_owned);
     }
     call
 }
@@ -188,8 +281,8 @@ mod tests {
             "--allow",
             "x",
             "create",
-        ]))
-        .unwrap();
+        ]));
+        let own = own.unwrap();
         assert_eq!(own.runtime, Some("/usr/sbin/runc".into()));
         assert_eq!(own.allow, vec![Pattern::parse("ci/**").unwrap()]);
         assert_eq!(own.docker_host, Some("/run/d.sock".into()));
@@ -204,10 +297,22 @@ mod tests {
     }
 
     #[test]
-    fn bad_own_options_are_usage_errors() {
-        assert!(split(os(&["--allow", "foo*"])).is_err());
-        assert!(split(os(&["--runtime"])).is_err());
-        assert!(split(os(&["--docker-host", "tcp://1.2.3.4:2375"])).is_err());
+    fn bad_own_options_are_usage_errors_and_runcs_arguments_still_come_back() {
+        let runc = ["--log", "/l.json", "--log-format", "json", "create", "id"];
+        for bad in [
+            &["--allow", "foo*"][..],
+            &["--docker-host", "tcp://1.2.3.4:2375"],
+            &["--runtime=/r", "--allow=a b"],
+        ] {
+            let mut args = os(bad);
+            args.extend(os(&runc));
+            let (own, rest) = split(args);
+            assert!(own.is_err(), "{bad:?}");
+            assert_eq!(rest, os(&runc), "{bad:?}");
+        }
+        let (own, rest) = split(os(&["--runtime"]));
+        assert_eq!(own.unwrap_err().to_string(), "--runtime needs a value");
+        assert!(rest.is_empty());
     }
 
     #[test]
@@ -233,8 +338,10 @@ mod tests {
             RuncCall {
                 log: Some("/x/log.json".into()),
                 log_json: true,
+                debug: false,
                 command: Some("create".into()),
                 bundle: Some(b.into()),
+                config: None,
                 id: Some("3b23".into()),
             }
         );
@@ -266,5 +373,80 @@ mod tests {
 
         let call = runc_call(&os(&["create", "id2"]));
         assert_eq!((call.bundle, call.id.as_deref()), (None, Some("id2")));
+    }
+
+    #[test]
+    fn every_option_of_runc_1_1_to_1_5() {
+        // Every create/run option of runc 1.5, values separate, before the id.
+        let call = runc_call(&os(&[
+            "--debug",
+            "--systemd-cgroup",
+            "--rootless",
+            "false",
+            "--criu",
+            "/c",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "run",
+            "--console-socket",
+            "/s",
+            "--pidfd-socket",
+            "/p",
+            "--pid-file",
+            "/f",
+            "--preserve-fds",
+            "2",
+            "--no-pivot",
+            "--no-new-keyring",
+            "--detach",
+            "--keep",
+            "--no-subreaper",
+            "--config",
+            "spec.json",
+            "-b",
+            "/b",
+            "id9",
+        ]));
+        assert_eq!(
+            call,
+            RuncCall {
+                log: Some("/l".into()),
+                log_json: true,
+                debug: true,
+                command: Some("run".into()),
+                bundle: Some("/b".into()),
+                config: Some("spec.json".into()),
+                id: Some("id9".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_option_leaves_the_id_last() {
+        // A newer runc's option with a value of its own: its value is not the id.
+        let call = runc_call(&os(&[
+            "create",
+            "--future-socket",
+            "/fs",
+            "--bundle",
+            "/b",
+            "--future-switch",
+            "id3",
+        ]));
+        assert_eq!(call.bundle, Some("/b".into()));
+        assert_eq!(call.id.as_deref(), Some("id3"));
+        let call = runc_call(&os(&["--future-global", "x", "--log", "/l", "run", "id5"]));
+        assert_eq!(call.log, Some("/l".into()));
+        assert_eq!(call.command.as_deref(), Some("run"));
+        assert_eq!(call.id.as_deref(), Some("id5"));
+        let call = runc_call(&os(&["--future-global", "create", "id6"]));
+        assert!(call.creates());
+        // `--` ends the options.
+        let call = runc_call(&os(&["create", "--bundle", "/b", "--", "id4"]));
+        assert_eq!(call.id.as_deref(), Some("id4"));
     }
 }

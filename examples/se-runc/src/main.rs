@@ -27,6 +27,7 @@ mod runtime_log;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use std::sync::Arc;
 
@@ -73,25 +74,23 @@ enum Failure {
 
 /// runc's status for a failed command.
 const FAILED: u8 = 1;
+/// se-runc's own options are wrong.
+const USAGE: u8 = 2;
 /// The real runtime cannot be executed.
 const NO_RUNTIME: u8 = 127;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let split = args::split(args);
-    // The log is found even when our own options are wrong, so the reason reaches
-    // the user through containerd.
-    let rest = match &split {
-        Ok((_, rest)) => rest.as_slice(),
-        Err(_) => &[],
-    };
-    let call = args::runc_call(rest);
-    let log = RuntimeLog::new(call.log.clone(), call.log_json);
-    let (own, rest) = match split {
-        Ok(v) => v,
+    let (own, rest) = args::split(args);
+    // runc's arguments come back even when our own options are wrong, so the reason
+    // reaches the user through runc's log and containerd.
+    let call = args::runc_call(&rest);
+    let log = RuntimeLog::new(call.log.clone(), call.log_json, call.debug);
+    let own = match own {
+        Ok(own) => own,
         Err(e) => {
             log.error(&format!("se-runc: {e}"));
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
     };
     if call.creates()
@@ -119,15 +118,31 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
         Some(b) => b.clone(),
         None => std::env::current_dir().map_err(Failure::NoBundle)?,
     };
-    let config = Config::read(&bundle)?;
+    // runc reads a relative --config from inside the bundle.
+    let file = match &call.config {
+        Some(c) => bundle.join(c),
+        None => bundle.join("config.json"),
+    };
+    let mut step = Instant::now();
+    let mut took = |what: &str| {
+        let now = Instant::now();
+        log.debug(&format!("se-runc: {what} in {:?}", now - step));
+        step = now;
+    };
+    let config = Config::read(&file)?;
     let mut env = config.env()?;
     let asking: Vec<usize> = (0..env.len()).filter(|&i| origin::asks(&env[i])).collect();
+    took("read the spec");
     if asking.is_empty() {
         return Ok(());
     }
 
     let image_env = match docker_for(own, &bundle, call.id.as_deref()) {
-        Some((docker, id)) => docker.image_env(id)?,
+        Some((docker, id)) => {
+            let env = docker.image_env(id)?;
+            took("asked dockerd for the image's ENV");
+            env
+        }
         None => None,
     };
     let origins = origin::origins(&env, image_env.as_deref());
@@ -164,6 +179,11 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
         })
         .collect();
     let resolved = resolve(own.engine_socket.clone(), pairs)?;
+    let n = resolved.len();
+    took(&format!(
+        "resolved {n} reference{}",
+        if n == 1 { "" } else { "s" }
+    ));
     for (i, (name, value)) in selected.into_iter().zip(resolved) {
         let name = name.to_string_lossy().into_owned();
         let value = value
@@ -177,6 +197,7 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
         env[i] = entry;
     }
     config.write_env(env)?;
+    took("wrote the spec");
     Ok(())
 }
 
@@ -218,8 +239,11 @@ fn resolve(
             }
         };
         secrets_engine::resolve_env_with(&engine, pairs, EnvOptions::container()).await
-    })?;
-    Ok(resolved)
+    });
+    // The file store's reads ran on blocking threads; se-runc execs runc next, which
+    // ends them, so waiting here for them to wind down would only delay the container.
+    rt.shutdown_background();
+    Ok(resolved?)
 }
 
 /// An engine whose one provider forwards every lookup to the engine at `socket`: the

@@ -13,12 +13,20 @@ use time::format_description::well_known::Rfc3339;
 pub struct RuntimeLog {
     file: Option<PathBuf>,
     json: bool,
+    debug: bool,
 }
 
 impl RuntimeLog {
-    /// The log runc was told to write.
-    pub fn new(file: Option<PathBuf>, json: bool) -> RuntimeLog {
-        RuntimeLog { file, json }
+    /// The log runc was told to write; `debug` lines only with runc's `--debug`.
+    pub fn new(file: Option<PathBuf>, json: bool, debug: bool) -> RuntimeLog {
+        RuntimeLog { file, json, debug }
+    }
+
+    /// A `debug` line, written only when runc was given `--debug`.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.line("debug", msg);
+        }
     }
 
     /// An `error` line: why the container does not start.
@@ -65,7 +73,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.json");
         std::fs::write(&path, "{\"level\":\"info\",\"msg\":\"earlier\"}\n").unwrap();
-        let log = RuntimeLog::new(Some(path.clone()), true);
+        let log = RuntimeLog::new(Some(path.clone()), true, false);
+        log.debug("not written without --debug");
         log.warning("W: left alone");
         log.error("K: no secret matches \"x\"");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -89,7 +98,7 @@ mod tests {
     fn text_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        RuntimeLog::new(Some(path.clone()), false).error("K: \"x\"");
+        RuntimeLog::new(Some(path.clone()), false, false).error("K: \"x\"");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(r#" level=error msg="K: \"x\"""#), "{text}");
     }

@@ -240,3 +240,160 @@ fn a_missing_runtime_is_reported() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_usage_error_reaches_runcs_log_and_nothing_runs() {
+    let s = setup(&["A=se://app/key"]);
+    let out = s.create(&["--allow", "app/*x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(s.passed_args(), None, "the runtime ran");
+    let last = s.log_lines().pop().expect("a line in runc's log");
+    assert_eq!(last["level"], "error");
+    let msg = last["msg"].as_str().unwrap();
+    assert!(msg.starts_with("se-runc: --allow: "), "{msg}");
+    assert_eq!(s.mode(), 0o644, "the config was rewritten");
+}
+
+#[test]
+fn newer_runc_options_are_read_past() {
+    // runc 1.2's --pidfd-socket (containerd 2 passes it) before the bundle, and a
+    // `--config` naming the spec, relative to the bundle as runc reads it.
+    let s = setup(&["B=plain"]);
+    let spec = serde_json::json!({"ociVersion": "1.0.2", "process": {"env": ["A=se://app/key"]}});
+    std::fs::write(s.bundle.join("spec.json"), spec.to_string()).unwrap();
+    let log = s.log.to_str().unwrap().to_owned();
+    let bundle = s.bundle.to_str().unwrap().to_owned();
+    let out = s.se_runc(
+        &["--allow", "app/**"],
+        &[
+            "--log",
+            &log,
+            "--log-format",
+            "json",
+            "--debug",
+            "create",
+            "--pidfd-socket",
+            "/run/pidfd.sock",
+            "--config",
+            "spec.json",
+            "--bundle",
+            &bundle,
+            "--no-pivot",
+            "c1",
+        ],
+    );
+    ok(&out);
+    let written = std::fs::read_to_string(s.bundle.join("spec.json")).unwrap();
+    assert!(written.contains(&format!("A={VALUE}")), "{written}");
+    // config.json is not the spec named, and stays as it was.
+    assert!(
+        !std::fs::read_to_string(s.bundle.join("config.json"))
+            .unwrap()
+            .contains(VALUE)
+    );
+    assert_eq!(
+        s.passed_args().unwrap().last().map(String::as_str),
+        Some("c1")
+    );
+    // --debug: how long each step took, and nothing of the value.
+    let lines = s.log_lines();
+    let debug: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["level"] == "debug")
+        .map(|l| l["msg"].as_str().unwrap())
+        .collect();
+    assert!(
+        debug
+            .iter()
+            .any(|m| m.starts_with("se-runc: resolved 1 reference in ")),
+        "{debug:?}"
+    );
+    assert!(!std::fs::read_to_string(&s.log).unwrap().contains(VALUE));
+}
+
+#[cfg(feature = "aws")]
+/// A stand-in for AWS Secrets Manager on 127.0.0.1: answers every request with the
+/// secret `awsonly`, and returns each request's `X-Amz-Target` and body.
+fn fake_secrets_manager() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut target, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+                match name.to_ascii_lowercase().as_str() {
+                    "x-amz-target" => target = value.trim().to_owned(),
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = r#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secret:awsonly-AbCdEf","Name":"awsonly","SecretString":"aws-value","VersionId":"v1","VersionStages":["AWSCURRENT"]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = tx.send((target, String::from_utf8_lossy(&body).into_owned()));
+        }
+    });
+    (endpoint, rx)
+}
+
+#[cfg(feature = "aws")]
+#[test]
+fn aws_secrets_manager_answers_in_process() {
+    let s = setup(&["K=se://awsonly"]);
+    let d = s.dir.path();
+    // Root enabled the provider (as `docker-pass plugins enable aws-secrets-manager`
+    // writes it); AWS_REGION registers it.
+    let config = d.join("config/secrets-engine");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        r#"{"providers":{"aws-secrets-manager":{"state":"enabled"}}}"#,
+    )
+    .unwrap();
+    let (endpoint, requests) = fake_secrets_manager();
+    let log = s.log.to_str().unwrap().to_owned();
+    let bundle = s.bundle.to_str().unwrap().to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_se-runc"))
+        .arg("--runtime")
+        .arg(d.join("runc"))
+        .args(["--allow", "awsonly", "--log", &log, "--log-format", "json"])
+        .args(["create", "--bundle", &bundle, "c1"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", d)
+        .env("XDG_CONFIG_HOME", d.join("config"))
+        .env("SECRETS_ENGINE_FILE_DIR", d.join("store"))
+        .env("SECRETS_ENGINE_FILE_KEY", d.join("key.txt"))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(s.env_seen(), ["K=aws-value"]);
+    let (target, body) = requests
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a request to the Secrets Manager endpoint");
+    assert_eq!(target, "secretsmanager.GetSecretValue");
+    assert!(body.contains(r#""SecretId":"awsonly""#), "{body}");
+}
