@@ -173,9 +173,10 @@ fn not_built(feature: &str) -> Error {
 /// Builds the default engine and returns it with the store chosen (docs/design.md
 /// §10.2).
 ///
-/// Store selection: the OS keychain (`docker-pass` provider) when a Secret Service is
-/// reachable (on Windows the Credential Manager, there for every interactive logon:
-/// only a service or network logon without one falls back), else the encrypted `file`
+/// Store selection: the OS keychain (`docker-pass` provider) when it is there (on
+/// Linux when a Secret Service is reachable; on macOS and Windows always, without a
+/// probe: a process there without a keychain, such as a Windows service, gets
+/// [`Error::Unavailable`] from the keychain's calls), else the encrypted `file`
 /// store. The store chosen is always on (not
 /// configurable), so a saved choice can never leave the engine without its store.
 /// The other one is a provider too when it can work: the keychain whenever it is
@@ -188,7 +189,7 @@ fn not_built(feature: &str) -> Error {
 /// Each provider is registered only when its feature is built. With
 /// [`StoreChoice::Memory`] the engine is [`memory_engine`]'s.
 ///
-/// Probing the keychain takes at most 2 s per connection step when no Secret Service
+/// Probing the Secret Service (Linux) takes at most 2 s per connection step when none
 /// answers; the connection made while probing is kept for later calls.
 ///
 /// # Errors

@@ -134,14 +134,17 @@ async fn a_6000_byte_value_is_chunked_as_docker_chunks_it() {
 
     // 12,000 bytes of UTF-16: four 2,560-byte chunks and one of 1,760, named
     // `<target>:chunk:<i>`, with the id as user name; the main credential has no blob.
+    // Every one of them persisted for the local machine, as Docker's are.
     let main = target("chunks", "big");
     let c = raw::read(&main).unwrap();
     assert!(c.blob.is_empty(), "main blob {} bytes", c.blob.len());
+    assert_eq!(c.persist, raw::PERSIST_LOCAL_MACHINE);
     let mut joined = Vec::new();
     for (i, size) in [2560, 2560, 2560, 2560, 1760].into_iter().enumerate() {
         let chunk = raw::read(&format!("{main}:chunk:{i}")).expect("chunk");
         assert_eq!(chunk.blob.len(), size, "chunk {i}");
         assert_eq!(chunk.user.as_deref(), Some("big"));
+        assert_eq!(chunk.persist, raw::PERSIST_LOCAL_MACHINE, "chunk {i}");
         if raw::keeps_attributes() {
             assert_eq!(attr(&chunk, "chunk:index"), Some(i.to_string().as_bytes()));
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrets_engine_macos_keychain::{self as kc, Scope, Status};
 
-use super::macos_layout::{self as layout, ItemFields};
+use super::macos_layout::{self as layout, ItemFields, ScopeFields, StatusKind};
 use super::{DOCKER_GROUP, DOCKER_NAME};
 use crate::envelope::{Envelope, Metadata};
 use crate::error::Error;
@@ -42,6 +42,8 @@ const SET_ROUNDS: usize = 3;
 pub struct Keychain {
     group: String,
     name: String,
+    /// What every search and delete selects items by.
+    scope: ScopeFields,
     /// Serialises this object's sets: each is a delete then an add, as Docker's.
     writes: tokio::sync::Mutex<()>,
 }
@@ -64,6 +66,7 @@ impl Keychain {
         Keychain {
             group: group.to_owned(),
             name: name.to_owned(),
+            scope: layout::scope(group, name),
             writes: tokio::sync::Mutex::new(()),
         }
     }
@@ -79,49 +82,40 @@ impl Keychain {
         &self,
         f: impl FnOnce(Scope<'_>) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let (group, name) = (self.group.clone(), self.name.clone());
-        let task = tokio::task::spawn_blocking(move || {
+        let scope = self.scope.clone();
+        blocking(move || {
             f(Scope {
-                service: &name,
-                access_group: &group,
+                service: &scope.service,
+                access_group: &scope.access_group,
             })
-        });
-        match tokio::time::timeout(DEADLINE, task).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(join)) => Err(Error::Backend {
-                message: format!("macOS keychain call failed: {join}"),
-            }),
-            Err(_) => Err(Error::Unavailable {
-                reason: format!(
-                    "the macOS keychain did not answer within {} s",
-                    DEADLINE.as_secs()
-                ),
-            }),
-        }
+        })
+        .await
     }
 }
 
-/// The crate's error for a Keychain Services status.
-fn map_status(s: Status) -> Error {
-    match s {
-        Status::INTERACTION_NOT_ALLOWED | Status::AUTH_FAILED | Status::USER_CANCELED => {
-            Error::Locked {
-                reason: format!(
-                    "the macOS keychain is locked, or reading this item needs your consent, \
-                     and no dialog is opened ({s}); unlock the keychain or allow access \
-                     in Keychain Access, then retry"
-                ),
-            }
-        }
-        Status::NO_SUCH_KEYCHAIN | Status::NO_DEFAULT_KEYCHAIN | Status::NOT_AVAILABLE => {
-            Error::Unavailable {
-                reason: format!("no macOS keychain for this user: {s}"),
-            }
-        }
-        other => Error::Backend {
-            message: format!("macOS keychain: {other}"),
-        },
+/// Runs `f` on a blocking thread, under [`DEADLINE`].
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let task = tokio::task::spawn_blocking(f);
+    match tokio::time::timeout(DEADLINE, task).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(join)) => Err(Error::Backend {
+            message: format!("macOS keychain call failed: {join}"),
+        }),
+        Err(_) => Err(Error::Unavailable {
+            reason: format!(
+                "the macOS keychain did not answer within {} s",
+                DEADLINE.as_secs()
+            ),
+        }),
     }
+}
+
+/// The crate's error for a Keychain Services status (decided in
+/// [`layout::status_error`], where it is tested on every OS).
+fn map_status(s: Status) -> Error {
+    layout::status_error(s.0, s)
 }
 
 /// The metadata of an item, or none when its `kSecAttrGeneric` is not Docker's form
@@ -135,7 +129,7 @@ fn metadata_of(id: &Id, generic: Option<&[u8]>) -> Metadata {
 
 /// The envelope of `id`, read with its value; `None` when no item holds it.
 fn read_one(scope: Scope<'_>, id: &Id) -> Result<Option<Envelope>, Error> {
-    let found = kc::find(scope, Some(id.as_str()), true).map_err(map_status)?;
+    let found = kc::find(scope, Some(&layout::account(id)), true).map_err(map_status)?;
     let Some(item) = found.into_iter().next() else {
         return Ok(None);
     };
@@ -172,10 +166,16 @@ fn listing(scope: Scope<'_>, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
 
 /// Docker's upsert: delete the id's item, then add the new one. An add that finds an
 /// item again (another process set the id in between) starts over, a few times.
-fn upsert(scope: Scope<'_>, fields: &ItemFields, value: &[u8]) -> Result<(), Error> {
+/// Every field written, the scope included, is `fields`' (the tested layout).
+fn upsert(fields: &ItemFields, value: &[u8]) -> Result<(), Error> {
+    let scope = Scope {
+        service: &fields.service,
+        access_group: &fields.access_group,
+    };
     for _ in 0..SET_ROUNDS {
         match kc::delete(scope, &fields.account) {
-            Ok(()) | Err(Status::ITEM_NOT_FOUND) => {}
+            Ok(()) => {}
+            Err(e) if layout::status_kind(e.0) == StatusKind::NotFound => {}
             Err(e) => return Err(map_status(e)),
         }
         match kc::add(
@@ -186,7 +186,7 @@ fn upsert(scope: Scope<'_>, fields: &ItemFields, value: &[u8]) -> Result<(), Err
             value,
         ) {
             Ok(()) => return Ok(()),
-            Err(Status::DUPLICATE_ITEM) => continue,
+            Err(e) if layout::status_kind(e.0) == StatusKind::Duplicate => continue,
             Err(e) => return Err(map_status(e)),
         }
     }
@@ -228,20 +228,23 @@ impl Store for Keychain {
     async fn set(&self, id: &Id, value: SecretValue, metadata: Metadata) -> Result<(), Error> {
         let _write = self.writes.lock().await;
         let fields = layout::item_fields(&self.group, &self.name, id, &metadata);
-        self.call(move |scope| upsert(scope, &fields, value.expose()))
-            .await
+        blocking(move || upsert(&fields, value.expose())).await
     }
 
     async fn remove(&self, id: &Id) -> Result<(), Error> {
         let _write = self.writes.lock().await;
         let id = id.clone();
-        self.call(move |scope| match kc::delete(scope, id.as_str()) {
-            Ok(()) => Ok(()),
-            Err(Status::ITEM_NOT_FOUND) => Err(Error::NotFound {
-                pattern: id.to_string(),
-            }),
-            Err(e) => Err(map_status(e)),
-        })
+        self.call(
+            move |scope| match kc::delete(scope, &layout::account(&id)) {
+                Ok(()) => Ok(()),
+                Err(e) if layout::status_kind(e.0) == StatusKind::NotFound => {
+                    Err(Error::NotFound {
+                        pattern: id.to_string(),
+                    })
+                }
+                Err(e) => Err(map_status(e)),
+            },
+        )
         .await
     }
 

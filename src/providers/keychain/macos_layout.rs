@@ -19,14 +19,30 @@
 //! id of an item found is its account, and its metadata the `x_` entries of the
 //! map with the prefix removed. Everything else in the map is dropped, as
 //! Docker's reader does.
+//!
+//! The provider (`macos.rs`, which only macOS compiles) writes and searches exactly
+//! the fields these functions return, and turns Keychain Services result codes into
+//! the crate's errors with [`status_error`], so the tests here pin both on every OS.
+
+use std::fmt::Display;
 
 use super::gob::{self, GobError};
 use crate::envelope::Metadata;
+use crate::error::Error;
 use crate::id::Id;
 use crate::pattern::Pattern;
 
 /// Prefix of caller metadata in the attribute map.
 const METADATA_PREFIX: &str = "x_";
+
+/// The fields that select a store's items: every search, add and delete names both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopeFields {
+    /// `kSecAttrService`.
+    pub service: String,
+    /// `kSecAttrAccessGroup`.
+    pub access_group: String,
+}
 
 /// The fields of the item that holds one secret (all but its value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +71,29 @@ pub(crate) fn attributes(group: &str, name: &str, id: &Id, metadata: &Metadata) 
     map
 }
 
-/// The item fields Docker writes for `id`.
-pub(crate) fn item_fields(group: &str, name: &str, id: &Id, metadata: &Metadata) -> ItemFields {
-    ItemFields {
+/// The scope of the store of group `group` and name `name`.
+pub(crate) fn scope(group: &str, name: &str) -> ScopeFields {
+    ScopeFields {
         service: name.into(),
         access_group: group.into(),
-        account: id.to_string(),
+    }
+}
+
+/// The `kSecAttrAccount` of the item that holds `id`.
+pub(crate) fn account(id: &Id) -> String {
+    id.to_string()
+}
+
+/// The item fields Docker writes for `id`.
+pub(crate) fn item_fields(group: &str, name: &str, id: &Id, metadata: &Metadata) -> ItemFields {
+    let ScopeFields {
+        service,
+        access_group,
+    } = scope(group, name);
+    ItemFields {
+        service,
+        access_group,
+        account: account(id),
         label: format!("{group}:{name}:{id}"),
         generic: gob::encode(&attributes(group, name, id, metadata)),
     }
@@ -99,6 +132,82 @@ pub(crate) fn matching<'a>(
     ids
 }
 
+/// The Keychain Services result codes (`OSStatus`) the provider tells apart, named
+/// and valued as Apple's `Security/SecBase.h` declares them (security-framework-sys
+/// declares `errSecAuthFailed`, `errSecDuplicateItem` and `errSecItemNotFound` with
+/// the same values, and none of the others).
+#[allow(non_upper_case_globals)] // Apple's names, so they can be searched for
+pub(crate) mod codes {
+    /// User canceled the operation (a dialog was dismissed).
+    pub const errSecUserCanceled: i32 = -128;
+    /// No keychain is available.
+    pub const errSecNotAvailable: i32 = -25291;
+    /// The user name or passphrase was not correct.
+    pub const errSecAuthFailed: i32 = -25293;
+    /// The keychain does not exist.
+    pub const errSecNoSuchKeychain: i32 = -25294;
+    /// The item already exists.
+    pub const errSecDuplicateItem: i32 = -25299;
+    /// The item cannot be found.
+    pub const errSecItemNotFound: i32 = -25300;
+    /// A default keychain does not exist.
+    pub const errSecNoDefaultKeychain: i32 = -25307;
+    /// User interaction is not allowed: the keychain is locked, or reading the item
+    /// needs the user's consent, and the provider opens no dialog.
+    pub const errSecInteractionNotAllowed: i32 = -25308;
+}
+
+/// What a Keychain Services result code means to the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusKind {
+    /// Locked, or the user's consent is needed: [`Error::Locked`].
+    Locked,
+    /// The user has no keychain: [`Error::Unavailable`].
+    Unavailable,
+    /// No such item: a remove of a missing id, or the delete before an add.
+    NotFound,
+    /// An add found the item already there: another writer raced this set.
+    Duplicate,
+    /// Anything else: [`Error::Backend`].
+    Other,
+}
+
+/// What the result code `code` means (see [`StatusKind`]).
+#[allow(non_upper_case_globals)] // matching on Apple's names
+pub(crate) fn status_kind(code: i32) -> StatusKind {
+    use codes::*;
+    match code {
+        errSecInteractionNotAllowed | errSecAuthFailed | errSecUserCanceled => StatusKind::Locked,
+        errSecNoSuchKeychain | errSecNoDefaultKeychain | errSecNotAvailable => {
+            StatusKind::Unavailable
+        }
+        errSecItemNotFound => StatusKind::NotFound,
+        errSecDuplicateItem => StatusKind::Duplicate,
+        _ => StatusKind::Other,
+    }
+}
+
+/// The crate's error for a failed call that answered `code`; `described` is the
+/// framework's text for it. Not-found and duplicate, which the provider handles
+/// itself where they are expected, are backend errors anywhere else.
+pub(crate) fn status_error(code: i32, described: impl Display) -> Error {
+    match status_kind(code) {
+        StatusKind::Locked => Error::Locked {
+            reason: format!(
+                "the macOS keychain is locked, or reading this item needs your consent, \
+                 and no dialog is opened ({described}); unlock the keychain or allow access \
+                 in Keychain Access, then retry"
+            ),
+        },
+        StatusKind::Unavailable => Error::Unavailable {
+            reason: format!("no macOS keychain for this user: {described}"),
+        },
+        StatusKind::NotFound | StatusKind::Duplicate | StatusKind::Other => Error::Backend {
+            message: format!("macOS keychain: {described}"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +231,15 @@ mod tests {
         assert_eq!(f.service, "docker-pass-cli");
         assert_eq!(f.access_group, "com.docker.docker-pass");
         assert_eq!(f.account, "github/token");
+        // Searches and deletes select items by the same fields an add writes.
+        assert_eq!(
+            scope(DOCKER_GROUP, DOCKER_NAME),
+            ScopeFields {
+                service: f.service.clone(),
+                access_group: f.access_group.clone(),
+            }
+        );
+        assert_eq!(account(&id("github/token")), f.account);
         assert_eq!(
             f.label,
             "com.docker.docker-pass:docker-pass-cli:github/token"
@@ -199,5 +317,59 @@ mod tests {
         );
         assert_eq!(matching(accounts, &Pattern::parse("**").unwrap()).len(), 3);
         assert!(matching(accounts, &Pattern::parse("nope").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn status_codes_are_apples() {
+        // SecBase.h's values; a typo here would turn a locked keychain into a
+        // backend error.
+        use codes::*;
+        assert_eq!(
+            [
+                errSecUserCanceled,
+                errSecNotAvailable,
+                errSecAuthFailed,
+                errSecNoSuchKeychain,
+                errSecDuplicateItem,
+                errSecItemNotFound,
+                errSecNoDefaultKeychain,
+                errSecInteractionNotAllowed,
+            ],
+            [-128, -25291, -25293, -25294, -25299, -25300, -25307, -25308]
+        );
+    }
+
+    #[test]
+    fn status_codes_map_to_error_kinds() {
+        use codes::*;
+        for code in [
+            errSecInteractionNotAllowed,
+            errSecAuthFailed,
+            errSecUserCanceled,
+        ] {
+            assert_eq!(status_kind(code), StatusKind::Locked, "{code}");
+            let e = status_error(code, "described");
+            assert!(matches!(e, Error::Locked { .. }), "{code}: {e:?}");
+            assert!(e.to_string().contains("described"), "{e}");
+        }
+        for code in [
+            errSecNoSuchKeychain,
+            errSecNoDefaultKeychain,
+            errSecNotAvailable,
+        ] {
+            assert_eq!(status_kind(code), StatusKind::Unavailable, "{code}");
+            let e = status_error(code, "described");
+            assert!(matches!(e, Error::Unavailable { .. }), "{code}: {e:?}");
+        }
+        assert_eq!(status_kind(errSecItemNotFound), StatusKind::NotFound);
+        assert_eq!(status_kind(errSecDuplicateItem), StatusKind::Duplicate);
+        // errSecParam, errSecMissingEntitlement, an unknown code.
+        for code in [-50, -34018, 1] {
+            assert_eq!(status_kind(code), StatusKind::Other, "{code}");
+        }
+        for code in [errSecItemNotFound, errSecDuplicateItem, -50] {
+            let e = status_error(code, "described");
+            assert!(matches!(e, Error::Backend { .. }), "{code}: {e:?}");
+        }
     }
 }

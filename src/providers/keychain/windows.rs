@@ -21,8 +21,10 @@
 //!   no duplicates exist; stale chunk credentials are deleted first (Docker's order).
 //! - Listing is one `CredEnumerateW` with the filter `<group>:<name>:*`; lookups of
 //!   one id are one `CredReadW` (plus one per chunk).
-//! - No logon session (a service account, a network logon) is
-//!   [`Error::Unavailable`]; the Credential Manager never prompts.
+//! - The Credential Manager is always there: [`Keychain::is_available`] is `true`
+//!   without a probe, so the default store is the keychain, as on macOS. No logon
+//!   session (a service account, a network logon) is [`Error::Unavailable`] per
+//!   call; the Credential Manager never prompts.
 //! - Every call runs on `spawn_blocking`.
 
 use std::sync::Arc;
@@ -88,13 +90,12 @@ impl Keychain {
         }
     }
 
-    /// Whether the Credential Manager answers for this logon session: one `CredReadW`
-    /// of a target no id maps to (`<group>:<name>:`), whose "not found" says it does.
+    /// Always `true`, without a call: the Credential Manager is part of every Windows
+    /// logon, as Docker's store assumes, so the default store is the keychain. A
+    /// process without a logon session whose credentials it may use (a service, a
+    /// network logon) gets [`Error::Unavailable`] from each call instead.
     pub async fn is_available(&self) -> bool {
-        let names = self.names.clone();
-        blocking(move || ffi::read(&names.target("")).map(drop))
-            .await
-            .is_ok()
+        true
     }
 }
 
