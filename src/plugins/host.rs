@@ -139,9 +139,14 @@ impl PluginHost {
         for cell in cells {
             let name = &cell.name;
             if !cell.has_registered() {
+                let why = match cell.status() {
+                    Status::Crashed(reason) => format!(" ({reason})"),
+                    _ => String::new(),
+                };
                 return Err(format!(
-                    "plugin {name} has not registered yet, so it may be an access-control \
-                     module; lookups are refused until it registers or is disabled"
+                    "plugin {name} has not registered yet{why}, so it may be an \
+                     access-control module; lookups are refused until it registers or is \
+                     disabled"
                 ));
             }
             let Some(session) = cell.session() else {
