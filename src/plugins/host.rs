@@ -467,10 +467,7 @@ async fn supervise(
                 cell.set(Status::Stopped, None);
                 return;
             }
-            Ended::Disabled => {
-                cell.set(Status::Stopped, None);
-                failures = 0;
-            }
+            Ended::Disabled => failures = 0,
             Ended::Failed { reason, registered } => {
                 if registered {
                     failures = 0;
@@ -607,7 +604,9 @@ async fn run_once(
         }
         Then::Disable => {
             // Stopped as when the engine stops, so a disabled plugin that ListPlugins
-            // shows stopped has no process either.
+            // shows stopped has no process either. Marked first: an `enable` from
+            // here on must relaunch it, not find it running.
+            cell.set(Status::Stopped, None);
             shutdown(&session, options.shutdown_timeout).await;
             process.stop(options.shutdown_timeout).await;
             Ended::Disabled

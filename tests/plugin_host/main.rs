@@ -465,19 +465,38 @@ async fn an_external_plugin_connects_through_hijack() {
     assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
 
     // A second plugin may not take a connected plugin's name.
-    let mut dup = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
-        .env("TESTPLUGIN_CONFIG", &config)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let dup_status = tokio::time::timeout(Duration::from_secs(5), dup.wait())
+    let refused = |config: &Path| {
+        let mut c = std::process::Command::new(secrets_engine_test_support::testplugin::binary());
+        c.env("TESTPLUGIN_CONFIG", config)
+            .stderr(std::process::Stdio::piped());
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "the registration was refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let dup = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || refused(&config)
+    });
+    let dup = tokio::time::timeout(Duration::from_secs(5), dup)
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !dup_status.success(),
-        "the duplicate's registration was refused"
-    );
+    assert!(dup.contains("already_exists"), "{dup}");
+    // A name that cannot name a provider is invalid, not "already exists".
+    let bad = s.path("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"name": "Bad_Name", "pattern": "bad/**", "socket": socket}).to_string(),
+    )
+    .unwrap();
+    let bad = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || refused(&bad)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(bad.contains("invalid_argument"), "{bad}");
 
     // It disconnects: listed no more (as in Docker's engine), and lookups are
     // answered by the others.
@@ -612,4 +631,48 @@ async fn a_plugin_of_unknown_kind_makes_client_lookups_fail_closed() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     engine.stop_plugins().await;
+}
+
+/// An engine dropped while an external plugin is connected still kills its launched
+/// plugins: the connection does not keep the plugin host alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_engine_with_an_external_plugin_connected_leaves_no_process() {
+    let s = Setup::new();
+    let c = s.plugin("c", json!({"pattern": "c/**", "child": true}));
+    let engine = s.engine(&[&c]);
+    engine.start_plugins().await;
+    let launched = s.pids("c");
+    assert_eq!(launched.len(), 2);
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let config = s.path("ext.json");
+    std::fs::write(
+        &config,
+        json!({"name": "ext", "pattern": "ext/**", "socket": socket}).to_string(),
+    )
+    .unwrap();
+    let _plugin = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
+        .env("TESTPLUGIN_CONFIG", &config)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for("the external plugin", Duration::from_secs(5), || {
+        engine.plugins().iter().any(|p| p.name == "ext")
+    })
+    .await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    drop(engine);
+    wait_for(
+        "the launched plugin to go with the engine",
+        Duration::from_secs(3),
+        || launched.iter().all(|p| !alive(*p)),
+    )
+    .await;
 }
