@@ -79,7 +79,7 @@ impl Providers {
         self.router
             .route(request)
             .into_iter()
-            .filter(|s| s.state() == ProviderState::Running)
+            .filter(|s| s.state() == ProviderState::Running && s.is_routed())
             .cloned()
             .collect()
     }
@@ -348,6 +348,8 @@ impl Engine {
         }
         self.persist(&slot, config::SavedState::Disabled)?;
         slot.set_state(ProviderState::Disabled);
+        #[cfg(all(feature = "docker-plugins", unix))]
+        self.inner.plugins.disabled(name);
         tracing::info!(provider = name, "provider disabled");
         Ok(())
     }

@@ -97,18 +97,41 @@ impl EngineBuilder {
     pub fn build(mut self) -> Result<Engine, Error> {
         #[cfg(all(feature = "docker-plugins", unix))]
         let host = {
-            for p in &self.plugins {
-                if crate::plugins::name_from_path(p).is_none() {
-                    return Err(Error::InvalidProvider {
-                        name: p.display().to_string(),
-                        reason: "a plugin's name comes from its file name, which must be UTF-8",
-                    });
+            // One plugin whose file name cannot name a provider must not stop the
+            // engine (Docker's only rule is a non-empty name): it is skipped with a
+            // warning, and the same binary given twice is launched once.
+            let mut taken: std::collections::HashSet<String> =
+                self.registrations.iter().map(|r| r.name.clone()).collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut usable = Vec::new();
+            for p in std::mem::take(&mut self.plugins) {
+                // Not canonicalised: plugins may be links to one binary, each named
+                // by its link.
+                let same = std::path::absolute(&p).unwrap_or_else(|_| p.clone());
+                if !seen.insert(same) {
+                    continue;
+                }
+                let problem = match crate::plugins::name_from_path(&p) {
+                    None => Some("its file name is not UTF-8".to_owned()),
+                    Some(name) => match super::slot::check_name(&name) {
+                        Err(reason) => Some(format!("{name:?} cannot name a provider: {reason}")),
+                        Ok(()) if taken.contains(&name) => {
+                            Some(format!("the name {name} is taken by another provider"))
+                        }
+                        Ok(()) => {
+                            taken.insert(name);
+                            None
+                        }
+                    },
+                };
+                match problem {
+                    Some(reason) => {
+                        tracing::warn!(plugin = %p.display(), %reason, "plugin skipped");
+                    }
+                    None => usable.push(p),
                 }
             }
-            let host = crate::plugins::PluginHost::new(
-                self.plugin_options.clone(),
-                std::mem::take(&mut self.plugins),
-            );
+            let host = crate::plugins::PluginHost::new(self.plugin_options.clone(), usable);
             for p in &host.launched {
                 self.registrations.push(host.registration(p));
             }

@@ -60,6 +60,35 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether lookups reach provider `name` (see docs/design.md §14: a plugin
+    /// that claims nothing is listed but not asked).
+    pub(crate) fn set_routed(&self, name: &str, yes: bool) {
+        if let Some(s) = self.slots().into_iter().find(|s| s.name == name) {
+            s.set_routed(yes);
+        }
+    }
+
+    /// Removes provider `name` (an external plugin that disconnected: it is listed no
+    /// more, as in Docker's engine).
+    pub(crate) fn unregister(&self, name: &str) {
+        let mut providers = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let slots: Vec<_> = providers.slots().cloned().collect();
+        if !slots.iter().any(|s| s.name == name) {
+            return;
+        }
+        let mut rebuilt = Providers {
+            router: Router::new(),
+        };
+        for s in slots.into_iter().filter(|s| s.name != name) {
+            rebuilt.push(s);
+        }
+        *providers = rebuilt;
+    }
+
     pub(crate) fn plugin_host(&self) -> &Arc<crate::plugins::PluginHost> {
         &self.inner.plugins
     }

@@ -48,6 +48,7 @@ pub(super) fn make_slot(
         resolver: r.resolver,
         store: r.store,
         state: Arc::new(Mutex::new(state)),
+        routed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
     })
 }
 
@@ -76,6 +77,10 @@ pub(super) struct Slot {
     /// Shared with the slot that replaces this one when a plugin re-registers with
     /// another pattern, so a state set through either is the provider's.
     state: Arc<Mutex<ProviderState>>,
+    /// Whether lookups reach it at all (shared like `state`): a plugin that has not
+    /// declared a pattern after its startup window, or whose restarts gave up, claims
+    /// nothing rather than failing every lookup it would overlap as `**`.
+    routed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Slot {
@@ -98,7 +103,17 @@ impl Slot {
             resolver: self.resolver.clone(),
             store: self.store.clone(),
             state: self.state.clone(),
+            routed: self.routed.clone(),
         }
+    }
+
+    pub(super) fn is_routed(&self) -> bool {
+        self.routed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[cfg(all(feature = "docker-plugins", unix))]
+    pub(super) fn set_routed(&self, yes: bool) {
+        self.routed.store(yes, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(super) fn serves(&self, id: &Id) -> bool {

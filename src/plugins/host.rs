@@ -13,7 +13,8 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 use super::PluginOptions;
 use super::launch::{Launched, launch};
 use super::provider::{Cell, PluginResolver, Status};
-use super::session::{Kind, Registered, Session, Terms, human};
+use super::session::{Registered, Session, Terms, human};
+use crate::api::connect::{Code, ConnectError};
 use crate::api::paths;
 use crate::engine::{Engine, ProviderState, Registration, WeakEngine};
 use crate::pattern::Pattern;
@@ -125,7 +126,9 @@ impl PluginHost {
                 .iter()
                 .map(|p| p.cell.clone())
                 .chain(externals.values().cloned())
-                .filter(|c| c.is_access_control())
+                // A launched plugin that has not registered in this run may be a
+                // module: fail closed until its kind is known.
+                .filter(|c| c.is_access_control() || (!c.external && !c.has_registered()))
                 .filter(|c| engine.slot_state(&c.name) != Some(ProviderState::Disabled))
                 .collect()
         };
@@ -135,6 +138,17 @@ impl PluginHost {
         });
         for cell in cells {
             let name = &cell.name;
+            if !cell.has_registered() {
+                let why = match cell.status() {
+                    Status::Crashed(reason) => format!(" ({reason})"),
+                    _ => String::new(),
+                };
+                return Err(format!(
+                    "plugin {name} has not registered yet{why}, so it may be an \
+                     access-control module; lookups are refused until it registers or is \
+                     disabled"
+                ));
+            }
             let Some(session) = cell.session() else {
                 return Err(format!("access-control module {name} is down"));
             };
@@ -155,6 +169,16 @@ impl PluginHost {
             }
         }
         Ok(())
+    }
+
+    /// `disable`: a launched plugin's supervisor stops its process.
+    pub(crate) fn disabled(&self, name: &str) {
+        if let Some(p) = self.launched.iter().find(|p| p.cell.name == name) {
+            p.cell
+                .wanted
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            p.cell.pause.notify_one();
+        }
     }
 
     fn track(&self, task: JoinHandle<()>) {
@@ -185,6 +209,15 @@ impl PluginHost {
             (!disabled).then(|| p.cell.settled(limit))
         });
         futures_util::future::join_all(waits).await;
+        // The startup window is over: a plugin that has not declared a pattern claims
+        // nothing from now on (listed crashed with its reason), rather than failing
+        // every lookup as `**` until it registers.
+        for p in &self.launched {
+            let _routing = p.cell.routing();
+            if !p.cell.has_registered() {
+                engine.set_routed(&p.cell.name, false);
+            }
+        }
     }
 
     /// Stops every plugin: `Shutdown`, then the connection, then (launched) the
@@ -193,7 +226,9 @@ impl PluginHost {
         let _ = self.stop.send(true);
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        let bound = self.options.shutdown_timeout * 3 + Duration::from_secs(1);
+        // Three steps (Shutdown, SIGINT, SIGKILL and the reap) and a little slack: with
+        // docker-pass's 500 ms steps this stays within its 2 s for SIGTERM.
+        let bound = self.options.shutdown_timeout * 3 + Duration::from_millis(200);
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
         if tokio::time::timeout(bound, futures_util::future::join_all(tasks))
             .await
@@ -213,48 +248,82 @@ impl PluginHost {
         if *self.stop.borrow() {
             return;
         }
-        let host = self.clone();
+        // Weak, so a connected plugin does not keep the host (and through its Drop,
+        // the launched plugins' process groups) alive after the engine is dropped.
+        let host = Arc::downgrade(self);
         let weak = engine.downgrade();
         let mut stop = self.stop.subscribe();
+        let options = self.options.clone();
         let task = tokio::spawn(async move {
-            let check_host = host.clone();
-            let check_engine = weak.clone();
+            // The name is reserved by the check itself, under the lock that guards
+            // the names, so two connections cannot both take it.
+            let reserved: Arc<Mutex<Option<Arc<Cell>>>> = Arc::default();
             let terms = Terms {
                 engine_name: super::ENGINE_NAME.into(),
                 engine_version: crate::server::version_string(),
-                request_timeout: host.options.request_timeout,
-                registration_timeout: host.options.registration_timeout,
-                check: Box::new(move |r: &Registered| check_host.may_take(&check_engine, &r.name)),
+                request_timeout: options.request_timeout,
+                registration_timeout: options.registration_timeout,
+                check: {
+                    let (host, weak, reserved) = (host.clone(), weak.clone(), reserved.clone());
+                    Box::new(move |r: &Registered| {
+                        let Some(host) = host.upgrade() else {
+                            return Err(ConnectError::new(
+                                Code::Unavailable,
+                                "the engine is stopping",
+                            ));
+                        };
+                        let cell = host.reserve(&weak, &r.name)?;
+                        *reserved.lock().unwrap_or_else(|e| e.into_inner()) = Some(cell);
+                        Ok(())
+                    })
+                },
+            };
+            let taken = || reserved.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let release = |cell: Option<Arc<Cell>>, attached: bool| {
+                if let (Some(cell), Some(host)) = (cell, host.upgrade()) {
+                    host.detach_external(&weak, &cell, attached);
+                }
             };
             let established = tokio::select! {
                 r = Session::establish(io, terms) => r,
-                () = stopped(&mut stop) => return,
+                () = stopped(&mut stop) => {
+                    release(taken(), false);
+                    return;
+                }
             };
             let (session, reg) = match established {
                 Ok(s) => s,
                 Err(reason) => {
                     tracing::warn!(%reason, "external plugin not registered");
+                    release(taken(), false);
                     return;
                 }
             };
             let session = Arc::new(session);
-            let Some(engine) = weak.upgrade() else { return };
-            let cell = match host.attach_external(&engine, &reg, &session) {
-                Ok(cell) => cell,
-                Err(e) => {
-                    tracing::warn!(plugin = %reg.name, error = %e, "external plugin refused");
-                    session.close();
-                    return;
-                }
+            let Some(cell) = taken() else {
+                session.close();
+                return;
             };
-            drop(engine);
+            let attached = match (host.upgrade(), weak.upgrade()) {
+                (Some(h), Some(e)) => h.attach_external(&e, &reg, &cell, &session),
+                _ => Err(crate::Error::Unavailable {
+                    reason: "the engine is stopping".into(),
+                }),
+            };
+            if let Err(e) = attached {
+                tracing::warn!(plugin = %reg.name, error = %e, "external plugin refused");
+                session.close();
+                release(Some(cell), false);
+                return;
+            }
             tracing::info!(plugin = %reg.name, kind = ?reg.kind, "external plugin registered");
             tokio::select! {
                 reason = session.closed() => {
                     cell.crashed(format!("external plugin disconnected: {reason}"));
+                    release(Some(cell), true);
                 }
                 () = stopped(&mut stop) => {
-                    shutdown(&session, host.options.shutdown_timeout).await;
+                    shutdown(&session, options.shutdown_timeout).await;
                     cell.set(Status::Stopped, None);
                 }
             }
@@ -262,64 +331,82 @@ impl PluginHost {
         self.track(task);
     }
 
-    /// Whether an external plugin may register as `name`: a new name, or that of an
-    /// external plugin that is not connected now.
-    fn may_take(&self, engine: &WeakEngine, name: &str) -> Result<(), String> {
-        crate::engine::check_name(name)?;
-        let externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cell) = externals.get(name) {
-            return match cell.session() {
-                Some(s) if !s.is_closed() => {
-                    Err(format!("a plugin named {name} is already connected"))
-                }
-                _ => Ok(()),
-            };
+    /// Reserves `name` for an external plugin that is registering: refused when it
+    /// cannot name a provider (`invalid_argument`) or is held by another provider or
+    /// connected plugin (`already_exists`).
+    fn reserve(&self, engine: &WeakEngine, name: &str) -> Result<Arc<Cell>, ConnectError> {
+        if let Err(reason) = crate::engine::check_name(name) {
+            return Err(ConnectError::new(
+                Code::InvalidArgument,
+                format!("the plugin name {name:?} cannot name a provider: {reason}"),
+            ));
+        }
+        let mut externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
+        if externals.contains_key(name) {
+            return Err(ConnectError::new(
+                Code::AlreadyExists,
+                format!("a plugin named {name} is already connected"),
+            ));
         }
         match engine.upgrade() {
             Some(e) if e.slot_state(name).is_some() => {
-                Err(format!("the name {name} is taken by another provider"))
+                return Err(ConnectError::new(
+                    Code::AlreadyExists,
+                    format!("the name {name} is taken by another provider"),
+                ));
             }
-            Some(_) => Ok(()),
-            None => Err("the engine is stopping".into()),
+            Some(_) => {}
+            None => {
+                return Err(ConnectError::new(
+                    Code::Unavailable,
+                    "the engine is stopping",
+                ));
+            }
         }
+        let cell = Cell::new(name, true);
+        externals.insert(name.to_owned(), cell.clone());
+        Ok(cell)
     }
 
+    /// Makes a reserved external plugin a provider, routed by its pattern.
     fn attach_external(
         &self,
         engine: &Engine,
         reg: &Registered,
+        cell: &Arc<Cell>,
         session: &Arc<Session>,
-    ) -> Result<Arc<Cell>, crate::Error> {
-        let existing = self
-            .externals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    ) -> Result<(), crate::Error> {
+        let externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
+        if !externals
             .get(&reg.name)
-            .cloned();
-        let cell = match existing {
-            Some(cell) => {
-                engine.replace_pattern(&reg.name, reg.pattern())?;
-                cell
-            }
-            None => {
-                let cell = Cell::new(&reg.name, true);
-                engine.register(
-                    Registration::resolver(&reg.name, reg.pattern(), self.resolver(&cell))
-                        .deadline(self.options.request_timeout),
-                )?;
-                self.externals
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(reg.name.clone(), cell.clone());
-                cell
-            }
-        };
-        cell.running(
-            session.clone(),
-            reg.version.clone(),
-            reg.kind == Kind::AccessControl,
-        );
-        Ok(cell)
+            .is_some_and(|c| Arc::ptr_eq(c, cell))
+        {
+            return Err(crate::Error::Unavailable {
+                reason: "the plugin's reservation was released".into(),
+            });
+        }
+        engine.register(
+            Registration::resolver(&reg.name, reg.pattern(), self.resolver(cell))
+                .deadline(self.options.request_timeout),
+        )?;
+        cell.running(session.clone(), reg.version.clone(), reg.kind.clone());
+        Ok(())
+    }
+
+    /// Forgets an external plugin (and removes its provider when `attached`), unless
+    /// its name has passed to another connection meanwhile.
+    fn detach_external(&self, engine: &WeakEngine, cell: &Arc<Cell>, attached: bool) {
+        let mut externals = self.externals.lock().unwrap_or_else(|e| e.into_inner());
+        if !externals
+            .get(&cell.name)
+            .is_some_and(|c| Arc::ptr_eq(c, cell))
+        {
+            return;
+        }
+        externals.remove(&cell.name);
+        if attached && let Some(e) = engine.upgrade() {
+            e.unregister(&cell.name);
+        }
     }
 }
 
@@ -342,6 +429,8 @@ async fn shutdown(session: &Session, bound: Duration) {
 enum Ended {
     /// The engine is stopping; the plugin has been stopped.
     Stopped,
+    /// It was disabled; the plugin has been stopped.
+    Disabled,
     /// It failed (never registered, when `registered` is false), and why.
     Failed { reason: String, registered: bool },
 }
@@ -378,16 +467,24 @@ async fn supervise(
                 cell.set(Status::Stopped, None);
                 return;
             }
+            Ended::Disabled => failures = 0,
             Ended::Failed { reason, registered } => {
                 if registered {
                     failures = 0;
                 }
                 failures += 1;
                 if failures > options.max_restarts {
-                    cell.crashed(format!(
-                        "{reason}; not restarted after {} failures in a row (enable it to try again)",
-                        failures
-                    ));
+                    // Given up: lookups stop asking it until it registers again.
+                    {
+                        let _routing = cell.routing();
+                        if let Some(e) = engine.upgrade() {
+                            e.set_routed(&cell.name, false);
+                        }
+                        cell.crashed(format!(
+                            "{reason}; not restarted after {failures} failures in a row, \
+                             lookups no longer ask it (enable it to try again)"
+                        ));
+                    }
                     tokio::select! {
                         () = cell.kick.notified() => failures = 0,
                         () = stopped(&mut stop) => return,
@@ -428,9 +525,9 @@ async fn run_once(
             if r.name == name {
                 Ok(())
             } else {
-                Err(format!(
-                    "launched as {name}, the plugin registered as {}",
-                    r.name
+                Err(ConnectError::new(
+                    Code::InvalidArgument,
+                    format!("launched as {name}, the plugin registered as {}", r.name),
                 ))
             }
         }),
@@ -461,25 +558,36 @@ async fn run_once(
         }
     };
     let session = Arc::new(session);
-    if let Some(e) = engine.upgrade()
-        && let Err(err) = e.replace_pattern(&cell.name, reg.pattern())
     {
-        tracing::warn!(plugin = %cell.name, error = %err, "could not route to the plugin");
+        let _routing = cell.routing();
+        if let Some(e) = engine.upgrade() {
+            if let Err(err) = e.replace_pattern(&cell.name, reg.pattern()) {
+                tracing::warn!(plugin = %cell.name, error = %err, "could not route to the plugin");
+            }
+            e.set_routed(&cell.name, true);
+        }
+        cell.running(session.clone(), reg.version.clone(), reg.kind.clone());
     }
     tracing::info!(plugin = %cell.name, kind = ?reg.kind, "plugin registered");
-    cell.running(
-        session.clone(),
-        reg.version.clone(),
-        reg.kind == Kind::AccessControl,
-    );
     enum Then {
         Down(String),
+        Disable,
         Stop,
     }
-    let then = tokio::select! {
-        s = process.exited() => Then::Down(s),
-        r = session.closed() => Then::Down(r),
-        () = stopped(stop) => Then::Stop,
+    let disabled = || !cell.wanted.load(std::sync::atomic::Ordering::SeqCst);
+    // Disabled while it registered: `pause` may have fired before anyone waited.
+    let then = if disabled() {
+        Then::Disable
+    } else {
+        loop {
+            tokio::select! {
+                s = process.exited() => break Then::Down(s),
+                r = session.closed() => break Then::Down(r),
+                // A stale wake-up (enabled again meanwhile) is ignored.
+                () = cell.pause.notified() => if disabled() { break Then::Disable },
+                () = stopped(stop) => break Then::Stop,
+            }
+        }
     };
     match then {
         Then::Down(reason) => {
@@ -493,6 +601,15 @@ async fn run_once(
             shutdown(&session, options.shutdown_timeout).await;
             process.stop(options.shutdown_timeout).await;
             Ended::Stopped
+        }
+        Then::Disable => {
+            // Stopped as when the engine stops, so a disabled plugin that ListPlugins
+            // shows stopped has no process either. Marked first: an `enable` from
+            // here on must relaunch it, not find it running.
+            cell.set(Status::Stopped, None);
+            shutdown(&session, options.shutdown_timeout).await;
+            process.stop(options.shutdown_timeout).await;
+            Ended::Disabled
         }
     }
 }

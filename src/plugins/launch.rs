@@ -97,6 +97,8 @@ impl Launched {
     pub(crate) async fn stop(mut self, grace: Duration) {
         if let Ok(Some(_)) = self.child.try_wait() {
             self.kill_group();
+            // Reaped: the group id may be reused, so Drop must not signal it again.
+            self.group = None;
             return;
         }
         self.signal(Signal::INT);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use prost::Message;
 use tokio::sync::{Notify, watch};
 
-use super::session::{CallError, Session, human};
+use super::session::{CallError, Kind, Session, human};
 use crate::api::connect::Code;
 use crate::api::{paths, resolver};
 use crate::envelope::Envelope;
@@ -34,7 +34,8 @@ struct Live {
     session: Option<Arc<Session>>,
     status: Status,
     version: String,
-    access_control: bool,
+    /// What it last registered as in this run; `None` until its first registration.
+    kind: Option<Kind>,
 }
 
 /// One plugin's shared state: what the supervisor (or the external connection's
@@ -46,6 +47,15 @@ pub(crate) struct Cell {
     changed: watch::Sender<u64>,
     /// Asks the supervisor to (re)start now: `enable`.
     pub(crate) kick: Notify,
+    /// Asks the supervisor to stop the plugin: `disable`.
+    pub(crate) pause: Notify,
+    /// Cleared by `disable`, set by `enable`: the engine sets the provider's state
+    /// only after `enable` has seen the plugin register, so the supervisor cannot
+    /// go by that state while it runs.
+    pub(crate) wanted: std::sync::atomic::AtomicBool,
+    /// Held while the plugin's routing and registration change together, so the end
+    /// of the startup window cannot unroute a plugin registering at that moment.
+    routing: Mutex<()>,
 }
 
 impl Cell {
@@ -57,11 +67,18 @@ impl Cell {
                 session: None,
                 status: Status::Starting,
                 version: String::new(),
-                access_control: false,
+                kind: None,
             }),
             changed: watch::channel(0).0,
             kick: Notify::new(),
+            pause: Notify::new(),
+            wanted: std::sync::atomic::AtomicBool::new(true),
+            routing: Mutex::new(()),
         })
+    }
+
+    pub(crate) fn routing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.routing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
@@ -91,14 +108,27 @@ impl Cell {
 
     /// Whether it last registered as an access-control module.
     pub(crate) fn is_access_control(&self) -> bool {
-        self.live().access_control
+        self.live().kind == Some(Kind::AccessControl)
     }
 
-    pub(crate) fn running(&self, session: Arc<Session>, version: String, access_control: bool) {
+    /// Whether it has registered in this run, so its kind is known.
+    pub(crate) fn has_registered(&self) -> bool {
+        self.live().kind.is_some()
+    }
+
+    /// The pattern it declared at its last registration, if it is a provider.
+    fn declared(&self) -> Option<Pattern> {
+        match &self.live().kind {
+            Some(Kind::Provider(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn running(&self, session: Arc<Session>, version: String, kind: Kind) {
         {
             let mut live = self.live();
             live.version = version;
-            live.access_control = access_control;
+            live.kind = Some(kind);
         }
         self.set(Status::Running, Some(session));
     }
@@ -161,8 +191,15 @@ impl Resolver for PluginResolver {
             };
             return Err(Error::Unavailable { reason: why });
         };
+        // As Docker's engine (`Filter(pluginPattern, requested)`): the narrower of the
+        // two when one includes the other, so a `vault/**` plugin asked for `**` is
+        // asked for `vault/**`; otherwise the request as it is.
+        let sent = match self.cell.declared() {
+            Some(declared) if pattern.includes(&declared) => declared,
+            _ => pattern.clone(),
+        };
         let req = resolver::GetSecretsRequest {
-            pattern: pattern.to_string(),
+            pattern: sent.to_string(),
         };
         let outcome = session
             .call(
@@ -241,6 +278,9 @@ impl Resolver for PluginResolver {
                 ),
             });
         }
+        self.cell
+            .wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.cell.set(Status::Starting, None);
         self.cell.kick.notify_one();
         match self.cell.settled(self.start_timeout).await {

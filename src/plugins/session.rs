@@ -56,8 +56,8 @@ impl Registered {
     }
 }
 
-/// Accepts a registration, or says why not.
-pub(crate) type NameCheck = Box<dyn Fn(&Registered) -> Result<(), String> + Send + Sync>;
+/// Accepts a registration, or says why not (with the code the plugin gets).
+pub(crate) type NameCheck = Box<dyn Fn(&Registered) -> Result<(), ConnectError> + Send + Sync>;
 
 /// What the engine answers a registration with, and how it checks one.
 pub(crate) struct Terms {
@@ -328,7 +328,7 @@ impl Served {
                 "this connection has already registered a plugin",
             ));
         }
-        (self.terms.check)(&r).map_err(|m| ConnectError::new(Code::AlreadyExists, m))?;
+        (self.terms.check)(&r)?;
         *done = true;
         Ok(r)
     }

@@ -47,6 +47,9 @@ impl Setup {
         pids(&self.path(&format!("{name}.pids")))
     }
     fn engine(&self, plugins: &[&Path]) -> Engine {
+        self.engine_with(plugins, options())
+    }
+    fn engine_with(&self, plugins: &[&Path], options: PluginOptions) -> Engine {
         let mut b = Engine::builder()
             .config(ConfigLocation::Path(self.path("config.json")))
             .store(
@@ -54,7 +57,7 @@ impl Setup {
                 p("team/**"),
                 memory(&[("team/db", b"from-store")]),
             )
-            .plugin_options(options());
+            .plugin_options(options);
         for pl in plugins {
             b = b.plugin(*pl);
         }
@@ -143,29 +146,37 @@ async fn a_crash_mid_request_is_a_typed_failure_then_the_plugin_is_restarted() {
         json!({"pattern": "crashy/**", "secrets": {"crashy/a": "v"}, "mode": "crash-once",
                "marker": s.path("crashed")}),
     );
-    let engine = s.engine(&[&plug]);
+    // A restart a second later, so the crash is seen before the relaunch.
+    let mut o = options();
+    o.restart_delay = Duration::from_secs(1);
+    let engine = s.engine_with(&[&plug], o);
     engine.start_plugins().await;
     assert_eq!(state(&engine, "crashy"), ProviderState::Running);
 
     let e = engine.get_secrets(&p("crashy/**")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("crashy"), "{e}");
-    // Merged with the store: the store's answer comes with the plugin's failure.
-    let partial = engine.get_secrets(&p("**")).await;
-    if let Ok(r) = &partial {
-        assert_eq!(r.envelopes().len(), 1);
-        assert_eq!(r.failures()[0].provider, "crashy");
-    }
-    // Crashed as soon as the failed call has returned (or already restarted with a
-    // new connection, on a fast machine: then the lookup below succeeds too).
-    if let ProviderState::Crashed(m) = state(&engine, "crashy") {
-        assert!(
-            m.contains("exited with status 3")
-                || m.contains("failed during a request")
-                || m.contains("closed its connection"),
-            "{m}"
-        );
-    }
+    // Crashed once the failed call has returned: the call waited for the
+    // connection's end, and the supervisor restarts it only after 200 ms.
+    let ProviderState::Crashed(m) = state(&engine, "crashy") else {
+        panic!("crashed: {:?}", state(&engine, "crashy"));
+    };
+    assert!(
+        m.contains("exited with status 3")
+            || m.contains("failed during a request")
+            || m.contains("closed its connection"),
+        "{m}"
+    );
+    // Merged with the store: the store's answer comes with the plugin's typed failure.
+    let partial = engine.get_secrets(&p("**")).await.unwrap();
+    assert_eq!(values(&partial)[0].0, "team/db");
+    assert_eq!(partial.failures()[0].provider, "crashy");
+    assert_eq!(
+        partial.failures()[0].error.kind(),
+        ErrorKind::Unavailable,
+        "{}",
+        partial.failures()[0].error
+    );
     wait_for("the restart", Duration::from_secs(5), || {
         state(&engine, "crashy") == ProviderState::Running
     })
@@ -196,11 +207,14 @@ async fn a_plugin_that_never_registers_times_out_and_is_crashed() {
         !alive(first)
     })
     .await;
-    // Its failure is reported, not masked as not-found; the store still answers.
+    // Past its startup window it claims nothing: lookups are answered by the others
+    // (and "not found" stays "not found"), while it is listed crashed.
+    assert!(engine.routed_providers(&p("**")) == ["memory"]);
     let r = engine.get_secrets(&p("**")).await.unwrap();
     assert_eq!(values(&r)[0].0, "team/db");
-    assert_eq!(r.failures()[0].provider, "silent");
-    assert_eq!(r.failures()[0].error.kind(), ErrorKind::Unavailable);
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    let none = engine.get_secrets(&p("team/none")).await.unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::NotFound, "{none}");
     // Restarted with a backoff.
     wait_for("a relaunch", Duration::from_secs(5), || {
         s.pids("silent").len() >= 2
@@ -211,6 +225,85 @@ async fn a_plugin_that_never_registers_times_out_and_is_crashed() {
         s.pids("silent").iter().all(|p| !alive(*p))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_whose_restarts_give_up_is_no_longer_asked() {
+    let s = Setup::new();
+    let plug = s.plugin(
+        "quits",
+        json!({"pattern": "quits/**", "mode": "crash", "secrets": {"quits/a": "v"}}),
+    );
+    let mut o = options();
+    o.max_restarts = 1;
+    let engine = s.engine_with(&[&plug], o);
+    engine.start_plugins().await;
+    assert_eq!(state(&engine, "quits"), ProviderState::Running);
+    // It crashes on its first lookup, and its file is gone: each relaunch fails
+    // without registering, and after one retry it is given up.
+    std::fs::remove_file(&plug).unwrap();
+    let e = engine.get_secrets(&p("quits/a")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    wait_for("the give-up", Duration::from_secs(5), || {
+        matches!(state(&engine, "quits"), ProviderState::Crashed(m) if m.contains("not restarted"))
+    })
+    .await;
+    let ProviderState::Crashed(m) = state(&engine, "quits") else {
+        unreachable!()
+    };
+    assert!(m.contains("lookups no longer ask it"), "{m}");
+    assert_eq!(engine.routed_providers(&p("quits/a")), Vec::<String>::new());
+    let e = engine.get_secrets(&p("quits/a")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoProvider, "{e}");
+    assert_eq!(s.pids("quits").len(), 1, "could not be launched again");
+    engine.stop_plugins().await;
+}
+
+/// A plugin file whose name cannot name a provider (capitals, `_`, a name taken by
+/// a store) is skipped with a warning; the same path given twice is launched once;
+/// the engine starts and runs the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_plugin_names_are_skipped_and_the_engine_starts() {
+    let s = Setup::new();
+    let good = s.plugin(
+        "good",
+        json!({"pattern": "good/**", "secrets": {"good/a": "v"}}),
+    );
+    let capital = s.plugin("Bad_Name", json!({"pattern": "bad/**"}));
+    let taken = s.plugin("memory", json!({"pattern": "mem/**"}));
+    let engine = s.engine(&[&good, &capital, &taken, &good]);
+    engine.start_plugins().await;
+    let names: Vec<String> = engine.plugins().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["memory", "good"]);
+    assert_eq!(state(&engine, "good"), ProviderState::Running);
+    assert_eq!(s.pids("good").len(), 1, "launched once");
+    assert!(s.pids("Bad_Name").is_empty() && s.pids("memory").is_empty());
+    let found = engine.get_secrets(&p("good/a")).await.unwrap();
+    assert_eq!(values(&found)[0].2, b"v");
+    engine.stop_plugins().await;
+}
+
+/// As Docker's engine, a plugin is asked for the narrower of its pattern and the
+/// request when one includes the other, else for the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_is_asked_for_the_narrower_pattern() {
+    let s = Setup::new();
+    let asked = s.path("asked");
+    let plug = s.plugin(
+        "vault",
+        json!({"pattern": "vault/**", "secrets": {"vault/a": "v"}, "asked": asked}),
+    );
+    let engine = s.engine(&[&plug]);
+    engine.start_plugins().await;
+    engine.get_secrets(&p("**")).await.unwrap();
+    engine.get_secrets(&p("vault/a")).await.unwrap();
+    engine.get_secrets(&p("*/a")).await.unwrap();
+    let got = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        ["vault/**", "vault/a", "*/a"]
+    );
+    engine.stop_plugins().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,19 +376,33 @@ async fn disabling_a_plugin_is_persisted_and_enabling_launches_it() {
     );
     let engine = s.engine(&[&plug]);
     engine.start_plugins().await;
+    let first = s.pids("togg")[0];
     engine.disable("togg").unwrap();
     let saved = std::fs::read_to_string(s.path("config.json")).unwrap();
     assert!(saved.contains("togg"), "{saved}");
+    // Disabled, it is stopped (Shutdown, then its process group) as the engine
+    // stopping would, not left running while listed as disabled.
+    wait_for(
+        "the disabled plugin to stop",
+        Duration::from_secs(3),
+        || !alive(first),
+    )
+    .await;
+    assert_eq!(state(&engine, "togg"), ProviderState::Disabled);
+    engine.enable("togg").await.unwrap();
+    assert_eq!(state(&engine, "togg"), ProviderState::Running);
+    assert_eq!(s.pids("togg").len(), 2, "enabling relaunched it");
+    engine.disable("togg").unwrap();
     engine.stop_plugins().await;
     drop(engine);
 
     let engine = s.engine(&[&plug]);
     engine.start_plugins().await;
     assert_eq!(state(&engine, "togg"), ProviderState::Disabled);
-    assert_eq!(s.pids("togg").len(), 1, "a disabled plugin is not launched");
+    assert_eq!(s.pids("togg").len(), 2, "a disabled plugin is not launched");
     engine.enable("togg").await.unwrap();
     assert_eq!(state(&engine, "togg"), ProviderState::Running);
-    assert_eq!(s.pids("togg").len(), 2);
+    assert_eq!(s.pids("togg").len(), 3);
     let found = engine.get_secrets(&p("togg/a")).await.unwrap();
     assert_eq!(values(&found)[0].2, b"v");
     engine.stop_plugins().await;
@@ -358,32 +465,56 @@ async fn an_external_plugin_connects_through_hijack() {
     assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
 
     // A second plugin may not take a connected plugin's name.
-    let mut dup = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
-        .env("TESTPLUGIN_CONFIG", &config)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let dup_status = tokio::time::timeout(Duration::from_secs(5), dup.wait())
+    let refused = |config: &Path| {
+        let mut c = std::process::Command::new(secrets_engine_test_support::testplugin::binary());
+        c.env("TESTPLUGIN_CONFIG", config)
+            .stderr(std::process::Stdio::piped());
+        let out = c.output().unwrap();
+        assert!(!out.status.success(), "the registration was refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let dup = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || refused(&config)
+    });
+    let dup = tokio::time::timeout(Duration::from_secs(5), dup)
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !dup_status.success(),
-        "the duplicate's registration was refused"
-    );
+    assert!(dup.contains("already_exists"), "{dup}");
+    // A name that cannot name a provider is invalid, not "already exists".
+    let bad = s.path("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"name": "Bad_Name", "pattern": "bad/**", "socket": socket}).to_string(),
+    )
+    .unwrap();
+    let bad = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || refused(&bad)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(bad.contains("invalid_argument"), "{bad}");
 
-    // It disconnects: reported crashed, lookups fail with a typed error.
+    // It disconnects: listed no more (as in Docker's engine), and lookups are
+    // answered by the others.
     plugin.kill().await.unwrap();
     wait_for("the disconnect", Duration::from_secs(3), || {
-        matches!(state(&engine, "ext"), ProviderState::Crashed(_))
+        !engine.plugins().iter().any(|p| p.name == "ext")
     })
     .await;
-    let ProviderState::Crashed(m) = state(&engine, "ext") else {
-        unreachable!()
-    };
-    assert!(m.starts_with("external plugin disconnected"), "{m}");
     let e = engine.get_secrets(&p("ext/key")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert_eq!(e.kind(), ErrorKind::NoProvider, "{e}");
+    assert!(
+        engine
+            .get_secrets(&p("**"))
+            .await
+            .unwrap()
+            .failures()
+            .is_empty()
+    );
 
     // It comes back under the same name.
     let _again = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
@@ -392,7 +523,10 @@ async fn an_external_plugin_connects_through_hijack() {
         .spawn()
         .unwrap();
     wait_for("the reconnect", Duration::from_secs(5), || {
-        state(&engine, "ext") == ProviderState::Running
+        engine
+            .plugins()
+            .iter()
+            .any(|p| p.name == "ext" && p.state == ProviderState::Running)
     })
     .await;
     assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
@@ -464,4 +598,81 @@ async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     engine.stop_plugins().await;
+}
+
+/// A launched plugin that has not registered in this run may be an access-control
+/// module: a client's lookup is refused naming it (fail closed) until it registers
+/// or is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_of_unknown_kind_makes_client_lookups_fail_closed() {
+    let s = Setup::new();
+    let silent = s.plugin("maybe-guard", json!({"mode": "noregister"}));
+    let engine = s.engine(&[&silent]);
+    engine.start_plugins().await;
+    assert!(matches!(
+        state(&engine, "maybe-guard"),
+        ProviderState::Crashed(_)
+    ));
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
+    let denied = client.get_secrets(&p("team/db")).await.unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
+    assert!(denied.to_string().contains("maybe-guard"), "{denied}");
+    engine.disable("maybe-guard").unwrap();
+    let found = client.get_secrets(&p("team/db")).await.unwrap();
+    assert_eq!(found[0].value().expose(), b"from-store");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    engine.stop_plugins().await;
+}
+
+/// An engine dropped while an external plugin is connected still kills its launched
+/// plugins: the connection does not keep the plugin host alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_engine_with_an_external_plugin_connected_leaves_no_process() {
+    let s = Setup::new();
+    let c = s.plugin("c", json!({"pattern": "c/**", "child": true}));
+    let engine = s.engine(&[&c]);
+    engine.start_plugins().await;
+    let launched = s.pids("c");
+    assert_eq!(launched.len(), 2);
+    let socket = s.path("run/engine.sock");
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    let config = s.path("ext.json");
+    std::fs::write(
+        &config,
+        json!({"name": "ext", "pattern": "ext/**", "socket": socket}).to_string(),
+    )
+    .unwrap();
+    let _plugin = tokio::process::Command::new(secrets_engine_test_support::testplugin::binary())
+        .env("TESTPLUGIN_CONFIG", &config)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for("the external plugin", Duration::from_secs(5), || {
+        engine.plugins().iter().any(|p| p.name == "ext")
+    })
+    .await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    drop(engine);
+    wait_for(
+        "the launched plugin to go with the engine",
+        Duration::from_secs(3),
+        || launched.iter().all(|p| !alive(*p)),
+    )
+    .await;
 }

@@ -80,9 +80,7 @@ pub(crate) fn serve(
         // Docker's 2 s, so the plugins stop within the engine's 2 s, beside the sockets.
         options.plugin_options.shutdown_timeout = Duration::from_millis(500);
         let (engine, _) = secrets_engine::default_engine(options).await?;
-        // Each launched plugin has registered, or is reported crashed and restarting,
-        // before the first client is served.
-        engine.start_plugins().await;
+        // Sockets first: a second instance fails here, before it launches any plugin.
         let sockets: Vec<EngineSocket> = if sockets.is_empty() {
             default_sockets()
         } else {
@@ -92,6 +90,9 @@ pub(crate) fn serve(
             .iter()
             .map(EngineListener::bind)
             .collect::<Result<Vec<_>, _>>()?;
+        // Each launched plugin has registered, or is reported crashed and restarting,
+        // before the first client is served.
+        engine.start_plugins().await;
         let mut limits = ServerOptions::default();
         limits.allowed_uids.extend_from_slice(allow_uids);
         let shown: Vec<String> = sockets.iter().map(ToString::to_string).collect();

@@ -61,6 +61,7 @@ impl Home {
             }
         });
         // Plugins register (or time out) before the engine says it is serving.
+        let mut early = Vec::new();
         loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(30))
@@ -68,8 +69,9 @@ impl Home {
             if line.contains("engine serving on") {
                 break;
             }
+            early.push(line);
         }
-        Daemon { child }
+        Daemon { child, early }
     }
 }
 
@@ -81,6 +83,8 @@ impl Drop for Home {
 
 struct Daemon {
     child: Child,
+    /// What it wrote to stderr before it said it was serving.
+    early: Vec<String>,
 }
 
 impl Daemon {
@@ -142,8 +146,24 @@ fn a_plugin_in_the_plugin_dir_answers_beside_the_keychain() {
         &json!({"pattern": "**", "secrets": {"plug/token": "from-plugin"},
                 "pids": pid_file, "child": true}),
     );
+    // Files whose names cannot name a provider (or name a store) are skipped with a
+    // warning; the engine starts all the same. The same plugin given again by
+    // --plugin is launched once.
+    for bad in ["Bad.Name", "file"] {
+        install(
+            &dir,
+            bad,
+            &json!({"pattern": "x/**", "pids": h.path(&format!("{bad}.pids"))}),
+        );
+    }
     let sock = h.path("run/engine.sock");
-    let mut d = h.serve(&["--socket", sock.to_str().unwrap()]);
+    let again = dir.join("vaultish");
+    let mut d = h.serve(&[
+        "--socket",
+        sock.to_str().unwrap(),
+        "--plugin",
+        again.to_str().unwrap(),
+    ]);
     let client = || {
         let mut c = h.cmd();
         c.env_remove("DBUS_SESSION_BUS_ADDRESS");
@@ -181,8 +201,16 @@ fn a_plugin_in_the_plugin_dir_answers_beside_the_keychain() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols, ["vaultish", "**", "yes", "running"], "{out}");
 
+    assert!(!out.contains("Bad.Name"), "{out}");
+    let early = d.early.join("\n");
+    assert!(
+        early.contains("plugin skipped") && early.contains("Bad.Name"),
+        "{early}"
+    );
+    assert!(pids(&h.path("Bad.Name.pids")).is_empty());
+    assert!(pids(&h.path("file.pids")).is_empty());
     let all = pids(&pid_file);
-    assert_eq!(all.len(), 2, "the plugin and its child");
+    assert_eq!(all.len(), 2, "the plugin (once) and its child");
     d.stop(Duration::from_secs(2));
     assert!(gone(&all), "plugin processes outlived engine serve");
 }
@@ -235,14 +263,18 @@ fn plugins_ls_shows_a_plugin_that_never_registers_as_crashed() {
         .unwrap();
     assert_eq!(silent["state"], "crashed");
     assert_eq!(silent["external"], false);
-    // A lookup the plugin might have answered fails with its reason, not "not found".
+    // Its kind unknown (it may be an access-control module), a client's lookup is
+    // refused naming it and its reason: fail closed, not "not found".
     h.cmd()
         .env("A", "se://some/id")
         .args(["run", &engine_flag(&sock), "--", "true"])
         .assert()
         .code(125)
         .stderr(
-            predicate::str::contains("silent")
+            predicate::str::contains("permission denied")
+                .and(predicate::str::contains(
+                    "plugin silent has not registered yet",
+                ))
                 .and(predicate::str::contains("registration timed out")),
         );
     d.stop(Duration::from_secs(2));

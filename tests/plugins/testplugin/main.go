@@ -40,6 +40,7 @@ type config struct {
 	Mode        string            `json:"mode"` // serve, crash-once, crash, hang, noregister, acm
 	Deny        string            `json:"deny"` // acm: deny patterns starting with this
 	Marker      string            `json:"marker"`
+	Asked       string            `json:"asked"` // each GetSecrets pattern received, one a line
 	Pids        string            `json:"pids"`
 	Pings       string            `json:"pings"`
 	KeepaliveMs int               `json:"keepalive_ms"`
@@ -147,6 +148,9 @@ func main() {
 		}
 		body, _ := io.ReadAll(r.Body)
 		pattern := decodeString(body, 1)
+		if cfg.Asked != "" {
+			appendLine(cfg.Asked, pattern)
+		}
 		switch cfg.Mode {
 		case "crash":
 			os.Exit(3)
