@@ -155,6 +155,9 @@ pub(crate) mod codes {
     /// User interaction is not allowed: the keychain is locked, or reading the item
     /// needs the user's consent, and the provider opens no dialog.
     pub const errSecInteractionNotAllowed: i32 = -25308;
+    /// User interaction is required but not allowed (the data-protection keychain's
+    /// answer where the file-based one gives `errSecInteractionNotAllowed`).
+    pub const errSecInteractionRequired: i32 = -25315;
 }
 
 /// What a Keychain Services result code means to the provider.
@@ -177,7 +180,10 @@ pub(crate) enum StatusKind {
 pub(crate) fn status_kind(code: i32) -> StatusKind {
     use codes::*;
     match code {
-        errSecInteractionNotAllowed | errSecAuthFailed | errSecUserCanceled => StatusKind::Locked,
+        errSecInteractionNotAllowed
+        | errSecInteractionRequired
+        | errSecAuthFailed
+        | errSecUserCanceled => StatusKind::Locked,
         errSecNoSuchKeychain | errSecNoDefaultKeychain | errSecNotAvailable => {
             StatusKind::Unavailable
         }
@@ -334,8 +340,11 @@ mod tests {
                 errSecItemNotFound,
                 errSecNoDefaultKeychain,
                 errSecInteractionNotAllowed,
+                errSecInteractionRequired,
             ],
-            [-128, -25291, -25293, -25294, -25299, -25300, -25307, -25308]
+            [
+                -128, -25291, -25293, -25294, -25299, -25300, -25307, -25308, -25315
+            ]
         );
     }
 
@@ -344,6 +353,7 @@ mod tests {
         use codes::*;
         for code in [
             errSecInteractionNotAllowed,
+            errSecInteractionRequired,
             errSecAuthFailed,
             errSecUserCanceled,
         ] {
