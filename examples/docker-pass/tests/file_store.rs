@@ -433,17 +433,30 @@ fn without_a_terminal_nothing_is_prompted() {
         .write_stdin("v")
         .assert()
         .success();
-    // stdin is not a terminal (here /dev/null): a clear error, at once, no prompt.
-    let out: Output = h
-        .command()
+    // stdin is not a terminal (here /dev/null): a clear error, at once, no prompt and
+    // no attempt at one. Run without a controlling terminal (setsid) and under a
+    // timeout, so a prompt that was tried fails visibly ("cannot read the passphrase")
+    // instead of waiting on a developer's terminal.
+    let inner = h.command();
+    let mut cmd = Command::new("timeout");
+    cmd.env_clear()
+        .args(["20", "setsid", "--wait"])
+        .arg(inner.get_program())
         .args(["get", "n/x", "--reveal"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out: Output = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("locked") && !err.contains("Passphrase for"),
+        err.contains("locked")
+            && !err.contains("Passphrase for")
+            && !err.contains("cannot read the passphrase"),
         "{err}"
     );
 }

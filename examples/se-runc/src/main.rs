@@ -27,9 +27,8 @@ mod runtime_log;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use secrets_engine::providers::engine::{EngineProvider, NAME as ENGINE};
 use secrets_engine::{
@@ -257,6 +256,9 @@ fn forwarding(socket: EngineSocket) -> Result<Engine, secrets_engine::Error> {
                 Pattern::parse("**").expect("a valid pattern"),
                 Arc::new(EngineProvider::new(socket)),
             )
+            // Above the client's 40 s, itself above the user's engine (35 s) and its
+            // providers (30 s): the answer naming the stuck provider arrives first.
+            .deadline(Duration::from_secs(45))
             .configurable(false),
         )
         .build()
