@@ -272,7 +272,7 @@ fn plugins_ls_shows_a_plugin_that_never_registers_as_crashed() {
         .assert()
         .code(125)
         .stderr(
-            predicate::str::contains("not found")
+            predicate::str::contains("no secret matches some/id")
                 .and(predicate::str::contains("permission denied").not()),
         );
     d.stop(Duration::from_secs(2));
