@@ -474,7 +474,7 @@ impl Engine {
             wanted
                 .into_iter()
                 .filter_map(|(s, w)| Some((providers.router.get(s)?.clone(), w)))
-                .filter(|(slot, _)| slot.state() == ProviderState::Running)
+                .filter(|(slot, _)| slot.state() == ProviderState::Running && slot.is_routed())
                 .collect()
         };
         let batches: Vec<Vec<Pattern>> = asked

@@ -142,6 +142,13 @@ impl EngineBuilder {
             Some(p) => config::load(p)?,
             None => config::ConfigFile::default(),
         };
+        #[cfg(all(feature = "docker-plugins", unix))]
+        for p in &host.launched {
+            p.cell.saved_access_control.store(
+                saved.access_control.contains(&p.cell.name),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
         let mut slots: Vec<Arc<Slot>> = Vec::with_capacity(self.registrations.len());
         // A set, so building with thousands of providers is not quadratic.
         let mut names = std::collections::HashSet::with_capacity(self.registrations.len());

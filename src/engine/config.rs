@@ -77,6 +77,11 @@ impl ConfigLocation {
 pub(crate) struct ConfigFile {
     #[serde(default)]
     pub providers: BTreeMap<String, SavedState>,
+    /// Launched plugins that last registered as access-control modules: until one
+    /// registers again in a run, client lookups fail closed while it is not up
+    /// (docs/design.md §14). Omitted when empty, so older files read the same.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub access_control: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -89,6 +89,21 @@ impl Engine {
         *providers = rebuilt;
     }
 
+    /// Records in the config file (if any) whether launched plugin `name` last
+    /// registered as an access-control module.
+    pub(crate) fn remember_access_control(&self, name: &str, yes: bool) -> Result<(), Error> {
+        let Some(path) = &self.inner.config_path else {
+            return Ok(());
+        };
+        super::config::update(path, |f| {
+            if yes {
+                f.access_control.insert(name.to_owned());
+            } else {
+                f.access_control.remove(name);
+            }
+        })
+    }
+
     pub(crate) fn plugin_host(&self) -> &Arc<crate::plugins::PluginHost> {
         &self.inner.plugins
     }

@@ -78,8 +78,8 @@ pub(super) struct Slot {
     /// another pattern, so a state set through either is the provider's.
     state: Arc<Mutex<ProviderState>>,
     /// Whether lookups reach it at all (shared like `state`): a plugin that has not
-    /// declared a pattern after its startup window, or whose restarts gave up, claims
-    /// nothing rather than failing every lookup it would overlap as `**`.
+    /// declared a pattern after its startup window (or gave up restarting before it
+    /// ever did) claims nothing rather than failing every lookup it would overlap as `**`.
     routed: Arc<std::sync::atomic::AtomicBool>,
 }
 

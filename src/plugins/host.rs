@@ -13,7 +13,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 use super::PluginOptions;
 use super::launch::{Launched, launch};
 use super::provider::{Cell, PluginResolver, Status};
-use super::session::{Registered, Session, Terms, human};
+use super::session::{Kind, Registered, Session, Terms, human};
 use crate::api::connect::{Code, ConnectError};
 use crate::api::paths;
 use crate::engine::{Engine, ProviderState, Registration, WeakEngine};
@@ -111,8 +111,10 @@ impl PluginHost {
 
     /// Asks every access-control module whether `requester` may look `pattern` up;
     /// the first that denies, fails or is down refuses (a module that is configured
-    /// but cannot answer must not let everything through). Disabled modules are not
-    /// asked.
+    /// but cannot answer must not let everything through). A module is a plugin
+    /// registered as one in this run, or a launched plugin whose persisted kind says
+    /// it was one and that has not registered in this run; a plugin never seen to
+    /// register is no policy and blocks nothing. Disabled modules are not asked.
     pub(crate) async fn check_access(
         &self,
         engine: &Engine,
@@ -126,9 +128,7 @@ impl PluginHost {
                 .iter()
                 .map(|p| p.cell.clone())
                 .chain(externals.values().cloned())
-                // A launched plugin that has not registered in this run may be a
-                // module: fail closed until its kind is known.
-                .filter(|c| c.is_access_control() || (!c.external && !c.has_registered()))
+                .filter(|c| c.is_policy())
                 .filter(|c| engine.slot_state(&c.name) != Some(ProviderState::Disabled))
                 .collect()
         };
@@ -144,9 +144,8 @@ impl PluginHost {
                     _ => String::new(),
                 };
                 return Err(format!(
-                    "plugin {name} has not registered yet{why}, so it may be an \
-                     access-control module; lookups are refused until it registers or is \
-                     disabled"
+                    "access-control module {name} has not registered yet{why}; lookups \
+                     are refused until it registers or is disabled"
                 ));
             }
             let Some(session) = cell.session() else {
@@ -474,15 +473,19 @@ async fn supervise(
                 }
                 failures += 1;
                 if failures > options.max_restarts {
-                    // Given up: lookups stop asking it until it registers again.
+                    // Given up. A plugin that declared a pattern stays routed by it, so
+                    // lookups there fail with this reason rather than as not found;
+                    // one that never did claims nothing.
                     {
                         let _routing = cell.routing();
-                        if let Some(e) = engine.upgrade() {
+                        if cell.declared().is_none()
+                            && let Some(e) = engine.upgrade()
+                        {
                             e.set_routed(&cell.name, false);
                         }
                         cell.crashed(format!(
-                            "{reason}; not restarted after {failures} failures in a row, \
-                             lookups no longer ask it (enable it to try again)"
+                            "{reason}; gave up after {} restarts; enable it to try again",
+                            options.max_restarts
                         ));
                     }
                     tokio::select! {
@@ -569,6 +572,7 @@ async fn run_once(
         cell.running(session.clone(), reg.version.clone(), reg.kind.clone());
     }
     tracing::info!(plugin = %cell.name, kind = ?reg.kind, "plugin registered");
+    remember_kind(cell, engine, reg.kind == Kind::AccessControl).await;
     enum Then {
         Down(String),
         Disable,
@@ -610,6 +614,35 @@ async fn run_once(
             shutdown(&session, options.shutdown_timeout).await;
             process.stop(options.shutdown_timeout).await;
             Ended::Disabled
+        }
+    }
+}
+
+/// Persists whether a launched plugin registered as an access-control module, so
+/// the next run fails closed while it is not up (see `check_access`). Written only
+/// when it changed; a failure to write is logged, the plugin still runs.
+async fn remember_kind(cell: &Arc<Cell>, engine: &WeakEngine, access_control: bool) {
+    use std::sync::atomic::Ordering;
+    if cell.saved_access_control.load(Ordering::SeqCst) == access_control {
+        return;
+    }
+    let Some(engine) = engine.upgrade() else {
+        return;
+    };
+    let name = cell.name.clone();
+    // The config file is locked and written synchronously; off the runtime's workers.
+    let written =
+        tokio::task::spawn_blocking(move || engine.remember_access_control(&name, access_control))
+            .await;
+    match written {
+        Ok(Ok(())) => cell
+            .saved_access_control
+            .store(access_control, Ordering::SeqCst),
+        Ok(Err(e)) => {
+            tracing::warn!(plugin = %cell.name, error = %e, "could not record the plugin's kind");
+        }
+        Err(e) => {
+            tracing::warn!(plugin = %cell.name, error = %e, "could not record the plugin's kind");
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct Cell {
     /// Held while the plugin's routing and registration change together, so the end
     /// of the startup window cannot unroute a plugin registering at that moment.
     routing: Mutex<()>,
+    /// The kind persisted in the config file: whether it last registered (in this
+    /// run or an earlier one) as an access-control module.
+    pub(crate) saved_access_control: std::sync::atomic::AtomicBool,
 }
 
 impl Cell {
@@ -74,6 +77,7 @@ impl Cell {
             pause: Notify::new(),
             wanted: std::sync::atomic::AtomicBool::new(true),
             routing: Mutex::new(()),
+            saved_access_control: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -111,13 +115,24 @@ impl Cell {
         self.live().kind == Some(Kind::AccessControl)
     }
 
+    /// Whether it is to be taken as an access-control module: its kind in this run
+    /// once it has registered, else the kind persisted from an earlier run.
+    pub(crate) fn is_policy(&self) -> bool {
+        match &self.live().kind {
+            Some(kind) => *kind == Kind::AccessControl,
+            None => self
+                .saved_access_control
+                .load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
     /// Whether it has registered in this run, so its kind is known.
     pub(crate) fn has_registered(&self) -> bool {
         self.live().kind.is_some()
     }
 
     /// The pattern it declared at its last registration, if it is a provider.
-    fn declared(&self) -> Option<Pattern> {
+    pub(crate) fn declared(&self) -> Option<Pattern> {
         match &self.live().kind {
             Some(Kind::Provider(p)) => Some(p.clone()),
             _ => None,
@@ -267,6 +282,11 @@ impl Resolver for PluginResolver {
 
     /// `enable`: (re)starts a launched plugin now and waits for it to register.
     async fn reinitialize(&self) -> Result<(), Error> {
+        // Wanted again before anything else: a `disable` whose stop is still under
+        // way (status still Running) must not go on to stop it after this `enable`.
+        self.cell
+            .wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if self.cell.status() == Status::Running {
             return Ok(());
         }
@@ -278,9 +298,6 @@ impl Resolver for PluginResolver {
                 ),
             });
         }
-        self.cell
-            .wanted
-            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.cell.set(Status::Starting, None);
         self.cell.kick.notify_one();
         match self.cell.settled(self.start_timeout).await {

@@ -90,9 +90,22 @@ pub(crate) fn serve(
             .iter()
             .map(EngineListener::bind)
             .collect::<Result<Vec<_>, _>>()?;
+        // Listening for SIGTERM and SIGINT from before the plugins start: a signal
+        // while they register (up to the registration timeout and 2 s) must stop
+        // them, not kill this process by default and leave their process groups.
+        let stop = stop_signal();
+        tokio::pin!(stop);
         // Each launched plugin has registered, or is reported crashed and restarting,
         // before the first client is served.
-        engine.start_plugins().await;
+        let started = tokio::select! {
+            () = engine.start_plugins() => true,
+            () = &mut stop => false,
+        };
+        if !started {
+            engine.stop_plugins().await;
+            eprintln!("docker-pass: engine stopped");
+            return Ok(());
+        }
         let mut limits = ServerOptions::default();
         limits.allowed_uids.extend_from_slice(allow_uids);
         let shown: Vec<String> = sockets.iter().map(ToString::to_string).collect();
@@ -118,7 +131,7 @@ pub(crate) fn serve(
                 engine.stop_plugins().await;
                 r
             }
-            () = stop_signal() => {
+            () = &mut stop => {
                 let _ = stop_tx.send(true);
                 let (r, ()) = tokio::join!(serving, engine.stop_plugins());
                 r
@@ -154,25 +167,31 @@ fn plugin_dir_entries() -> Vec<std::path::PathBuf> {
     found
 }
 
-/// SIGTERM or SIGINT.
-async fn stop_signal() {
+/// SIGTERM or SIGINT: listened for from this call on, so a signal before the
+/// future is first polled is not lost (nor handled by the default action).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let listeners = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = listeners else {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
