@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
+use super::slot::Slot;
 use super::{Engine, Inner, ProviderState, Providers};
 use crate::error::Error;
 use crate::pattern::Pattern;
@@ -35,29 +36,15 @@ impl Engine {
 
     /// Routes lookups to provider `name` by `pattern` from now on.
     pub(crate) fn replace_pattern(&self, name: &str, pattern: Pattern) -> Result<(), Error> {
-        let mut providers = self
-            .inner
-            .providers
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        let slots: Vec<_> = providers.slots().cloned().collect();
-        if !slots.iter().any(|s| s.name == name) {
-            return Err(Error::UnknownProvider {
+        let found =
+            self.rebuild_providers(name, |s| Some(Arc::new(s.with_pattern(pattern.clone()))));
+        if found {
+            Ok(())
+        } else {
+            Err(Error::UnknownProvider {
                 name: name.to_owned(),
-            });
+            })
         }
-        let mut rebuilt = Providers {
-            router: Router::new(),
-        };
-        for s in slots {
-            if s.name == name {
-                rebuilt.push(Arc::new(s.with_pattern(pattern.clone())));
-            } else {
-                rebuilt.push(s);
-            }
-        }
-        *providers = rebuilt;
-        Ok(())
     }
 
     /// Whether lookups reach provider `name` (see docs/design.md §14: a plugin
@@ -71,22 +58,39 @@ impl Engine {
     /// Removes provider `name` (an external plugin that disconnected: it is listed no
     /// more, as in Docker's engine).
     pub(crate) fn unregister(&self, name: &str) {
+        self.rebuild_providers(name, |_| None);
+    }
+
+    /// Rebuilds the routing table with provider `name`'s slot replaced by what
+    /// `change` makes of it (`None` drops it); the router is built once, from its
+    /// slots, so a changed pattern needs a new one. `false` when there is no `name`.
+    fn rebuild_providers(
+        &self,
+        name: &str,
+        change: impl FnOnce(&Slot) -> Option<Arc<Slot>>,
+    ) -> bool {
         let mut providers = self
             .inner
             .providers
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let slots: Vec<_> = providers.slots().cloned().collect();
-        if !slots.iter().any(|s| s.name == name) {
-            return;
-        }
+        let Some(at) = slots.iter().position(|s| s.name == name) else {
+            return false;
+        };
+        let mut replacement = change(&slots[at]);
         let mut rebuilt = Providers {
             router: Router::new(),
         };
-        for s in slots.into_iter().filter(|s| s.name != name) {
-            rebuilt.push(s);
+        for (i, s) in slots.into_iter().enumerate() {
+            if i != at {
+                rebuilt.push(s);
+            } else if let Some(r) = replacement.take() {
+                rebuilt.push(r);
+            }
         }
         *providers = rebuilt;
+        true
     }
 
     /// Records in the config file (if any) whether launched plugin `name` last

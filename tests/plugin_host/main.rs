@@ -82,6 +82,24 @@ async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `engine` served on `socket` until `stop` is sent; `server` ends with the serve.
+fn serve(
+    engine: &Engine,
+    socket: &Path,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), secrets_engine::Error>>,
+) {
+    let listener = EngineListener::bind(&EngineSocket::Path(socket.to_owned())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        EngineServer::new(engine.clone()).serve(vec![listener], async {
+            let _ = stopped.await;
+        }),
+    );
+    (stop, server)
+}
+
 fn values(r: &secrets_engine::Resolution) -> Vec<(String, String, Vec<u8>)> {
     r.envelopes()
         .iter()
@@ -454,13 +472,7 @@ async fn an_external_plugin_connects_through_hijack() {
     let s = Setup::new();
     let engine = s.engine(&[]);
     let socket = s.path("run/engine.sock");
-    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        EngineServer::new(engine.clone()).serve(vec![listener], async {
-            let _ = stopped.await;
-        }),
-    );
+    let (stop, server) = serve(&engine, &socket);
     let config = s.path("ext.json");
     std::fs::write(
         &config,
@@ -596,13 +608,7 @@ async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
     engine.start_plugins().await;
     assert_eq!(state(&engine, "guard"), ProviderState::Running);
     let socket = s.path("run/engine.sock");
-    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        EngineServer::new(engine.clone()).serve(vec![listener], async {
-            let _ = stopped.await;
-        }),
-    );
+    let (stop, server) = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let listed = client.list_plugins().await.unwrap();
     let guard = listed.iter().find(|p| p.name == "guard").unwrap();
@@ -652,13 +658,7 @@ async fn a_plugin_of_unknown_kind_does_not_block_client_lookups() {
         ProviderState::Crashed(_)
     ));
     let socket = s.path("run/engine.sock");
-    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        EngineServer::new(engine.clone()).serve(vec![listener], async {
-            let _ = stopped.await;
-        }),
-    );
+    let (stop, server) = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let found = client.get_secrets(&p("team/db")).await.unwrap();
     assert_eq!(found[0].value().expose(), b"from-store");
@@ -691,13 +691,7 @@ async fn a_known_access_control_module_that_is_down_fails_closed() {
     engine.start_plugins().await;
     assert!(matches!(state(&engine, "guard"), ProviderState::Crashed(_)));
     let socket = s.path("run/engine.sock");
-    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        EngineServer::new(engine.clone()).serve(vec![listener], async {
-            let _ = stopped.await;
-        }),
-    );
+    let (stop, server) = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let denied = client.get_secrets(&p("team/db")).await.unwrap_err();
     assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
@@ -721,13 +715,7 @@ async fn dropping_the_engine_with_an_external_plugin_connected_leaves_no_process
     let launched = s.pids("c");
     assert_eq!(launched.len(), 2);
     let socket = s.path("run/engine.sock");
-    let listener = EngineListener::bind(&EngineSocket::Path(socket.clone())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        EngineServer::new(engine.clone()).serve(vec![listener], async {
-            let _ = stopped.await;
-        }),
-    );
+    let (stop, server) = serve(&engine, &socket);
     let config = s.path("ext.json");
     std::fs::write(
         &config,
