@@ -456,10 +456,28 @@ impl Engine {
     /// [`Resolver::get_secrets_many`](crate::Resolver::get_secrets_many), with every pattern that overlaps its declared
     /// pattern, under one deadline; a provider that answers many lookups in one round
     /// trip (the keychain: one search and one `GetSecrets`) then does so.
-    /// [`resolve_env`](crate::resolve_env) resolves an environment this way.
     ///
     /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
     pub async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Resolution, Error>> {
+        self.lookup_many(patterns, Detail::Full).await
+    }
+
+    /// [`get_secrets_many`](Engine::get_secrets_many) for a caller that uses only the
+    /// values (an environment to fill): the same answers, but an envelope may come
+    /// without its metadata where reading it would cost a provider calls of its own
+    /// ([`Resolver::get_values_many`](crate::Resolver::get_values_many)).
+    /// [`resolve_env`](crate::resolve_env) resolves an environment this way.
+    ///
+    /// Must be called within a Tokio runtime (see [`Engine::blocking`]).
+    pub async fn get_values_many(&self, patterns: &[Pattern]) -> Vec<Result<Resolution, Error>> {
+        self.lookup_many(patterns, Detail::ValuesOnly).await
+    }
+
+    async fn lookup_many(
+        &self,
+        patterns: &[Pattern],
+        detail: Detail,
+    ) -> Vec<Result<Resolution, Error>> {
         // Per running provider (in registration order), the indices of the patterns
         // it is asked, routed as for a lookup alone.
         let asked: Vec<(Arc<Slot>, Vec<usize>)> = {
@@ -490,9 +508,12 @@ impl Engine {
             .zip(batches)
             .map(|((slot, _), ps)| {
                 let resolver = slot.resolver.clone();
-                Call::poll_once(Box::pin(
-                    async move { resolver.get_secrets_many(&ps).await },
-                ))
+                Call::poll_once(Box::pin(async move {
+                    match detail {
+                        Detail::Full => resolver.get_secrets_many(&ps).await,
+                        Detail::ValuesOnly => resolver.get_values_many(&ps).await,
+                    }
+                }))
             })
             .collect();
         // If the caller stops waiting, the provider calls stop too.
@@ -686,6 +707,16 @@ impl Engine {
     pub fn blocking(&self) -> Blocking<'_> {
         Blocking { engine: self }
     }
+}
+
+/// What a batch of lookups needs of each envelope.
+#[derive(Clone, Copy)]
+enum Detail {
+    /// Value and metadata ([`Resolver::get_secrets_many`](crate::Resolver::get_secrets_many)).
+    Full,
+    /// The value; metadata only where it comes free
+    /// ([`Resolver::get_values_many`](crate::Resolver::get_values_many)).
+    ValuesOnly,
 }
 
 /// The outcome of one lookup once every provider asked has answered.

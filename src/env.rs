@@ -238,7 +238,7 @@ where
 ///
 /// Errors are wrapped in [`Error::Variable`] naming the first failing variable in
 /// input order. Each distinct reference is resolved once, in batches of
-/// [`EnvOptions::max_concurrent_lookups`] ([`Engine::get_secrets_many`]): every
+/// [`EnvOptions::max_concurrent_lookups`] ([`Engine::get_values_many`]): every
 /// provider is asked once per batch for all of its references.
 ///
 /// The returned values are plain `OsString`s (the environment needs them so) and are
@@ -288,7 +288,7 @@ where
     let mut resolved: HashMap<Pattern, Result<SecretValue, Error>> =
         HashMap::with_capacity(patterns.len());
     for batch in patterns.chunks(options.max_concurrent_lookups.max(1)) {
-        let answers = engine.get_secrets_many(batch).await;
+        let answers = engine.get_values_many(batch).await;
         for (p, r) in batch.iter().zip(answers) {
             let value = crate::engine::one_value(p, r);
             resolved.insert(p.clone(), value);

@@ -52,6 +52,19 @@ pub trait Resolver: Send + Sync + 'static {
         futures_util::future::join_all(patterns.iter().map(|p| self.get_secrets(p))).await
     }
 
+    /// [`get_secrets_many`](Resolver::get_secrets_many) for a caller that uses only
+    /// each envelope's id and value, never its metadata
+    /// ([`Engine::get_values_many`](crate::Engine::get_values_many), which
+    /// [`resolve_env`](crate::resolve_env) uses to fill an environment).
+    ///
+    /// The answer is the same, except that envelopes may come without metadata.
+    /// Override it when metadata costs the backend work of its own (the Linux
+    /// keychain reads each item's attributes in a call per item; without them, ten
+    /// references cost ten fewer calls). The default answers in full.
+    async fn get_values_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        self.get_secrets_many(patterns).await
+    }
+
     /// True when the backend treats names case-insensitively (1Password): the engine
     /// then post-filters results ignoring ASCII case.
     fn case_insensitive(&self) -> bool {

@@ -629,8 +629,7 @@ async fn ten_references_cost_one_connection_one_session_one_get_secrets() {
         ("org.freedesktop.Secret.Service.OpenSession", 1),
         // One per distinct id (AGAIN repeats one).
         ("org.freedesktop.Secret.Service.SearchItems", 10),
-        // Each item's attributes (id, metadata).
-        ("org.freedesktop.DBus.Properties.Get", 10),
+        // An environment needs only values: no item's attributes are read.
         ("org.freedesktop.Secret.Service.GetSecrets", 1),
     ];
     for (call, n) in expected {
@@ -807,6 +806,98 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
     assert!(listed.iter().all(|l| l.id.as_str().starts_with("scale/")));
 }
 
+/// Values-only lookups (what an environment needs) answer exact ids as full ones do,
+/// strays included, without reading any item's attributes: the metadata is left out.
+async fn values_only_lookups_answer_as_full_ones_without_attribute_reads() {
+    let session = private();
+    let k = docker_keychain(&session);
+    for i in 0..5 {
+        let meta = Metadata::from([("n".to_string(), i.to_string())]);
+        k.set(&id(&format!("vals/s{i}")), format!("v{i}").into(), meta)
+            .await
+            .unwrap();
+    }
+    // A second item of ours holding vals/s2 (another tool's stray, written last), and
+    // vals/s3 in another group: the full lookup answers s2 with the stray (the item
+    // every writer keeps) and never sees the other group's.
+    for (group, item_id, value) in [
+        (DOCKER_GROUP, "vals/s2", "stray-2"),
+        ("another.group", "vals/s3", "other-group"),
+    ] {
+        secret_tool(
+            &session,
+            &[
+                "store",
+                "--label=stray",
+                "service:group",
+                group,
+                "service:name",
+                DOCKER_NAME,
+                "id",
+                item_id,
+            ],
+            Some(value.as_bytes()),
+        );
+    }
+    let mut patterns: Vec<_> = (0..5).map(|i| p(&format!("vals/s{i}"))).collect();
+    patterns.push(p("vals/none"));
+    patterns.push(p("vals/s1"));
+
+    let full = docker_keychain(&session).get_secrets_many(&patterns).await;
+    let fresh = docker_keychain(&session);
+    let monitor = BusMonitor::start(&session).await;
+    let values = fresh.get_values_many(&patterns).await;
+    let calls = monitor.calls().await;
+
+    let flat = |answers: Vec<Result<Vec<secrets_engine::Envelope>, Error>>| {
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap()
+                    .into_iter()
+                    .map(|e| {
+                        let meta = e.metadata().clone();
+                        (e.id().to_string(), e.value().expose().to_vec(), meta)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (full, values) = (flat(full), flat(values));
+    let without_metadata: Vec<Vec<(String, Vec<u8>)>> = full
+        .iter()
+        .map(|a| a.iter().map(|(i, v, _)| (i.clone(), v.clone())).collect())
+        .collect();
+    assert_eq!(
+        without_metadata,
+        values
+            .iter()
+            .map(|a| a.iter().map(|(i, v, _)| (i.clone(), v.clone())).collect())
+            .collect::<Vec<Vec<(String, Vec<u8>)>>>()
+    );
+    assert_eq!(full[2][0].1, b"stray-2");
+    assert_eq!(full[3][0].1, b"v3");
+    assert_eq!(full[4][0].2["n"], "4");
+    assert!(full[5].is_empty());
+    assert!(values.iter().flatten().all(|(_, _, meta)| meta.is_empty()));
+    let expected = [
+        ("org.freedesktop.DBus.Hello", 1),
+        ("org.freedesktop.DBus.GetNameOwner", 1),
+        ("org.freedesktop.Secret.Service.OpenSession", 1),
+        // One per distinct id.
+        ("org.freedesktop.Secret.Service.SearchItems", 6),
+        ("org.freedesktop.Secret.Service.GetSecrets", 1),
+    ];
+    for (call, n) in expected {
+        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
+    }
+    assert_eq!(
+        calls.len(),
+        expected.iter().map(|(_, n)| n).sum::<usize>(),
+        "{calls:#?}"
+    );
+}
+
 async fn a_batch_answers_each_lookup_as_alone() {
     let k = keychain("batch-engine");
     k.set(&id("kb/one"), "k1".into(), Metadata::new())
@@ -900,6 +991,7 @@ on_both_runtimes!(
     ten_references_cost_one_connection_one_session_one_get_secrets,
     few_ids_among_many_items_are_searched_by_id,
     ten_ids_among_510_items_read_only_the_ten,
+    values_only_lookups_answer_as_full_ones_without_attribute_reads,
     a_batch_answers_each_lookup_as_alone,
 );
 

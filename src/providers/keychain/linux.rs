@@ -3,9 +3,10 @@
 //! Reads (lookups, listings) go over D-Bus directly ([`session`]), batched, with one
 //! `Service.GetSecrets` for every secret a batch of lookups needs. Exact ids (what
 //! `docker-pass run` asks for) cost one search per id and reads of the items found
-//! only, however many other items of ours the keychain holds; patterns and
-//! listings search for all our items and read each one's attributes. Writes go
-//! through the `secret-service` crate.
+//! only, however many other items of ours the keychain holds; when only values are
+//! wanted (an environment to fill), not even the items' attributes are read.
+//! Patterns and listings search for all our items and read each one's attributes.
+//! Writes go through the `secret-service` crate.
 
 mod session;
 
@@ -18,7 +19,7 @@ use futures_util::{StreamExt, stream};
 use secret_service::{EncryptionType, SecretService};
 use zbus::zvariant::OwnedObjectPath;
 
-use session::{Peer, Session};
+use session::{KeyPair, Peer, Session};
 
 use super::{DOCKER_GROUP, DOCKER_NAME};
 use crate::envelope::{Envelope, Metadata};
@@ -68,6 +69,10 @@ struct Connected {
     /// since: the first call skips checking again.
     fresh: bool,
     session: Option<Arc<Session>>,
+    /// Our half of the read session's key exchange, computed on a blocking thread
+    /// from the moment the connection starts, so that `OpenSession` leaves without
+    /// waiting for a modular exponentiation.
+    keys: Option<tokio::task::JoinHandle<Result<KeyPair, Error>>>,
     service: Option<Arc<SecretService<'static>>>,
 }
 
@@ -192,7 +197,7 @@ impl Keychain {
     pub async fn is_available(&self) -> bool {
         let mut cached = self.connection.lock().await;
         if cached.is_none() {
-            return match self.open().await {
+            return match self.open(Need::Bus).await {
                 Ok(c) => {
                     *cached = Some(c);
                     true
@@ -204,7 +209,9 @@ impl Keychain {
         self.link(Need::Bus).await.is_ok()
     }
 
-    async fn open(&self) -> Result<Connected, Error> {
+    async fn open(&self, need: Need) -> Result<Connected, Error> {
+        // Only reads open our session (writes use the crate's).
+        let keys = (need == Need::Bus).then(|| tokio::task::spawn_blocking(KeyPair::generate));
         let bus = async {
             match &self.address {
                 Some(a) => zbus::connection::Builder::address(a.as_str())?,
@@ -230,6 +237,7 @@ impl Keychain {
             peer: Peer { bus, owner },
             fresh: true,
             session: None,
+            keys,
             service: None,
         })
     }
@@ -255,7 +263,7 @@ impl Keychain {
         let c = match cached.as_mut() {
             Some(c) => c,
             None => {
-                let mut c = self.open().await?;
+                let mut c = self.open(need).await?;
                 c.fresh = false;
                 cached.insert(c)
             }
@@ -286,7 +294,13 @@ impl Keychain {
         if let Some(s) = &c.session {
             return Ok(s.clone());
         }
-        let s = tokio::time::timeout(STEP, drive(&c.peer.bus, c.peer.open_session()))
+        let keys = match c.keys.take() {
+            Some(made) => made.await.map_err(|e| {
+                unavailable(format!("making the keychain session's key failed: {e}"))
+            })??,
+            None => KeyPair::generate()?,
+        };
+        let s = tokio::time::timeout(STEP, drive(&c.peer.bus, c.peer.open_session(keys)))
             .await
             .map_err(|_| unavailable("the Secret Service did not open a session within 2 s"))??;
         let s = Arc::new(s);
@@ -502,8 +516,33 @@ impl Resolver for Keychain {
     /// id, and only the items found are read. Patterns: one search for all our
     /// items and one attribute read per item.
     async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        self.answer(patterns, Detail::Full).await
+    }
+
+    /// As [`get_secrets_many`](Resolver::get_secrets_many), but exact ids skip the
+    /// attribute read of each item found (their metadata): the search already
+    /// matched the id exactly, so ten references cost ten searches and one
+    /// `GetSecrets`.
+    async fn get_values_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        self.answer(patterns, Detail::ValuesOnly).await
+    }
+}
+
+/// Whether a lookup reads each item's attributes for its metadata.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Full,
+    ValuesOnly,
+}
+
+impl Keychain {
+    async fn answer(
+        &self,
+        patterns: &[Pattern],
+        detail: Detail,
+    ) -> Vec<Result<Vec<Envelope>, Error>> {
         let out = match self.link(Need::Bus).await {
-            Ok((peer, _)) => drive(&peer.bus, self.lookup(&peer, patterns)).await,
+            Ok((peer, _)) => drive(&peer.bus, self.lookup(&peer, patterns, detail)).await,
             Err(e) => Err(e),
         };
         match self.settle(out).await {
@@ -511,21 +550,22 @@ impl Resolver for Keychain {
             Err(e) => patterns.iter().map(|_| Err(again(&e))).collect(),
         }
     }
-}
 
-impl Keychain {
     /// Answers every pattern; `Err` only when nothing could be answered.
     async fn lookup(
         &self,
         peer: &Peer,
         patterns: &[Pattern],
+        detail: Detail,
     ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
         match patterns
             .iter()
             .map(Pattern::as_id)
             .collect::<Option<Vec<Id>>>()
         {
-            Some(ids) => self.lookup_ids(peer, &ids).await,
+            Some(ids) => self.lookup_ids(peer, &ids, detail).await,
+            // Patterns need every item's id attribute to match against, metadata
+            // comes with it.
             None => self.lookup_patterns(peer, patterns).await,
         }
     }
@@ -539,6 +579,7 @@ impl Keychain {
         &self,
         peer: &Peer,
         ids: &[Id],
+        detail: Detail,
     ) -> Result<Vec<Result<Vec<Envelope>, Error>>, Error> {
         let mut unique: Vec<&Id> = ids.iter().collect();
         unique.sort();
@@ -548,8 +589,8 @@ impl Keychain {
                 .iter()
                 .map(|id| async move { peer.search(&self.attributes(Some(id.as_str()))).await }),
         );
-        // The items' attributes are read as soon as the searches answer; their
-        // secrets once the session is open too. The session's key exchange (the
+        // The items' attributes (unless only values are wanted) are read as soon
+        // as the searches answer; their secrets once the session is open too. The session's key exchange (the
         // daemon computes its side) runs meanwhile; it is opened once per connection,
         // so a lookup that finds nothing wastes it at most once.
         let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Vec<OwnedObjectPath>>();
@@ -573,6 +614,17 @@ impl Keychain {
             }
             let paths: Vec<OwnedObjectPath> = found_for.keys().cloned().collect();
             let _ = found_tx.send(paths.clone());
+            if detail == Detail::ValuesOnly {
+                let items = paths
+                    .into_iter()
+                    .map(|path| Described {
+                        id: found_for.get(&path).map(|&id| id.clone()),
+                        path,
+                        metadata: Metadata::new(),
+                    })
+                    .collect();
+                return Ok::<_, Error>((items, blocked));
+            }
             let mut items = describe_all(peer, paths)
                 .await
                 .into_iter()
@@ -582,7 +634,10 @@ impl Keychain {
             items.retain(|d| d.id.as_ref() == found_for.get(&d.path).copied());
             Ok::<_, Error>((items, blocked))
         };
-        let (described, secrets) = futures_util::future::join(described, secrets).await;
+        // The session first: the service answers calls in the order they arrive, so
+        // its half of the key exchange is done while ours completes and the searches
+        // run, and `GetSecrets` can leave as soon as the last search answers.
+        let (secrets, described) = futures_util::future::join(secrets, described).await;
         let (items, blocked) = described?;
         let secrets = secrets?;
         let items = one_per_id(items);
@@ -620,8 +675,8 @@ impl Keychain {
                 .collect::<Result<Vec<Described>, Error>>()?;
             Ok::<_, Error>((one_per_id(items), locked))
         };
-        // The key exchange runs meanwhile, as for exact ids.
-        let (described, session) = futures_util::future::join(described, self.session(peer)).await;
+        // The key exchange runs meanwhile, sent first as for exact ids.
+        let (session, described) = futures_util::future::join(self.session(peer), described).await;
         let (items, locked) = described?;
         // Per pattern, the indices of the items it matches (or why it cannot be
         // answered).

@@ -113,21 +113,16 @@ impl Peer {
         reply.body().deserialize::<R>().map_err(backend)
     }
 
-    /// Opens an encrypted session (one `Service.OpenSession`).
-    pub(super) async fn open_session(&self) -> Result<Session, Error> {
+    /// Opens an encrypted session (one `Service.OpenSession`) with our half of the
+    /// key exchange, made beforehand by [`KeyPair::generate`].
+    pub(super) async fn open_session(&self, ours: KeyPair) -> Result<Session, Error> {
         let prime = BigUint::from_bytes_be(&PRIME);
-        let mut private_bytes = Zeroizing::new([0u8; PRIVATE_BYTES]);
-        getrandom::fill(private_bytes.as_mut()).map_err(|e| Error::Unavailable {
-            reason: format!("no randomness for the keychain session: {e}"),
-        })?;
-        let mut private = BigUint::from_bytes_be(private_bytes.as_ref());
-        let public = BigUint::from(2u8).modpow(&private, &prime).to_bytes_be();
         let (output, path): (OwnedValue, OwnedObjectPath) = self
             .call(
                 PATH,
                 SERVICE,
                 "OpenSession",
-                &(ALGORITHM, Value::from(public)),
+                &(ALGORITHM, Value::from(ours.public.clone())),
             )
             .await?;
         let theirs: Vec<u8> = output
@@ -137,9 +132,9 @@ impl Peer {
         if theirs <= BigUint::from(1u8) || theirs >= &prime - 1u8 {
             return Err(malformed("session public key"));
         }
-        let mut shared_n = theirs.modpow(&private, &prime);
+        let mut shared_n = theirs.modpow(&ours.private, &prime);
         let mut shared = shared_n.to_bytes_be();
-        wipe(&mut private);
+        drop(ours);
         wipe(&mut shared_n);
         // Left-pad to the group size, as the other side computes it.
         let mut ikm = Zeroizing::new(vec![0u8; 128usize.saturating_sub(shared.len())]);
@@ -196,6 +191,34 @@ impl Peer {
             out.insert(path, plain?);
         }
         Ok(out)
+    }
+}
+
+/// Our half of a session's key exchange: a private exponent and `2^private mod p`.
+///
+/// Made apart from [`Peer::open_session`] so that its modular exponentiation can run
+/// while the bus connection is still being set up.
+pub(super) struct KeyPair {
+    private: BigUint,
+    public: Vec<u8>,
+}
+
+impl KeyPair {
+    pub(super) fn generate() -> Result<KeyPair, Error> {
+        let prime = BigUint::from_bytes_be(&PRIME);
+        let mut private_bytes = Zeroizing::new([0u8; PRIVATE_BYTES]);
+        getrandom::fill(private_bytes.as_mut()).map_err(|e| Error::Unavailable {
+            reason: format!("no randomness for the keychain session: {e}"),
+        })?;
+        let private = BigUint::from_bytes_be(private_bytes.as_ref());
+        let public = BigUint::from(2u8).modpow(&private, &prime).to_bytes_be();
+        Ok(KeyPair { private, public })
+    }
+}
+
+impl Drop for KeyPair {
+    fn drop(&mut self) {
+        wipe(&mut self.private);
     }
 }
 
