@@ -74,7 +74,9 @@ use async_trait::async_trait;
 use zeroize::Zeroize;
 
 pub use fs::MAX_ENTRY_BYTES;
-pub use identity::{DEFAULT_WORK_FACTOR, MAX_READ_WORK_FACTOR, MAX_WORK_FACTOR, MIN_WORK_FACTOR};
+pub use identity::{
+    DEFAULT_WORK_FACTOR, MAX_READ_WORK_FACTOR, MAX_WORK_FACTOR, MIN_WORK_FACTOR, create_key_file,
+};
 pub use session::DEFAULT_TIMEOUT as DEFAULT_SESSION_TIMEOUT;
 
 use crate::envelope::{Envelope, Metadata};

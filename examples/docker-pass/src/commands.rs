@@ -336,6 +336,17 @@ pub(crate) fn onepassword_purge(engine: &Engine) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `keygen PATH`: a new key file for the file store.
+pub(crate) fn keygen(path: &std::path::Path) -> Result<(), Failure> {
+    let public = secrets_engine::providers::file::create_key_file(path)?;
+    eprintln!(
+        "docker-pass: wrote a new key to {} (public key {public}); unlock the file store with SECRETS_ENGINE_FILE_KEY={}",
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}
+
 /// `lock`: drops the file store's identity from the session keyring. A running
 /// `engine serve` keeps its own copy in memory until it stops.
 pub(crate) fn lock() -> Result<(), Failure> {

@@ -114,6 +114,16 @@ enum Command {
         after_help = "Example:\n  docker-pass lock\n\nAn unlocked identity stays in the kernel's session keyring for SECRETS_ENGINE_FILE_SESSION_TIMEOUT seconds (default 900; 0 disables the cache)."
     )]
     Lock,
+    /// Create a key file for the file store: a new age identity, for
+    /// SECRETS_ENGINE_FILE_KEY on hosts without a keychain (servers, CI), where a
+    /// passphrase would cost every process a scrypt unwrap.
+    #[command(
+        after_help = "Example:\n  docker-pass keygen ~/.config/secrets-engine/file.key\n  export SECRETS_ENGINE_FILE_KEY=~/.config/secrets-engine/file.key\n\nThe file is created with mode 0600 and never overwritten. A file store is bound to the first key that opens it: a store made with a passphrase keeps its passphrase."
+    )]
+    Keygen {
+        /// Where to write the key (must not exist).
+        path: PathBuf,
+    },
     /// List, enable and disable providers.
     #[command(
         after_help = "Examples:\n  docker-pass plugins ls\n  docker-pass plugins disable file\n  docker-pass plugins enable 1password-cli"
@@ -408,6 +418,7 @@ fn main() -> ExitCode {
             engine(&cli.store, true).and_then(|e| commands::rm(&e, &ids, all))
         }
         Command::Lock => commands::lock(),
+        Command::Keygen { path } => commands::keygen(&path),
         Command::Run {
             env_files,
             command,

@@ -116,6 +116,76 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
         );
 }
 
+/// `keygen` makes a key file (mode 0600, age-keygen's format) that unlocks a new
+/// store without a passphrase and without scrypt; it never overwrites a file, and a
+/// store made with another key refuses it.
+#[test]
+fn keygen_writes_a_key_file_that_unlocks_the_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Host::new();
+    let key = h.dir.path().join("file.key");
+    let out = h.cmd().arg("keygen").arg(&key).assert().success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let secret_line = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .expect("an age identity line");
+    let public = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("a public key comment");
+    assert!(public.starts_with("age1"), "{public}");
+    assert!(stderr.contains(public), "{stderr}");
+    assert!(!stderr.contains(secret_line), "the key reached stderr");
+
+    h.cmd()
+        .env("SECRETS_ENGINE_FILE_KEY", &key)
+        .args(["set", "app/token=from-key-file"])
+        .assert()
+        .success();
+    // The store holds no passphrase-wrapped identity, and its recipient is the key's.
+    assert!(!h.store_dir().join("identity.age").exists());
+    assert_eq!(
+        std::fs::read_to_string(h.store_dir().join("recipient.txt"))
+            .unwrap()
+            .trim(),
+        public
+    );
+    h.cmd()
+        .env("SECRETS_ENGINE_FILE_KEY", &key)
+        .args(["get", "app/token", "--reveal"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("from-key-file"));
+
+    // Never overwritten.
+    let before = std::fs::read(&key).unwrap();
+    h.cmd()
+        .arg("keygen")
+        .arg(&key)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(key.to_str().unwrap()));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    // Another key does not open this store.
+    let other = h.dir.path().join("other.key");
+    h.cmd().arg("keygen").arg(&other).assert().success();
+    h.cmd()
+        .env("SECRETS_ENGINE_FILE_KEY", &other)
+        .args(["get", "app/token", "--reveal"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "does not belong to the file store",
+        ));
+}
+
 #[test]
 fn plugins_ls_shows_the_file_store_running_once_unlockable() {
     let h = Host::new();

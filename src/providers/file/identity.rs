@@ -137,6 +137,39 @@ fn check_recipient(dir: &Path, identity: &age::x25519::Identity) -> Result<(), E
     }
 }
 
+/// Writes a new age X25519 identity to `path`, as `age-keygen -o` does: a comment
+/// naming its public key, then the `AGE-SECRET-KEY-1…` line. Created with `O_EXCL`
+/// and mode 0600 (an existing file is never overwritten: it may be the only copy of
+/// a key) and synced. Returns the public key (`age1…`).
+pub fn create_key_file(path: &Path) -> Result<String, Error> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let identity = age::x25519::Identity::generate();
+    let public = identity.to_public().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .map_err(io(format!("creating key file {}", path.display())))?;
+    let mut text = format!(
+        "# secrets-engine file store key\n# public key: {public}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    text.zeroize();
+    if let Err(e) = written {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(io(format!("writing key file {}", path.display()))(e));
+    }
+    Ok(public)
+}
+
 fn read_key_file(path: &Path) -> Result<age::x25519::Identity, Error> {
     let mut text = std::fs::read_to_string(path)
         .map_err(io(format!("reading key file {}", path.display())))?;
