@@ -16,7 +16,9 @@ use secrets_engine_test_support::docker::Dockerd;
 
 struct World {
     dockerd: Dockerd,
-    /// A user's home: the keyring and `docker-pass engine serve` of the engine test.
+    /// A user's home: the keyring and `docker-pass engine serve` of the engine test,
+    /// which run as [`USER`]. The world's directory is 0711 so that this user
+    /// reaches it; everything of root's in it is owner-only.
     user: PathBuf,
     /// Secret values by id.
     values: Vec<(&'static str, String)>,
@@ -51,6 +53,15 @@ fn world() -> &'static World {
         let store = dir.path().join("store");
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+            mode(dir.path(), 0o711).unwrap();
+            mode(&home, 0o700).unwrap();
+            std::fs::create_dir(dir.path().join("docker")).unwrap();
+            mode(&dir.path().join("docker"), 0o700).unwrap();
+        }
         write_key(&key);
         // Distinct in every run, so a value found where it must not be is this run's.
         let salt = format!(
@@ -126,8 +137,16 @@ fn world() -> &'static World {
 
 fn write_key(path: &Path) {
     use age::secrecy::ExposeSecret;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let identity = age::x25519::Identity::generate();
-    std::fs::write(path, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{}", identity.to_string().expose_secret()))
+        .unwrap();
 }
 
 /// `envimg:local`: busybox with references in its own `ENV`. Its `RUN` step runs
@@ -432,26 +451,124 @@ fn docker_pass() -> PathBuf {
     path
 }
 
+/// The user whose keychain and engine the engine test runs: `nobody`. Not root, and
+/// known to the system: dbus-daemon refuses every client when its own uid has no
+/// passwd entry ("Could not get password database information for UID of current
+/// process"), so a made-up uid cannot hold the keyring's bus.
+const USER: u32 = 65534;
+/// A third uid, neither root nor [`USER`]: it only connects, and needs no passwd entry.
+const STRANGER: u32 = 60_101;
+
+/// `program` run as `uid` (and its gid, no supplementary groups) through util-linux's
+/// `setpriv`, with an empty environment but `PATH`.
+fn as_uid(uid: u32, program: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new("setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .arg("--clear-groups")
+        .arg("--")
+        .arg(program)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap());
+    c
+}
+
+/// What the engine test started as [`USER`]: stopped when dropped, passing or not.
+struct UserSide {
+    keyring: PathBuf,
+    engines: Vec<std::process::Child>,
+}
+
+impl Drop for UserSide {
+    fn drop(&mut self) {
+        for e in &mut self.engines {
+            let _ = e.kill();
+            let _ = e.wait();
+        }
+        secrets_engine_test_support::services::stop("keyring", &self.keyring);
+    }
+}
+
+/// Waits until `socket` exists (a file) or is listed in /proc/net/unix (`@name`), or
+/// panics with `log` once `engine` has exited or 30 s have passed.
+fn wait_for_engine(engine: &mut std::process::Child, socket: &str, log: &Path) {
+    let listed = || match socket.strip_prefix('@') {
+        Some(name) => std::fs::read_to_string("/proc/net/unix")
+            .unwrap()
+            .lines()
+            .any(|l| l.ends_with(&format!(" @{name}"))),
+        None => Path::new(socket).exists(),
+    };
+    let t = std::time::Instant::now();
+    while !listed() {
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(status) = engine.try_wait().unwrap() {
+            panic!("engine serve on {socket} exited: {status}\n{}", log());
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "engine serve never listened on {socket}\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The README's setup for a user's keychain, across uids: the user (not root) runs
+/// its own D-Bus session bus with gnome-keyring, stores a secret there and serves it
+/// with `docker-pass engine serve --allow-uid 0`; root's dockerd starts a container
+/// through se-runc `--engine-socket`, which gets the keychain's value. The engine
+/// admits root through `--allow-uid 0` (and refuses it without), and refuses a third
+/// uid: by the socket's 0700 directory on the file socket, and by its peer check on
+/// an abstract socket, which any uid can connect to.
 #[test]
 fn keychain_secrets_arrive_through_docker_pass_engine_serve_and_engine_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let w = world();
     let dp = docker_pass();
-    std::fs::create_dir_all(&w.user).unwrap();
-    let keyring = secrets_engine_test_support::services::Keyring::start();
+    std::fs::create_dir(&w.user).unwrap();
+    std::os::unix::fs::chown(&w.user, Some(USER), Some(USER)).unwrap();
+    std::fs::set_permissions(&w.user, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut side = UserSide {
+        keyring: w.user.join("keyring"),
+        engines: Vec::new(),
+    };
+
+    // The user's bus and keyring, started as the user. Without --watch: its watcher,
+    // as the user, could not signal this root process and would stop them at once;
+    // `side` stops them instead.
+    let out = as_uid(
+        USER,
+        &secrets_engine_test_support::services::script("keyring"),
+    )
+    .arg("start")
+    .arg(&side.keyring)
+    .output()
+    .unwrap();
+    check(&out, "keyring start as the user");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let address = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("DBUS_SESSION_BUS_ADDRESS="))
+        .expect("the keyring script prints the bus address")
+        .to_owned();
+    for pid in ["dbus.pid", "keyring.pid"] {
+        let pid = std::fs::read_to_string(side.keyring.join(pid)).unwrap();
+        assert_eq!(uid_of(pid.trim().parse().unwrap()), USER, "{pid}");
+    }
     let user = |args: &[&str]| {
-        let mut c = std::process::Command::new(&dp);
+        let mut c = as_uid(USER, &dp);
         c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
             .env("HOME", &w.user)
             .env("XDG_CONFIG_HOME", w.user.join("config"))
             .env("XDG_CACHE_HOME", w.user.join("cache"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
+            .env("DBUS_SESSION_BUS_ADDRESS", &address);
         c
     };
     let value = format!("keychain-value-{}", std::process::id());
     let mut set = user(&["set", "user/keychain/token"])
         .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     {
@@ -462,50 +579,147 @@ fn keychain_secrets_arrive_through_docker_pass_engine_serve_and_engine_socket() 
             .write_all(value.as_bytes())
             .unwrap();
     }
-    assert!(set.wait().unwrap().success());
+    check(
+        &set.wait_with_output().unwrap(),
+        "docker-pass set as the user",
+    );
 
-    // The user's engine, on the socket se-engine's --engine-socket names.
+    // The user's engine, on the socket se-engine's --engine-socket names, and on an
+    // abstract socket, where no file mode keeps anyone out; a second engine on an
+    // abstract socket without --allow-uid.
     let socket = w.user.join("run/engine.sock");
-    let mut serve = user(&["engine", "serve", "--socket", socket.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while !socket.exists() && t.elapsed() < std::time::Duration::from_secs(30) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let socket = socket.to_str().unwrap();
+    let open = format!("@se-runc-test-{}", std::process::id());
+    let closed = format!("@se-runc-test-{}-closed", std::process::id());
+    for (sockets, allow) in [(vec![socket, open.as_str()], true), (vec![&closed], false)] {
+        let log = w.user.join(format!("engine-{}.log", side.engines.len()));
+        let mut args = vec!["engine", "serve"];
+        for s in &sockets {
+            args.extend(["--socket", s]);
+        }
+        if allow {
+            args.extend(["--allow-uid", "0"]);
+        }
+        let mut serve = user(&args);
+        serve
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let serve = serve.spawn().unwrap();
+        side.engines.push(serve);
+        for s in &sockets {
+            wait_for_engine(side.engines.last_mut().unwrap(), s, &log);
+        }
     }
-    let outcome = std::panic::catch_unwind(|| {
-        let out = run(&[
-            "--runtime",
-            "se-engine",
-            "-e",
-            "TOKEN=se://user/keychain/token",
-            "busybox:local",
-            "sh",
-            "-c",
-            "echo \"$TOKEN\"",
-        ]);
-        assert_eq!(out.trim_end(), value);
-        // Root's own file store is not asked: its secret is not the user's engine's.
-        let out = w.dockerd.docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--runtime",
-            "se-engine",
-            "-e",
-            "K=se://app/key",
-            "busybox:local",
-            "true",
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    // The engine is the user's: setpriv exec'd docker-pass as that uid, and the socket
+    // (and its directory) are the user's.
+    let engine_pid = side.engines[0].id();
+    assert_eq!(uid_of(engine_pid), USER);
+    assert!(
+        std::fs::read_to_string(format!("/proc/{engine_pid}/cmdline"))
+            .unwrap()
+            .contains("engine\0serve\0")
+    );
+    for (path, mode) in [(Path::new(socket), 0o600), (&w.user.join("run"), 0o700)] {
+        let meta = std::fs::metadata(path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (USER, mode),
+            "{}",
+            path.display()
+        );
+    }
+
+    // Root's runtime, through the engine.
+    let out = run(&[
+        "--runtime",
+        "se-engine",
+        "-e",
+        "TOKEN=se://user/keychain/token",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo \"$TOKEN\"",
+    ]);
+    assert_eq!(out.trim_end(), value);
+    // Root's own file store is not asked: its secret is not the user's engine's.
+    let out = w.dockerd.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--runtime",
+        "se-engine",
+        "-e",
+        "K=se://app/key",
+        "busybox:local",
+        "true",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("K: no secret matches app/key"), "{stderr}");
+
+    // `docker-pass get --engine=SOCKET` as root, as the user and as the stranger.
+    for uid in [0, USER] {
+        let out = get_through(&dp, uid, &open, &w.user);
+        check(&out, &format!("get through {open} as uid {uid}"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), value);
+    }
+    let refused = |out: &Output| {
         assert!(!out.status.success());
-        assert!(stderr.contains("K: no secret matches app/key"), "{stderr}");
-    });
-    let _ = serve.kill();
-    let _ = serve.wait();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e);
-    }
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // For the record (`cargo test -- --nocapture`).
+        println!("refused: exit {}: {stderr}", out.status);
+        stderr
+    };
+    // The peer check: the stranger reaches the abstract socket, and is refused.
+    let stderr = refused(&get_through(&dp, STRANGER, &open, &w.user));
+    assert!(
+        stderr.contains(&format!(
+            "this engine serves its own user only; uid {STRANGER} is not allowed"
+        )),
+        "{stderr}"
+    );
+    // The file socket: its directory keeps the stranger out before any peer check.
+    let stderr = refused(&get_through(&dp, STRANGER, socket, &w.user));
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    // Root is admitted by --allow-uid 0, not by being root.
+    let stderr = refused(&get_through(&dp, 0, &closed, &w.user));
+    assert!(
+        stderr.contains("this engine serves its own user only; uid 0 is not allowed"),
+        "{stderr}"
+    );
+    drop(side);
+}
+
+/// `docker-pass get --reveal --engine=SOCKET user/keychain/token` as `uid`.
+fn get_through(dp: &Path, uid: u32, socket: &str, user_home: &Path) -> Output {
+    let home = if uid == USER {
+        user_home
+    } else {
+        Path::new("/nonexistent")
+    };
+    as_uid(uid, dp)
+        .args([
+            "get",
+            "--reveal",
+            &format!("--engine={socket}"),
+            "user/keychain/token",
+        ])
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+/// The real uid of process `pid`, from /proc/PID/status.
+fn uid_of(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let uids: Vec<u32> = line[4..]
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    // Real, effective, saved and filesystem uid: all the same.
+    assert!(uids.iter().all(|u| *u == uids[0]), "{line}");
+    uids[0]
 }
