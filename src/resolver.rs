@@ -40,8 +40,9 @@ pub trait Resolver: Send + Sync + 'static {
 
     /// Several lookups in one call, answered in the order asked (one result per
     /// pattern). The engine calls this once per provider for a batch of references
-    /// ([`Engine::get_secrets_many`](crate::Engine::get_secrets_many), which
-    /// [`resolve_env`](crate::resolve_env) uses).
+    /// ([`Engine::get_secrets_many`](crate::Engine::get_secrets_many); an environment
+    /// to fill goes through [`get_values_many`](Resolver::get_values_many), which
+    /// calls this unless overridden).
     ///
     /// The default runs [`get_secrets`](Resolver::get_secrets) for every pattern,
     /// concurrently. Override it when the backend can answer many lookups in fewer

@@ -24,10 +24,13 @@
 //!   and listings see one item per id, the one writers keep.
 //! - A lookup of exact ids searches for each id (group, name and id) and reads only
 //!   the items found, so its cost does not grow with the other items stored; patterns
-//!   and listings find items by group and name, then match ids here. Either way an
-//!   item whose `id` attribute is not a valid id is skipped (logged at debug level).
+//!   and listings find items by group and name, then match ids here. An item whose
+//!   `id` attribute is not a valid id is skipped (logged at debug level).
 //! - Envelopes carry metadata but no creation time: reading it would cost the service
-//!   one more item lookup per secret.
+//!   one more item lookup per secret. Values-only lookups (an environment to fill,
+//!   [`Resolver::get_values_many`](crate::Resolver::get_values_many)) of exact ids on
+//!   gnome-keyring, whose searches match exactly, read no attributes at all and come
+//!   without metadata; on other services each found item's `id` is read back first.
 //! - One connection and one Secret Service session are kept and reused; after any
 //!   error other than "locked" or "not found" they are dropped and the next call
 //!   reconnects, so a restarted keyring daemon is picked up without a new engine.

@@ -626,6 +626,8 @@ async fn ten_references_cost_one_connection_one_session_one_get_secrets() {
     let expected = [
         ("org.freedesktop.DBus.Hello", 1),
         ("org.freedesktop.DBus.GetNameOwner", 1),
+        // Whether the service is gnome-keyring, asked alongside.
+        ("org.freedesktop.DBus.GetConnectionUnixProcessID", 1),
         ("org.freedesktop.Secret.Service.OpenSession", 1),
         // One per distinct id (AGAIN repeats one).
         ("org.freedesktop.Secret.Service.SearchItems", 10),
@@ -773,6 +775,8 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
     let expected = [
         ("org.freedesktop.DBus.Hello", 1),
         ("org.freedesktop.DBus.GetNameOwner", 1),
+        // Whether the service is gnome-keyring, asked alongside.
+        ("org.freedesktop.DBus.GetConnectionUnixProcessID", 1),
         ("org.freedesktop.Secret.Service.OpenSession", 1),
         ("org.freedesktop.Secret.Service.SearchItems", 10),
         ("org.freedesktop.DBus.Properties.Get", 10),
@@ -883,6 +887,8 @@ async fn values_only_lookups_answer_as_full_ones_without_attribute_reads() {
     let expected = [
         ("org.freedesktop.DBus.Hello", 1),
         ("org.freedesktop.DBus.GetNameOwner", 1),
+        // Whether the service is gnome-keyring, asked alongside.
+        ("org.freedesktop.DBus.GetConnectionUnixProcessID", 1),
         ("org.freedesktop.Secret.Service.OpenSession", 1),
         // One per distinct id.
         ("org.freedesktop.Secret.Service.SearchItems", 6),

@@ -123,8 +123,17 @@ fn a_vault_only_run_on_a_headless_host_needs_no_passphrase() {
 fn keygen_writes_a_key_file_that_unlocks_the_store() {
     use std::os::unix::fs::PermissionsExt;
     let h = Host::new();
-    let key = h.dir.path().join("file.key");
+    // Its directory does not exist yet: made, private.
+    let key = h.dir.path().join("config/secrets-engine/file.key");
     let out = h.cmd().arg("keygen").arg(&key).assert().success();
+    assert_eq!(
+        std::fs::metadata(key.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     let text = std::fs::read_to_string(&key).unwrap();
     assert_eq!(
@@ -162,6 +171,17 @@ fn keygen_writes_a_key_file_that_unlocks_the_store() {
         .assert()
         .success()
         .stdout(predicate::str::contains("from-key-file"));
+
+    // A passphrase is refused before anything is written: the store stays a key
+    // file's.
+    h.with_pass()
+        .args(["set", "app/other=x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is unlocked by a key file (SECRETS_ENGINE_FILE_KEY), not a passphrase",
+        ));
+    assert!(!h.store_dir().join("identity.age").exists());
 
     // Never overwritten.
     let before = std::fs::read(&key).unwrap();
@@ -414,15 +434,18 @@ fn on_a_terminal_the_passphrase_is_prompted_without_echo_twice_on_first_use() {
     let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
     p.exp_string("Secret for tty/x:").unwrap();
     p.send_line("the-value").unwrap();
-    p.exp_string("New passphrase for the file store:").unwrap();
+    // Whatever the terminal shows between prompts: an echo would be there.
+    let after_value = p.exp_string("New passphrase for the file store:").unwrap();
     p.send_line("typed-pass").unwrap();
-    p.exp_string("Repeat the passphrase:").unwrap();
+    let after_pass = p.exp_string("Repeat the passphrase:").unwrap();
     p.send_line("typed-pass").unwrap();
     let rest = p.exp_eof().unwrap();
-    assert!(
-        !rest.contains("typed-pass") && !rest.contains("the-value"),
-        "echoed: {rest:?}"
-    );
+    for shown in [&after_value, &after_pass, &rest] {
+        assert!(
+            !shown.contains("typed-pass") && !shown.contains("the-value"),
+            "echoed: {shown:?}"
+        );
+    }
     // Later: asked once; the typed passphrase unlocks what it wrote.
     let mut cmd = h.command();
     cmd.args(["get", "tty/x", "--reveal"]);

@@ -77,6 +77,21 @@ pub(super) fn unlock(dir: &Path, u: &Unlock) -> Result<age::x25519::Identity, Er
     {
         return Ok(identity);
     }
+    // A store with a recipient but no `identity.age` was made with a key file: a
+    // passphrase would create an identity the recipient then refuses, leaving an
+    // `identity.age` behind that makes the store look passphrase-made.
+    let key_file_store = match &existing {
+        Some(root) if known.is_some() => !root.exists(IDENTITY)?,
+        _ => false,
+    };
+    if key_file_store && matches!(u.key, FileKey::Passphrase(_) | FileKey::Prompt(_)) {
+        return Err(Error::Locked {
+            reason: format!(
+                "the file store in {} is unlocked by a key file ({KEY_FILE_ENV}), not a passphrase",
+                dir.display()
+            ),
+        });
+    }
     let (identity, from_passphrase) = match &u.key {
         FileKey::Missing => return Err(missing()),
         FileKey::KeyFile(path) => (read_key_file(path)?, false),

@@ -103,6 +103,27 @@ async fn service_owner(bus: &zbus::Connection) -> Result<Option<String>, Error> 
         .map_err(|e| unavailable(format!("cannot query the D-Bus session bus: {e}")))
 }
 
+/// Whether the process owning `org.freedesktop.secrets` is gnome-keyring (its
+/// `comm`, which the kernel cuts to 15 bytes). Asked of the bus daemon alongside the
+/// owner check, so it costs no round trip of its own; anything unknown (a pid in
+/// another namespace, a bus that does not say) is `false`, the careful answer.
+async fn is_gnome_keyring(bus: &zbus::Connection) -> bool {
+    let ask = async {
+        let dbus = zbus::fdo::DBusProxy::new(bus).await.ok()?;
+        let name = zbus::names::BusName::from_static_str(SERVICE_NAME).ok()?;
+        dbus.get_connection_unix_process_id(name).await.ok()
+    };
+    let Ok(Some(pid)) = tokio::time::timeout(STEP, drive(bus, ask)).await else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| is_gnome_keyring_comm(&comm))
+}
+
+fn is_gnome_keyring_comm(comm: &str) -> bool {
+    comm.trim_end() == "gnome-keyring-d"
+}
+
 /// Runs `f` while driving `bus`'s tasks (its socket reader among them): connections
 /// are built without zbus's internal executor thread, so whatever awaits a reply
 /// must drive the connection meanwhile. Concurrent calls each drive it; that is
@@ -230,11 +251,15 @@ impl Keychain {
             .map_err(|e| unavailable(format!("cannot connect to the D-Bus session bus: {e}")))?;
         // Asking first avoids D-Bus activation, which can wait 25 s for a service
         // that never comes on a headless host.
-        let owner = service_owner(&bus)
-            .await?
-            .ok_or_else(|| unavailable(NO_SERVICE))?;
+        let (owner, exact_search) =
+            futures_util::future::join(service_owner(&bus), is_gnome_keyring(&bus)).await;
+        let owner = owner?.ok_or_else(|| unavailable(NO_SERVICE))?;
         Ok(Connected {
-            peer: Peer { bus, owner },
+            peer: Peer {
+                bus,
+                owner,
+                exact_search,
+            },
             fresh: true,
             session: None,
             keys,
@@ -614,7 +639,7 @@ impl Keychain {
             }
             let paths: Vec<OwnedObjectPath> = found_for.keys().cloned().collect();
             let _ = found_tx.send(paths.clone());
-            if detail == Detail::ValuesOnly {
+            if detail == Detail::ValuesOnly && peer.exact_search {
                 let items = paths
                     .into_iter()
                     .map(|path| Described {
@@ -864,5 +889,22 @@ impl Store for Keychain {
             Err(e) => Err(e),
         };
         self.settle(out).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_gnome_keyring_is_trusted_to_match_exactly() {
+        assert!(super::is_gnome_keyring_comm("gnome-keyring-d\n"));
+        for other in [
+            "keepassxc\n",
+            "kwalletd6\n",
+            "oo7-daemon\n",
+            "gnome-keyring\n",
+            "",
+        ] {
+            assert!(!super::is_gnome_keyring_comm(other), "{other:?}");
+        }
     }
 }

@@ -53,6 +53,11 @@ const PRIVATE_BYTES: usize = 32;
 pub(super) struct Peer {
     pub(super) bus: zbus::Connection,
     pub(super) owner: String,
+    /// The service matches search attributes exactly, as the Secret Service
+    /// specification asks: true for gnome-keyring only. KeePassXC, for one, matches
+    /// loosely (a value can match a longer one), so elsewhere every found item's
+    /// attributes are read back before it answers an id.
+    pub(super) exact_search: bool,
 }
 
 /// An open session: its object path and the AES key secrets come encrypted with.
