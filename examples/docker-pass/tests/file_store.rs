@@ -182,6 +182,14 @@ fn keygen_writes_a_key_file_that_unlocks_the_store() {
             "is unlocked by a key file (SECRETS_ENGINE_FILE_KEY), not a passphrase",
         ));
     assert!(!h.store_dir().join("identity.age").exists());
+    // And `plugins ls` says so: with only a passphrase, the store is locked.
+    h.with_pass()
+        .args(["plugins", "ls", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            r#""name":"file","pattern":"**","state":"locked""#,
+        ));
 
     // Never overwritten.
     let before = std::fs::read(&key).unwrap();

@@ -40,7 +40,12 @@ impl RuntimeLog {
     }
 
     fn line(&self, level: &str, msg: &str) {
-        eprintln!("se-runc: {level}: {msg}");
+        // The messages name se-runc already (the log file needs it, runc's own lines
+        // being there too); stderr says it once.
+        eprintln!(
+            "se-runc: {level}: {}",
+            msg.strip_prefix("se-runc: ").unwrap_or(msg)
+        );
         let Some(path) = &self.file else { return };
         let time = time::OffsetDateTime::now_utc()
             .format(&Rfc3339)

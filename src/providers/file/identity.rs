@@ -50,8 +50,15 @@ pub(super) fn recipient(root: &Dir) -> Result<Option<String>, Error> {
 /// Whether an unlock would need someone to type or set something: no identity in the
 /// session cache and no passphrase or key file configured.
 pub(super) fn needs_user(dir: &Path, key: &FileKey, session: Duration) -> bool {
-    if matches!(key, FileKey::Passphrase(_) | FileKey::KeyFile(_)) {
+    if matches!(key, FileKey::KeyFile(_)) {
         return false;
+    }
+    if matches!(key, FileKey::Passphrase(_)) {
+        // A passphrase does not open a store a key file made (see `unlock`).
+        return Dir::open_root(dir, false)
+            .ok()
+            .flatten()
+            .is_some_and(|root| made_by_key_file(&root).unwrap_or(false));
     }
     if session.is_zero() {
         return true;
@@ -77,25 +84,28 @@ pub(super) fn unlock(dir: &Path, u: &Unlock) -> Result<age::x25519::Identity, Er
     {
         return Ok(identity);
     }
-    // A store with a recipient but no `identity.age` was made with a key file: a
-    // passphrase would create an identity the recipient then refuses, leaving an
+    // A passphrase would create an identity the recipient then refuses, leaving an
     // `identity.age` behind that makes the store look passphrase-made.
     let key_file_store = match &existing {
-        Some(root) if known.is_some() => !root.exists(IDENTITY)?,
-        _ => false,
+        Some(root) => made_by_key_file(root)?,
+        None => false,
     };
     if key_file_store && matches!(u.key, FileKey::Passphrase(_) | FileKey::Prompt(_)) {
         return Err(Error::Locked {
             reason: format!(
-                "the file store in {} is unlocked by a key file ({KEY_FILE_ENV}), not a passphrase",
+                "the file store in {} has a recipient.txt and no identity.age: it is unlocked by a key file ({KEY_FILE_ENV}), not a passphrase",
                 dir.display()
             ),
         });
     }
-    let (identity, from_passphrase) = match &u.key {
+    // `created`: this call wrote `identity.age`.
+    let (identity, from_passphrase, created) = match &u.key {
         FileKey::Missing => return Err(missing()),
-        FileKey::KeyFile(path) => (read_key_file(path)?, false),
-        FileKey::Passphrase(pass) => (passphrase_identity(dir, pass, &u.work_factor)?, true),
+        FileKey::KeyFile(path) => (read_key_file(path)?, false, false),
+        FileKey::Passphrase(pass) => {
+            let (identity, created) = passphrase_identity(dir, pass, &u.work_factor)?;
+            (identity, true, created)
+        }
         FileKey::Prompt(_) if !u.prompt => return Err(missing()),
         FileKey::Prompt(prompt) => {
             let first_use = match &existing {
@@ -103,14 +113,31 @@ pub(super) fn unlock(dir: &Path, u: &Unlock) -> Result<age::x25519::Identity, Er
                 None => true,
             };
             let pass = prompt.ask(first_use).ok_or_else(missing)?;
-            (passphrase_identity(dir, &pass, &u.work_factor)?, true)
+            let (identity, created) = passphrase_identity(dir, &pass, &u.work_factor)?;
+            (identity, true, created)
         }
     };
-    check_recipient(dir, &identity)?;
+    if let Err(e) = check_recipient(dir, &identity) {
+        // A key file won the race to `recipient.txt` while this call created
+        // `identity.age`: refused, it goes, or the store would look passphrase-made.
+        // Only one this call wrote, which nothing was ever encrypted to.
+        if created
+            && matches!(e, Error::Locked { .. })
+            && let Some(root) = Dir::open_root(dir, false)?
+        {
+            let _ = root.remove(IDENTITY);
+        }
+        return Err(e);
+    }
     if from_passphrase {
         session::store(&identity, u.session);
     }
     Ok(identity)
+}
+
+/// A store with a recipient but no `identity.age` was made with a key file.
+fn made_by_key_file(root: &Dir) -> Result<bool, Error> {
+    Ok(recipient(root)?.is_some() && !root.exists(IDENTITY)?)
 }
 
 fn missing() -> Error {
@@ -202,15 +229,20 @@ fn read_key_file(path: &Path) -> Result<age::x25519::Identity, Error> {
     })
 }
 
+/// The identity `identity.age` holds, creating it on first use; and whether this
+/// call created it.
 fn passphrase_identity(
     dir: &Path,
     pass: &SecretString,
     work_factor: &Result<u8, String>,
-) -> Result<age::x25519::Identity, Error> {
+) -> Result<(age::x25519::Identity, bool), Error> {
     if let Some(root) = Dir::open_root(dir, false)?
         && let Some(bytes) = root.read(IDENTITY, MAX_KEY_FILE)?
     {
-        return decrypt_identity(&root.path_of(IDENTITY), &bytes, pass);
+        return Ok((
+            decrypt_identity(&root.path_of(IDENTITY), &bytes, pass)?,
+            false,
+        ));
     }
     create_identity(dir, pass, work_factor)
 }
@@ -265,7 +297,7 @@ fn create_identity(
     dir: &Path,
     pass: &SecretString,
     work_factor: &Result<u8, String>,
-) -> Result<age::x25519::Identity, Error> {
+) -> Result<(age::x25519::Identity, bool), Error> {
     let work_factor = work_factor
         .clone()
         .map_err(|message| Error::Backend { message })?;
@@ -285,7 +317,7 @@ fn create_identity(
     let linked = root.link(&tmp, &root, IDENTITY);
     let _ = root.remove(&tmp);
     match linked {
-        Ok(()) => Ok(identity),
+        Ok(()) => Ok((identity, true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let path = root.path_of(IDENTITY);
             let bytes = root
@@ -293,7 +325,7 @@ fn create_identity(
                 .ok_or_else(|| Error::Backend {
                     message: format!("{} vanished while being created", path.display()),
                 })?;
-            decrypt_identity(&path, &bytes, pass)
+            Ok((decrypt_identity(&path, &bytes, pass)?, false))
         }
         Err(e) => Err(io(format!("creating {}", root.path_of(IDENTITY).display()))(e)),
     }

@@ -626,13 +626,17 @@ impl Keychain {
             secrets_of(peer, session, &paths.iter().collect::<Vec<_>>()).await
         };
         let described = async {
-            // The id each item was found for; ids with a locked item are not answered.
-            let mut found_for: HashMap<OwnedObjectPath, &Id> = HashMap::new();
+            // The ids each item was found for (one, where the service matches exactly;
+            // a loose matcher may return one item for several); ids with a locked
+            // item are not answered.
+            let mut found_for: HashMap<OwnedObjectPath, Vec<&Id>> = HashMap::new();
             let mut blocked: HashSet<&Id> = HashSet::new();
             for (&id, f) in unique.iter().zip(searches.await) {
                 let (unlocked, locked) = f?;
                 if locked.is_empty() {
-                    found_for.extend(unlocked.into_iter().map(|p| (p, id)));
+                    for p in unlocked {
+                        found_for.entry(p).or_default().push(id);
+                    }
                 } else {
                     blocked.insert(id);
                 }
@@ -643,7 +647,10 @@ impl Keychain {
                 let items = paths
                     .into_iter()
                     .map(|path| Described {
-                        id: found_for.get(&path).map(|&id| id.clone()),
+                        id: found_for
+                            .get(&path)
+                            .and_then(|ids| ids.first())
+                            .map(|&id| id.clone()),
                         path,
                         metadata: Metadata::new(),
                     })
@@ -656,7 +663,10 @@ impl Keychain {
                 .collect::<Result<Vec<Described>, Error>>()?;
             // The service matched the id attribute; the item answers the id only if
             // that attribute reads back as the very id asked for.
-            items.retain(|d| d.id.as_ref() == found_for.get(&d.path).copied());
+            items.retain(|d| {
+                d.id.as_ref()
+                    .is_some_and(|id| found_for.get(&d.path).is_some_and(|ids| ids.contains(&id)))
+            });
             Ok::<_, Error>((items, blocked))
         };
         // The session first: the service answers calls in the order they arrive, so
