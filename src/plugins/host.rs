@@ -634,15 +634,15 @@ async fn remember_kind(cell: &Arc<Cell>, engine: &WeakEngine, access_control: bo
     let written =
         tokio::task::spawn_blocking(move || engine.remember_access_control(&name, access_control))
             .await;
-    match written {
-        Ok(Ok(())) => cell
+    match written
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        Ok(()) => cell
             .saved_access_control
             .store(access_control, Ordering::SeqCst),
-        Ok(Err(e)) => {
-            tracing::warn!(plugin = %cell.name, error = %e, "could not record the plugin's kind");
-        }
-        Err(e) => {
-            tracing::warn!(plugin = %cell.name, error = %e, "could not record the plugin's kind");
+        Err(error) => {
+            tracing::warn!(plugin = %cell.name, %error, "could not record the plugin's kind");
         }
     }
 }

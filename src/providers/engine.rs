@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::client::EngineClient;
+use crate::client::{DEFAULT_CLIENT_TIMEOUT, EngineClient};
+use crate::engine::Registration;
 use crate::envelope::Envelope;
 use crate::error::Error;
 use crate::pattern::Pattern;
@@ -38,6 +39,14 @@ use crate::socket::EngineSocket;
 
 /// The provider's user-visible name.
 pub const NAME: &str = "engine";
+
+/// The engine deadline of a registration that forwards to another engine
+/// ([`EngineProvider::registration`]): above the client's
+/// [`DEFAULT_CLIENT_TIMEOUT`], itself above the other engine's server and provider
+/// deadlines, so the answer naming a stuck provider over there arrives before any
+/// deadline on this side fires.
+pub const FORWARDING_DEADLINE: Duration = Duration::from_secs(45);
+const _: () = assert!(FORWARDING_DEADLINE.as_secs() > DEFAULT_CLIENT_TIMEOUT.as_secs());
 
 /// Forwards lookups to a running engine (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -65,6 +74,20 @@ impl EngineProvider {
     /// The client it forwards through.
     pub fn client(&self) -> &EngineClient {
         &self.client
+    }
+
+    /// The one provider of an engine that forwards every lookup to the engine at
+    /// `socket` (`docker-pass run --engine`, a container runtime reaching a user's
+    /// engine): [`NAME`], claiming `**`, not configurable, under
+    /// [`FORWARDING_DEADLINE`].
+    pub fn registration(socket: EngineSocket) -> Registration {
+        Registration::resolver(
+            NAME,
+            Pattern::parse("**").expect("a valid pattern"),
+            std::sync::Arc::new(EngineProvider::new(socket)),
+        )
+        .deadline(FORWARDING_DEADLINE)
+        .configurable(false)
     }
 }
 

@@ -82,14 +82,22 @@ async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `engine` served on `socket` until `stop` is sent; `server` ends with the serve.
-fn serve(
-    engine: &Engine,
-    socket: &Path,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), secrets_engine::Error>>,
-) {
+/// An engine served on a socket (see [`serve`]) until [`Served::stop`].
+struct Served {
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), secrets_engine::Error>>,
+}
+
+impl Served {
+    /// Stops serving and waits for the server to end, which must end cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+/// `engine` served on `socket` until [`Served::stop`].
+fn serve(engine: &Engine, socket: &Path) -> Served {
     let listener = EngineListener::bind(&EngineSocket::Path(socket.to_owned())).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
@@ -97,7 +105,7 @@ fn serve(
             let _ = stopped.await;
         }),
     );
-    (stop, server)
+    Served { stop, server }
 }
 
 fn values(r: &secrets_engine::Resolution) -> Vec<(String, String, Vec<u8>)> {
@@ -472,7 +480,7 @@ async fn an_external_plugin_connects_through_hijack() {
     let s = Setup::new();
     let engine = s.engine(&[]);
     let socket = s.path("run/engine.sock");
-    let (stop, server) = serve(&engine, &socket);
+    let served = serve(&engine, &socket);
     let config = s.path("ext.json");
     std::fs::write(
         &config,
@@ -581,8 +589,7 @@ async fn an_external_plugin_connects_through_hijack() {
     })
     .await;
     assert!(engine.get_secrets(&p("ext/key")).await.is_ok());
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
     engine.stop_plugins().await;
     let last = *pids(&s.path("ext.pids")).last().unwrap();
     wait_for(
@@ -608,7 +615,7 @@ async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
     engine.start_plugins().await;
     assert_eq!(state(&engine, "guard"), ProviderState::Running);
     let socket = s.path("run/engine.sock");
-    let (stop, server) = serve(&engine, &socket);
+    let served = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let listed = client.list_plugins().await.unwrap();
     let guard = listed.iter().find(|p| p.name == "guard").unwrap();
@@ -640,8 +647,7 @@ async fn an_access_control_module_is_consulted_before_a_clients_lookup() {
         "disabled, the module is not asked: {e}"
     );
     assert_eq!(std::fs::read_to_string(&asked).unwrap().lines().count(), 2);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
     engine.stop_plugins().await;
 }
 
@@ -658,12 +664,11 @@ async fn a_plugin_of_unknown_kind_does_not_block_client_lookups() {
         ProviderState::Crashed(_)
     ));
     let socket = s.path("run/engine.sock");
-    let (stop, server) = serve(&engine, &socket);
+    let served = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let found = client.get_secrets(&p("team/db")).await.unwrap();
     assert_eq!(found[0].value().expose(), b"from-store");
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
     engine.stop_plugins().await;
 }
 
@@ -691,7 +696,7 @@ async fn a_known_access_control_module_that_is_down_fails_closed() {
     engine.start_plugins().await;
     assert!(matches!(state(&engine, "guard"), ProviderState::Crashed(_)));
     let socket = s.path("run/engine.sock");
-    let (stop, server) = serve(&engine, &socket);
+    let served = serve(&engine, &socket);
     let client = secrets_engine::EngineClient::new(EngineSocket::Path(socket));
     let denied = client.get_secrets(&p("team/db")).await.unwrap_err();
     assert_eq!(denied.kind(), ErrorKind::PermissionDenied, "{denied}");
@@ -699,8 +704,7 @@ async fn a_known_access_control_module_that_is_down_fails_closed() {
     engine.disable("guard").unwrap();
     let found = client.get_secrets(&p("team/db")).await.unwrap();
     assert_eq!(found[0].value().expose(), b"from-store");
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
     engine.stop_plugins().await;
 }
 
@@ -715,7 +719,7 @@ async fn dropping_the_engine_with_an_external_plugin_connected_leaves_no_process
     let launched = s.pids("c");
     assert_eq!(launched.len(), 2);
     let socket = s.path("run/engine.sock");
-    let (stop, server) = serve(&engine, &socket);
+    let served = serve(&engine, &socket);
     let config = s.path("ext.json");
     std::fs::write(
         &config,
@@ -731,8 +735,7 @@ async fn dropping_the_engine_with_an_external_plugin_connected_leaves_no_process
         engine.plugins().iter().any(|p| p.name == "ext")
     })
     .await;
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    served.stop().await;
     drop(engine);
     wait_for(
         "the launched plugin to go with the engine",

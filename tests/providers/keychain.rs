@@ -587,6 +587,39 @@ fn count(calls: &[String], call: &str) -> usize {
     calls.iter().filter(|c| *c == call).count()
 }
 
+/// `calls` are exactly `expected`: each call as many times, and nothing else.
+fn assert_calls(calls: &[String], expected: &[(&str, usize)]) {
+    for &(call, n) in expected {
+        assert_eq!(count(calls, call), n, "{call} in {calls:#?}");
+    }
+    assert_eq!(
+        calls.len(),
+        expected.iter().map(|(_, n)| n).sum::<usize>(),
+        "{calls:#?}"
+    );
+}
+
+/// Items another tool stored with `secret-tool` (group, id, value), under our
+/// service name, beside ours.
+fn store_strays(session: &Session, strays: &[(&str, &str, &str)]) {
+    for &(group, item_id, value) in strays {
+        secret_tool(
+            session,
+            &[
+                "store",
+                "--label=stray",
+                "service:group",
+                group,
+                "service:name",
+                DOCKER_NAME,
+                "id",
+                item_id,
+            ],
+            Some(value.as_bytes()),
+        );
+    }
+}
+
 async fn ten_references_cost_one_connection_one_session_one_get_secrets() {
     let session = private();
     let writer = docker_keychain(&session);
@@ -634,14 +667,7 @@ async fn ten_references_cost_one_connection_one_session_one_get_secrets() {
         // An environment needs only values: no item's attributes are read.
         ("org.freedesktop.Secret.Service.GetSecrets", 1),
     ];
-    for (call, n) in expected {
-        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
-    }
-    assert_eq!(
-        calls.len(),
-        expected.iter().map(|(_, n)| n).sum::<usize>(),
-        "{calls:#?}"
-    );
+    assert_calls(&calls, &expected);
 }
 
 async fn few_ids_among_many_items_are_searched_by_id() {
@@ -737,25 +763,13 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
             .await
             .unwrap();
     }
-    for (group, item_id, value) in [
-        (DOCKER_GROUP, "scale/bad//id", "bad"),
-        ("another.group", "scale/s3", "other-group"),
-    ] {
-        secret_tool(
-            &session,
-            &[
-                "store",
-                "--label=stray",
-                "service:group",
-                group,
-                "service:name",
-                DOCKER_NAME,
-                "id",
-                item_id,
-            ],
-            Some(value.as_bytes()),
-        );
-    }
+    store_strays(
+        &session,
+        &[
+            (DOCKER_GROUP, "scale/bad//id", "bad"),
+            ("another.group", "scale/s3", "other-group"),
+        ],
+    );
 
     let fresh = docker_keychain(&session);
     let patterns: Vec<_> = (0..10).map(|i| p(&format!("scale/s{i}"))).collect();
@@ -782,14 +796,7 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
         ("org.freedesktop.DBus.Properties.Get", 10),
         ("org.freedesktop.Secret.Service.GetSecrets", 1),
     ];
-    for (call, n) in expected {
-        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
-    }
-    assert_eq!(
-        calls.len(),
-        expected.iter().map(|(_, n)| n).sum::<usize>(),
-        "{calls:#?}"
-    );
+    assert_calls(&calls, &expected);
 
     // Patterns and listings read every item of ours: the invalid id is skipped, not
     // fatal, and the other group's item is never seen.
@@ -824,25 +831,13 @@ async fn values_only_lookups_answer_as_full_ones_without_attribute_reads() {
     // A second item of ours holding vals/s2 (another tool's stray, written last), and
     // vals/s3 in another group: the full lookup answers s2 with the stray (the item
     // every writer keeps) and never sees the other group's.
-    for (group, item_id, value) in [
-        (DOCKER_GROUP, "vals/s2", "stray-2"),
-        ("another.group", "vals/s3", "other-group"),
-    ] {
-        secret_tool(
-            &session,
-            &[
-                "store",
-                "--label=stray",
-                "service:group",
-                group,
-                "service:name",
-                DOCKER_NAME,
-                "id",
-                item_id,
-            ],
-            Some(value.as_bytes()),
-        );
-    }
+    store_strays(
+        &session,
+        &[
+            (DOCKER_GROUP, "vals/s2", "stray-2"),
+            ("another.group", "vals/s3", "other-group"),
+        ],
+    );
     let mut patterns: Vec<_> = (0..5).map(|i| p(&format!("vals/s{i}"))).collect();
     patterns.push(p("vals/none"));
     patterns.push(p("vals/s1"));
@@ -894,14 +889,7 @@ async fn values_only_lookups_answer_as_full_ones_without_attribute_reads() {
         ("org.freedesktop.Secret.Service.SearchItems", 6),
         ("org.freedesktop.Secret.Service.GetSecrets", 1),
     ];
-    for (call, n) in expected {
-        assert_eq!(count(&calls, call), n, "{call} in {calls:#?}");
-    }
-    assert_eq!(
-        calls.len(),
-        expected.iter().map(|(_, n)| n).sum::<usize>(),
-        "{calls:#?}"
-    );
+    assert_calls(&calls, &expected);
 }
 
 async fn a_batch_answers_each_lookup_as_alone() {

@@ -338,20 +338,6 @@ pub(crate) fn onepassword_purge(engine: &Engine) -> Result<(), Failure> {
 
 /// `keygen PATH`: a new key file for the file store.
 pub(crate) fn keygen(path: &std::path::Path) -> Result<(), Failure> {
-    // A missing parent (`~/.config/secrets-engine` on a fresh host) is made private.
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        let mut dirs = std::fs::DirBuilder::new();
-        dirs.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
-        dirs.create(parent).map_err(|e| secrets_engine::Error::Io {
-            context: format!("creating {}", parent.display()),
-            source: e,
-        })?;
-    }
     let public = secrets_engine::providers::file::create_key_file(path)?;
     eprintln!(
         "docker-pass: wrote a new key to {} (public key {public}); unlock the file store with SECRETS_ENGINE_FILE_KEY={}",

@@ -2,14 +2,11 @@
 //! the engine behind `run --engine` and `get --engine`, which forwards every lookup
 //! to a running engine.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use secrets_engine::providers::engine::{EngineProvider, NAME};
+use secrets_engine::providers::engine::EngineProvider;
 use secrets_engine::server::{EngineListener, EngineServer, ServerOptions};
-use secrets_engine::{
-    ConfigLocation, Engine, EngineSocket, EngineVersion, Pattern, Registration, StoreChoice,
-};
+use secrets_engine::{ConfigLocation, Engine, EngineSocket, EngineVersion, StoreChoice};
 
 use crate::Failure;
 
@@ -30,27 +27,12 @@ pub(crate) fn socket(given: &str) -> EngineSocket {
     }
 }
 
-/// The deadline of the forwarding provider (see [`forwarding`]).
-const FORWARDING_DEADLINE: Duration = Duration::from_secs(45);
-
 /// An engine whose one provider forwards to the engine at `socket`: `run --engine`
 /// and `get --engine` then resolve exactly as they do in-process.
 pub(crate) fn forwarding(socket: EngineSocket) -> Result<Engine, Failure> {
-    let provider = EngineProvider::new(socket);
     Ok(Engine::builder()
         .config(ConfigLocation::None)
-        .register(
-            Registration::resolver(
-                NAME,
-                Pattern::parse("**").expect("valid"),
-                Arc::new(provider),
-            )
-            // Above the client's own 40 s (itself above the engine's 35 s and its
-            // providers' 30 s), so the answer that names the stuck provider arrives
-            // before any deadline on this side fires.
-            .deadline(FORWARDING_DEADLINE)
-            .configurable(false),
-        )
+        .register(EngineProvider::registration(socket))
         .build()?)
 }
 

@@ -27,13 +27,10 @@ mod runtime_log;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use secrets_engine::providers::engine::{EngineProvider, NAME as ENGINE};
-use secrets_engine::{
-    ConfigLocation, DefaultOptions, Engine, EngineSocket, EnvOptions, Pattern, Registration,
-};
+use secrets_engine::providers::engine::EngineProvider;
+use secrets_engine::{ConfigLocation, DefaultOptions, Engine, EngineSocket, EnvOptions};
 
 use args::{Own, RuncCall};
 use bundle::{BundleError, Config};
@@ -250,16 +247,6 @@ fn resolve(
 fn forwarding(socket: EngineSocket) -> Result<Engine, secrets_engine::Error> {
     Engine::builder()
         .config(ConfigLocation::None)
-        .register(
-            Registration::resolver(
-                ENGINE,
-                Pattern::parse("**").expect("a valid pattern"),
-                Arc::new(EngineProvider::new(socket)),
-            )
-            // Above the client's 40 s, itself above the user's engine (35 s) and its
-            // providers (30 s): the answer naming the stuck provider arrives first.
-            .deadline(Duration::from_secs(45))
-            .configurable(false),
-        )
+        .register(EngineProvider::registration(socket))
         .build()
 }

@@ -182,11 +182,23 @@ fn check_recipient(dir: &Path, identity: &age::x25519::Identity) -> Result<(), E
 /// Writes a new age X25519 identity to `path`, as `age-keygen -o` does: a comment
 /// naming its public key, then the `AGE-SECRET-KEY-1…` line. Created with `O_EXCL`
 /// and mode 0600 (an existing file is never overwritten: it may be the only copy of
-/// a key) and synced. Returns the public key (`age1…`).
+/// a key) and synced. A missing parent directory (`~/.config/secrets-engine` on a
+/// fresh host) is created, private. Returns the public key (`age1…`).
 pub fn create_key_file(path: &Path) -> Result<String, Error> {
     use std::io::Write;
     #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        dirs.mode(0o700);
+        dirs.create(parent)
+            .map_err(io(format!("creating {}", parent.display())))?;
+    }
     let identity = age::x25519::Identity::generate();
     let public = identity.to_public().to_string();
     let mut options = std::fs::OpenOptions::new();
