@@ -377,6 +377,105 @@ impl Error {
             other => other,
         }
     }
+
+    /// The same error again, for a failure that answers several lookups of a batch
+    /// (`Error` is not `Clone`: `std::io::Error` is not). An I/O error keeps its OS
+    /// code, or else its kind and message.
+    pub(crate) fn duplicate(&self) -> Error {
+        use Error::*;
+        match self {
+            InvalidId { input, reason } => InvalidId {
+                input: input.clone(),
+                reason: reason.clone(),
+            },
+            InvalidPattern { input, reason } => InvalidPattern {
+                input: input.clone(),
+                reason: reason.clone(),
+            },
+            InvalidReference { input, reason } => InvalidReference {
+                input: input.clone(),
+                reason: reason.clone(),
+            },
+            NoProvider { pattern } => NoProvider {
+                pattern: pattern.clone(),
+            },
+            NotFound { pattern } => NotFound {
+                pattern: pattern.clone(),
+            },
+            ProvidersFailed { pattern, failures } => ProvidersFailed {
+                pattern: pattern.clone(),
+                failures: failures
+                    .iter()
+                    .map(|f| ProviderFailure {
+                        provider: f.provider.clone(),
+                        error: f.error.duplicate(),
+                    })
+                    .collect(),
+            },
+            Ambiguous {
+                pattern,
+                candidates,
+            } => Ambiguous {
+                pattern: pattern.clone(),
+                candidates: candidates.clone(),
+            },
+            Variable { name, source } => Variable {
+                name: name.clone(),
+                source: Box::new(source.duplicate()),
+            },
+            NotAllowed { reference, why } => NotAllowed {
+                reference: reference.clone(),
+                why,
+            },
+            TooManyReferences { limit } => TooManyReferences { limit: *limit },
+            UnrepresentableValue { id, why } => UnrepresentableValue {
+                id: id.clone(),
+                why,
+            },
+            Timeout { after } => Timeout { after: *after },
+            Crashed { reason } => Crashed {
+                reason: reason.clone(),
+            },
+            Unavailable { reason } => Unavailable {
+                reason: reason.clone(),
+            },
+            Locked { reason } => Locked {
+                reason: reason.clone(),
+            },
+            PermissionDenied { reason } => PermissionDenied {
+                reason: reason.clone(),
+            },
+            Backend { message } => Backend {
+                message: message.clone(),
+            },
+            Config { path, reason } => Config {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            UnknownProvider { name } => UnknownProvider { name: name.clone() },
+            NotConfigurable { name } => NotConfigurable { name: name.clone() },
+            InvalidProvider { name, reason } => InvalidProvider {
+                name: name.clone(),
+                reason,
+            },
+            NoStore { reason } => NoStore {
+                reason: reason.clone(),
+            },
+            EnvFile { path, line, reason } => EnvFile {
+                path: path.clone(),
+                line: *line,
+                reason,
+            },
+            InvalidToken { reason } => InvalidToken { reason },
+            Io { context, source } => Io {
+                context: context.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+        }
+    }
 }
 
 /// Shortens user input quoted in an error so a 1 MiB argument cannot become a 1 MiB message.

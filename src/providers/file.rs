@@ -306,18 +306,31 @@ impl FileStore {
     /// The identity for a call: unlocked already, or from the session cache, the
     /// passphrase or the key file. Never prompts (see [`FileStore::unlock`]).
     async fn identity(&self) -> Result<Arc<age::x25519::Identity>, Error> {
-        self.unlock(false).await.map_err(|e| {
-            let failed = self
-                .prompt_failed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            match (e, failed) {
-                // Say why the prompt did not unlock it, not only that it is locked.
-                (Error::Locked { .. }, Some(reason)) => Error::Locked { reason },
-                (e, _) => e,
-            }
-        })
+        self.unlock(false).await.map_err(|e| self.why_locked(e))
+    }
+
+    /// An unlock's error, saying why the prompt did not unlock the store when one
+    /// was tried, not only that it is locked.
+    fn why_locked(&self, e: Error) -> Error {
+        let failed = self
+            .prompt_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match (e, failed) {
+            (Error::Locked { .. }, Some(reason)) => Error::Locked { reason },
+            (e, _) => e,
+        }
+    }
+
+    /// What [`FileStore::unlock`] runs on a blocking thread, without the prompt.
+    fn unlocker(&self) -> identity::Unlock {
+        identity::Unlock {
+            key: self.key.clone(),
+            work_factor: self.work_factor.clone(),
+            session: self.session,
+            prompt: false,
+        }
     }
 
     /// Unlocks the identity once per object; `prompt`: may ask the [`Prompt`] (only
@@ -332,10 +345,8 @@ impl FileStore {
         }
         let dir = self.dir.clone();
         let u = identity::Unlock {
-            key: self.key.clone(),
-            work_factor: self.work_factor.clone(),
-            session: self.session,
             prompt,
+            ..self.unlocker()
         };
         let unlocked = run_blocking("unlocking the file store", move || {
             identity::unlock(&dir, &u).map(Arc::new)
@@ -381,35 +392,24 @@ impl FileStore {
     /// when it holds a candidate: reading one there is refused, but an id it cannot
     /// hold is simply not there.
     async fn candidates(&self, pattern: &Pattern) -> Result<Vec<String>, Error> {
+        let mut many = self.candidates_many(std::slice::from_ref(pattern)).await;
+        many.pop().unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// [`candidates`](FileStore::candidates) of every pattern, in one trip to a
+    /// blocking thread.
+    async fn candidates_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<String>, Error>> {
         let dir = self.dir.clone();
-        let pattern = pattern.clone();
-        run_blocking("listing the file store", move || {
-            let Some((secrets, distrust)) = Dir::open_for_names(&dir, "secrets")? else {
-                return Ok(Vec::new());
-            };
-            let names = if let Some(id) = pattern.as_id() {
-                let name = file_name(&id);
-                if secrets.exists(&name)? {
-                    vec![name]
-                } else {
-                    vec![]
-                }
-            } else {
-                let mut names: Vec<String> = secrets
-                    .names()?
-                    .into_iter()
-                    .filter_map(|n| n.into_string().ok())
-                    .filter(|n| may_match(n, &pattern))
-                    .collect();
-                names.sort();
-                names
-            };
-            match distrust {
-                Some(refused) if !names.is_empty() => Err(refused),
-                _ => Ok(names),
-            }
+        let patterns = patterns.to_vec();
+        let n = patterns.len();
+        match run_blocking("listing the file store", move || {
+            candidates_in(&dir, &patterns)
         })
         .await
+        {
+            Ok(found) => found,
+            Err(e) => (0..n).map(|_| Err(e.duplicate())).collect(),
+        }
     }
 
     /// The entries named `names`, decrypted, whose id matches `pattern`.
@@ -422,27 +422,86 @@ impl FileStore {
             return Ok(Vec::new());
         }
         let pattern = pattern.clone();
-        let exact = pattern.as_id().is_some();
         self.with_identity(move |dir, identity| {
             let Some(secrets) = secrets_dir(dir, false)? else {
                 return Ok(Vec::new());
             };
-            let mut out = Vec::new();
-            for name in names {
-                match read_entry(&secrets, &name, identity) {
-                    Ok(Some(e)) if pattern.matches(&e.0) => out.push(e),
-                    Ok(_) => {}
-                    // An exact lookup reports its own entry's failure.
-                    Err(e) if exact => return Err(e),
-                    // One unreadable file must not hide every other secret: skip it, loudly.
-                    Err(e) => tracing::warn!(error = %e, "file store entry skipped"),
-                }
-            }
-            out.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(out)
+            read_names(&secrets, names, &pattern, identity)
         })
         .await
     }
+}
+
+/// The names in `dir`'s `secrets/` that may hold an id matching each pattern (see
+/// [`FileStore::candidates`]); `Err` when the directory cannot be looked at at all.
+fn candidates_in(
+    dir: &Path,
+    patterns: &[Pattern],
+) -> Result<Vec<Result<Vec<String>, Error>>, Error> {
+    let Some((secrets, distrust)) = Dir::open_for_names(dir, "secrets")? else {
+        return Ok(patterns.iter().map(|_| Ok(Vec::new())).collect());
+    };
+    // Listed once for all the patterns that are not ids.
+    let mut listing: Option<Vec<String>> = None;
+    let mut out = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        let names = match pattern.as_id() {
+            Some(id) => {
+                let name = file_name(&id);
+                secrets
+                    .exists(&name)
+                    .map(|there| if there { vec![name] } else { vec![] })
+            }
+            None => {
+                if listing.is_none() {
+                    listing = Some(
+                        secrets
+                            .names()?
+                            .into_iter()
+                            .filter_map(|n| n.into_string().ok())
+                            .collect(),
+                    );
+                }
+                let mut names: Vec<String> = listing
+                    .iter()
+                    .flatten()
+                    .filter(|n| may_match(n, pattern))
+                    .cloned()
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+        };
+        out.push(match (names, &distrust) {
+            (Ok(names), Some(refused)) if !names.is_empty() => Err(refused.duplicate()),
+            (names, _) => names,
+        });
+    }
+    Ok(out)
+}
+
+/// The entries named `names` in `secrets`, decrypted, whose id matches `pattern`,
+/// sorted by id.
+fn read_names(
+    secrets: &Dir,
+    names: Vec<String>,
+    pattern: &Pattern,
+    identity: &age::x25519::Identity,
+) -> Result<Vec<(Id, Metadata, SecretValue)>, Error> {
+    let exact = pattern.as_id().is_some();
+    let mut out = Vec::new();
+    for name in names {
+        match read_entry(secrets, &name, identity) {
+            Ok(Some(e)) if pattern.matches(&e.0) => out.push(e),
+            Ok(_) => {}
+            // An exact lookup reports its own entry's failure.
+            Err(e) if exact => return Err(e),
+            // One unreadable file must not hide every other secret: skip it, loudly.
+            Err(e) => tracing::warn!(error = %e, "file store entry skipped"),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 async fn run_blocking<T: Send + 'static>(
@@ -531,6 +590,90 @@ impl Resolver for FileStore {
             .into_iter()
             .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
             .collect())
+    }
+
+    /// A batch costs one trip to a blocking thread (the names for every pattern, the
+    /// unlock when not cached, the entries for every pattern), where lookups one by
+    /// one cost up to three each, run concurrently: threads the blocking pool would
+    /// start, and hand-offs between them, in a short-lived process (se-runc's
+    /// create, `docker-pass run`) that waits on each.
+    async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
+        // Held while this call may unlock, so the store is unlocked once per object.
+        let _one = match self.cached() {
+            Some(_) => None,
+            None => Some(self.unlocking.lock().await),
+        };
+        let cached = self.cached();
+        let unlock = self.unlocker();
+        let dir = self.dir.clone();
+        let batch = patterns.to_vec();
+        let looked = run_blocking("a file store lookup", move || {
+            let names = candidates_in(&dir, &batch)?;
+            if !names
+                .iter()
+                .any(|n| n.as_ref().is_ok_and(|n| !n.is_empty()))
+            {
+                let none = names
+                    .into_iter()
+                    .map(|n| n.map(|_| Vec::new()).map_err(Some))
+                    .collect();
+                return Ok((none, None, None));
+            }
+            let (identity, unlocked) = match cached {
+                Some(i) => (Ok(i), None),
+                None => match identity::unlock(&dir, &unlock) {
+                    Ok(i) => {
+                        let i = Arc::new(i);
+                        (Ok(i.clone()), Some(i))
+                    }
+                    Err(e) => (Err(e), None),
+                },
+            };
+            let secrets = match &identity {
+                Ok(_) => secrets_dir(&dir, false)?,
+                Err(_) => None,
+            };
+            let answers = names
+                .into_iter()
+                .zip(&batch)
+                .map(|(names, pattern)| match (names, &identity, &secrets) {
+                    (Err(e), _, _) => Err(Some(e)),
+                    (Ok(names), _, _) if names.is_empty() => Ok(Vec::new()),
+                    (Ok(names), Ok(identity), Some(secrets)) => {
+                        read_names(secrets, names, pattern, identity).map_err(Some)
+                    }
+                    (Ok(_), Ok(_), None) => Ok(Vec::new()),
+                    // The unlock's error, explained below.
+                    (Ok(_), Err(_), _) => Err(None),
+                })
+                .collect::<Vec<_>>();
+            Ok((answers, unlocked, identity.err()))
+        })
+        .await;
+        let (answers, unlocked, unlock_failed) = match looked {
+            Ok(looked) => looked,
+            Err(e) => return patterns.iter().map(|_| Err(e.duplicate())).collect(),
+        };
+        if let Some(i) = unlocked {
+            *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = Some(i);
+        }
+        let unlock_failed = unlock_failed.map(|e| self.why_locked(e));
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(entries) => Ok(entries
+                    .into_iter()
+                    .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
+                    .collect()),
+                Err(Some(e)) => Err(e),
+                Err(None) => Err(unlock_failed.as_ref().map_or_else(
+                    || Error::Crashed {
+                        reason: "the file store's unlock failed without an error".into(),
+                    },
+                    Error::duplicate,
+                )),
+            })
+            .collect()
     }
 
     /// Enabling the store checks it can be unlocked.

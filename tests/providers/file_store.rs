@@ -739,3 +739,136 @@ async fn a_prompt_runs_outside_the_deadline_once_per_object_and_only_when_needed
     assert_eq!(set.resolve_one(&p("t/y")).await.unwrap().expose(), b"w");
     assert_eq!(asked.lock().unwrap().len(), 4);
 }
+
+/// Each answer as (id, value, metadata) or the error's message.
+type Answer = Result<Vec<(String, Vec<u8>, Vec<(String, String)>)>, String>;
+
+fn answer(r: Result<Vec<secrets_engine::Envelope>, Error>) -> Answer {
+    r.map(|v| {
+        v.into_iter()
+            .map(|e| {
+                let metadata = e
+                    .metadata()
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                (e.id().to_string(), e.value().expose().to_vec(), metadata)
+            })
+            .collect()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The batch answers each pattern as a lookup of that pattern alone would.
+async fn batch_agrees(s: &FileStore, patterns: &[&str]) -> Vec<Answer> {
+    let ps: Vec<_> = patterns.iter().map(|x| p(x)).collect();
+    let many: Vec<Answer> = s
+        .get_secrets_many(&ps)
+        .await
+        .into_iter()
+        .map(answer)
+        .collect();
+    assert_eq!(many.len(), ps.len());
+    for (pattern, got) in ps.iter().zip(&many) {
+        assert_eq!(got, &answer(s.get_secrets(pattern).await), "{pattern}");
+    }
+    many
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_lookup_as_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), "pw");
+    let long = format!("long/{}", "x".repeat(300));
+    let mut m = Metadata::new();
+    m.insert("owner".into(), "ops".into());
+    s.set(&id("ok/a"), "a".into(), m).await.unwrap();
+    s.set(&id("ok/b"), "b".into(), Metadata::new())
+        .await
+        .unwrap();
+    s.set(&id(&long), "l".into(), Metadata::new())
+        .await
+        .unwrap();
+    s.set(&id("moved/from"), "m".into(), Metadata::new())
+        .await
+        .unwrap();
+    let secrets = dir.path().join("secrets");
+    let name = |i: &str| {
+        format!(
+            "{}.age",
+            i.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    // An entry holding another id under this one's name is not this id's answer;
+    // an entry that is not age at all fails an exact lookup of its id and is skipped
+    // by a pattern.
+    std::fs::copy(
+        secrets.join(name("moved/from")),
+        secrets.join(name("moved/to")),
+    )
+    .unwrap();
+    std::fs::write(secrets.join(name("ok/junk")), b"not age at all").unwrap();
+    let patterns = [
+        "ok/a",
+        "ok/absent",
+        "ok/*",
+        "**",
+        "long/*",
+        "moved/to",
+        "ok/junk",
+        "none/**",
+        "ok/a",
+    ];
+    let open = store(dir.path(), "pw");
+    let many = batch_agrees(&open, &patterns).await;
+    let ids = |a: &Answer| {
+        a.as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.0.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&many[0]), ["ok/a"]);
+    assert_eq!(
+        many[0].as_ref().unwrap()[0].2,
+        [("owner".to_owned(), "ops".to_owned())]
+    );
+    assert!(ids(&many[1]).is_empty());
+    assert_eq!(ids(&many[2]), ["ok/a", "ok/b"]);
+    // The copy answers under the id it holds, as the original does.
+    assert_eq!(
+        ids(&many[3]),
+        [long.as_str(), "moved/from", "moved/from", "ok/a", "ok/b"]
+    );
+    assert_eq!(ids(&many[4]), [long.as_str()]);
+    assert!(ids(&many[5]).is_empty());
+    assert!(
+        many[6].as_ref().unwrap_err().contains("cannot decrypt"),
+        "{:?}",
+        many[6]
+    );
+    assert!(ids(&many[7]).is_empty());
+    assert_eq!(many[8], many[0]);
+
+    // Locked: only the patterns with a candidate say so (the hashed long id's file
+    // is a candidate for every pattern that is not an id).
+    let locked_many = batch_agrees(&locked(dir.path()), &patterns).await;
+    for (i, a) in locked_many.iter().enumerate() {
+        let candidate = i != 1;
+        assert_eq!(
+            a.as_ref().is_err_and(|e| e.starts_with("locked: ")),
+            candidate,
+            "{}: {a:?}",
+            patterns[i]
+        );
+    }
+
+    // A secrets/ directory others may write: refused where it holds a candidate.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let distrusted = batch_agrees(&store(dir.path(), "pw"), &patterns).await;
+    for (i, a) in distrusted.iter().enumerate() {
+        let candidate = i != 1;
+        assert_eq!(a.is_err(), candidate, "{}: {a:?}", patterns[i]);
+    }
+}

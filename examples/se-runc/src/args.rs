@@ -1,25 +1,28 @@
 //! The command line. se-runc's own options come first: dockerd and containerd put a
 //! runtime's `runtimeArgs` before runc's global options. Everything from the first
 //! argument that is not one of ours is runc's, and is passed on untouched.
+//!
+//! Here the options are only told apart from runc's; what their values say is read
+//! by `se-runc-create`, which alone needs the library to read them (a pattern, an
+//! engine socket).
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use secrets_engine::{EngineSocket, Pattern};
+/// se-runc's own options as given, in order: each one known and with a value.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OwnArgs(pub Vec<(&'static str, OsString)>);
 
-/// se-runc's own options.
-#[derive(Debug, Default, Clone)]
-pub struct Own {
-    /// The real runtime (`--runtime PATH`); `runc` on PATH when absent.
-    pub runtime: Option<PathBuf>,
-    /// Patterns an administrator admits for references whose origin se-runc cannot
-    /// show to be the user's (`--allow PATTERN`, repeatable).
-    pub allow: Vec<Pattern>,
-    /// dockerd's API socket (`--docker-host unix:///path` or a path).
-    pub docker_host: Option<PathBuf>,
-    /// A user's running engine (`--engine-socket PATH`, or `@name` for an abstract
-    /// socket): every lookup goes there instead of to root's own providers.
-    pub engine_socket: Option<EngineSocket>,
+impl OwnArgs {
+    /// The real runtime (`--runtime PATH`, the last one given); `runc` on `PATH`
+    /// when absent.
+    pub fn runtime(&self) -> PathBuf {
+        self.0
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == "runtime")
+            .map_or_else(|| PathBuf::from("runc"), |(_, v)| PathBuf::from(v))
+    }
 }
 
 /// What runc was asked to do, as far as se-runc needs to know.
@@ -58,9 +61,7 @@ pub struct UsageError(pub String);
 /// Splits `args` (without argv\[0\]) into se-runc's options and runc's arguments.
 /// runc's arguments come back even when se-runc's options are wrong (as far as they
 /// can be told apart), so the error still reaches runc's `--log` file.
-pub fn split(mut args: Vec<OsString>) -> (Result<Own, UsageError>, Vec<OsString>) {
-    // First where our options end (only a missing value leaves that unknown), then
-    // what they say.
+pub fn split(mut args: Vec<OsString>) -> (Result<OwnArgs, UsageError>, Vec<OsString>) {
     let mut given: Vec<(&'static str, OsString)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -89,43 +90,11 @@ pub fn split(mut args: Vec<OsString>) -> (Result<Own, UsageError>, Vec<OsString>
         i += 1;
     }
     let rest = args.split_off(i);
-    (own(given), rest)
+    (Ok(OwnArgs(given)), rest)
 }
 
 /// se-runc's own options, all of which take a value.
-const OWN: [&str; 4] = ["runtime", "allow", "docker-host", "engine-socket"];
-
-fn own(given: Vec<(&'static str, OsString)>) -> Result<Own, UsageError> {
-    let mut own = Own::default();
-    for (name, value) in given {
-        let text = || {
-            value
-                .to_str()
-                .map(str::to_owned)
-                .ok_or_else(|| UsageError(format!("--{name}: not UTF-8")))
-        };
-        match name {
-            "runtime" => own.runtime = Some(value.clone().into()),
-            "engine-socket" => own.engine_socket = Some(EngineSocket::parse(&text()?)),
-            "allow" => {
-                let p =
-                    Pattern::parse(&text()?).map_err(|e| UsageError(format!("--allow: {e}")))?;
-                own.allow.push(p);
-            }
-            _ => {
-                let t = text()?;
-                let path = t.strip_prefix("unix://").unwrap_or(&t);
-                if path.contains("://") {
-                    return Err(UsageError(format!(
-                        "--docker-host {t}: only unix:// sockets are supported"
-                    )));
-                }
-                own.docker_host = Some(path.into());
-            }
-        }
-    }
-    Ok(own)
-}
+pub const OWN: [&str; 4] = ["runtime", "allow", "docker-host", "engine-socket"];
 
 /// `--name`, `-name`, `--name=value` as urfave/cli (runc's parser) reads them:
 /// the name and the inline value. `None` for an operand.
@@ -273,9 +242,9 @@ mod tests {
             "--runtime",
             "/usr/sbin/runc",
             "--allow=ci/**",
-            "--docker-host",
+            "-docker-host",
             "unix:///run/d.sock",
-            "--engine-socket=@docker-secrets-engine/1000/daemon.sock",
+            "--runtime=/usr/bin/runc",
             "--root",
             "/run/runc",
             "--allow",
@@ -283,33 +252,26 @@ mod tests {
             "create",
         ]));
         let own = own.unwrap();
-        assert_eq!(own.runtime, Some("/usr/sbin/runc".into()));
-        assert_eq!(own.allow, vec![Pattern::parse("ci/**").unwrap()]);
-        assert_eq!(own.docker_host, Some("/run/d.sock".into()));
         assert_eq!(
-            own.engine_socket,
-            Some(EngineSocket::Abstract(
-                "docker-secrets-engine/1000/daemon.sock".into()
-            ))
+            own.0,
+            [
+                ("runtime", "/usr/sbin/runc".into()),
+                ("allow", "ci/**".into()),
+                ("docker-host", "unix:///run/d.sock".into()),
+                ("runtime", "/usr/bin/runc".into()),
+            ]
         );
+        assert_eq!(own.runtime(), PathBuf::from("/usr/bin/runc"));
         // `--allow x` after runc's `--root` is runc's business, passed on as given.
         assert_eq!(rest, os(&["--root", "/run/runc", "--allow", "x", "create"]));
+        assert_eq!(
+            split(os(&["state", "c1"])).0.unwrap().runtime(),
+            PathBuf::from("runc")
+        );
     }
 
     #[test]
-    fn bad_own_options_are_usage_errors_and_runcs_arguments_still_come_back() {
-        let runc = ["--log", "/l.json", "--log-format", "json", "create", "id"];
-        for bad in [
-            &["--allow", "foo*"][..],
-            &["--docker-host", "tcp://1.2.3.4:2375"],
-            &["--runtime=/r", "--allow=a b"],
-        ] {
-            let mut args = os(bad);
-            args.extend(os(&runc));
-            let (own, rest) = split(args);
-            assert!(own.is_err(), "{bad:?}");
-            assert_eq!(rest, os(&runc), "{bad:?}");
-        }
+    fn a_missing_value_is_a_usage_error() {
         let (own, rest) = split(os(&["--runtime"]));
         assert_eq!(own.unwrap_err().to_string(), "--runtime needs a value");
         assert!(rest.is_empty());

@@ -3,7 +3,7 @@
 //! writes, what it logs. Secrets come from a file store unlocked by a key file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use secrets_engine::providers::file::{FileKey, FileStore};
@@ -242,6 +242,74 @@ fn a_missing_runtime_is_reported() {
 }
 
 #[test]
+fn se_runc_alone_passes_calls_on_and_needs_se_runc_create_only_to_create() {
+    // se-runc copied without se-runc-create: the calls it passes on still work,
+    // since it does not load the library for them; a create says what is missing.
+    let s = setup(&["A=se://app/key"]);
+    let alone = s.dir.path().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_se-runc"), alone.join("se-runc")).unwrap();
+    let run = |runc: &[&str]| {
+        Command::new(alone.join("se-runc"))
+            .arg("--runtime")
+            .arg(s.dir.path().join("runc"))
+            .args(["--allow", "app/**"])
+            .args(runc)
+            .output()
+            .unwrap()
+    };
+    ok(&run(&["--root", "/r", "delete", "c1"]));
+    assert_eq!(s.passed_args().unwrap(), ["--root", "/r", "delete", "c1"]);
+    std::fs::remove_file(s.dir.path().join("args")).unwrap();
+
+    let log = s.log.to_str().unwrap().to_owned();
+    let bundle = s.bundle.to_str().unwrap().to_owned();
+    let out = run(&[
+        "--log",
+        &log,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        &bundle,
+        "c1",
+    ]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        s.passed_args(),
+        None,
+        "the runtime ran without the references resolved"
+    );
+    let msg = s.log_lines().pop().unwrap()["msg"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = alone.join("se-runc-create");
+    assert!(
+        msg.starts_with(&format!("se-runc: cannot run {}: ", missing.display()))
+            && msg.ends_with(
+                "(install se-runc-create next to se-runc: it resolves a create's references)"
+            ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn se_runc_create_alone_is_a_whole_runtime() {
+    // Named directly as the runtime, se-runc-create passes other calls on itself.
+    let s = setup(&["A=se://app/key"]);
+    let create = Path::new(env!("CARGO_BIN_EXE_se-runc")).with_file_name("se-runc-create");
+    let out = Command::new(&create)
+        .arg("--runtime")
+        .arg(s.dir.path().join("runc"))
+        .args(["state", "c1"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(s.passed_args().unwrap(), ["state", "c1"]);
+}
+
+#[test]
 fn a_usage_error_reaches_runcs_log_and_nothing_runs() {
     let s = setup(&["A=se://app/key"]);
     let out = s.create(&["--allow", "app/*x"]);
@@ -312,45 +380,28 @@ fn newer_runc_options_are_read_past() {
 }
 
 #[cfg(feature = "aws")]
-/// A stand-in for AWS Secrets Manager on 127.0.0.1: answers every request with the
-/// secret `awsonly`, and returns each request's `X-Amz-Target` and body.
-fn fake_secrets_manager() -> (String, std::sync::mpsc::Receiver<(String, String)>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            stream
-                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                .unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut target, mut length) = (String::new(), 0usize);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-                match name.to_ascii_lowercase().as_str() {
-                    "x-amz-target" => target = value.trim().to_owned(),
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
-            let answer = r#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secret:awsonly-AbCdEf","Name":"awsonly","SecretString":"aws-value","VersionId":"v1","VersionStages":["AWSCURRENT"]}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-            let _ = tx.send((target, String::from_utf8_lossy(&body).into_owned()));
-        }
-    });
-    (endpoint, rx)
+/// One call of the Secrets Manager JSON protocol to moto (which reads the region and
+/// service from the credential scope, and checks no signature); the answer's body.
+fn secrets_manager_call(endpoint: &str, action: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = endpoint.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: secretsmanager.{action}\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{action}: {answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 #[cfg(feature = "aws")]
@@ -368,7 +419,16 @@ fn aws_secrets_manager_answers_in_process() {
         r#"{"providers":{"aws-secrets-manager":{"state":"enabled"}}}"#,
     )
     .unwrap();
-    let (endpoint, requests) = fake_secrets_manager();
+    // The real service's stand-in: moto, with the secret only there.
+    let moto = tempfile::tempdir().unwrap();
+    let endpoint = secrets_engine_test_support::services::start("moto", moto.path(), &[])
+        .remove("AWS_ENDPOINT_URL")
+        .expect("scripts/services/moto prints the endpoint");
+    secrets_manager_call(
+        &endpoint,
+        "CreateSecret",
+        r#"{"Name":"awsonly","SecretString":"aws-value"}"#,
+    );
     let log = s.log.to_str().unwrap().to_owned();
     let bundle = s.bundle.to_str().unwrap().to_owned();
     let out = Command::new(env!("CARGO_BIN_EXE_se-runc"))
@@ -391,9 +451,5 @@ fn aws_secrets_manager_answers_in_process() {
         .unwrap();
     ok(&out);
     assert_eq!(s.env_seen(), ["K=aws-value"]);
-    let (target, body) = requests
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("a request to the Secrets Manager endpoint");
-    assert_eq!(target, "secretsmanager.GetSecretValue");
-    assert!(body.contains(r#""SecretId":"awsonly""#), "{body}");
+    secrets_engine_test_support::services::stop("moto", moto.path());
 }

@@ -97,7 +97,9 @@ fn world() -> &'static World {
         let daemon_json = serde_json::json!({
             "default-runtime": "se",
             "runtimes": {
-                "se": { "path": se_runc, "runtimeArgs": ["--docker-host", host] },
+                // No runtimeArgs: dockerd 20.10 would run se-runc through a shell
+                // script of its own; DOCKER_HOST in its environment names the socket.
+                "se": { "path": se_runc },
                 "se-allow": {
                     "path": se_runc,
                     "runtimeArgs": ["--docker-host", host, "--allow", "shared/**"]
@@ -121,6 +123,7 @@ fn world() -> &'static World {
                 ("SECRETS_ENGINE_FILE_KEY", &key),
                 ("HOME", &home_s),
                 ("XDG_CONFIG_HOME", &config),
+                ("DOCKER_HOST", &host),
             ],
             Some(dir.path()),
         );

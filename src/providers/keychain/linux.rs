@@ -512,21 +512,6 @@ fn locked_matching() -> Error {
     }
 }
 
-fn again(e: &Error) -> Error {
-    match e {
-        Error::Unavailable { reason } => unavailable(reason.clone()),
-        Error::Locked { reason } => Error::Locked {
-            reason: reason.clone(),
-        },
-        Error::Backend { message } => Error::Backend {
-            message: message.clone(),
-        },
-        other => Error::Backend {
-            message: other.to_string(),
-        },
-    }
-}
-
 #[async_trait]
 impl Resolver for Keychain {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
@@ -572,7 +557,7 @@ impl Keychain {
         };
         match self.settle(out).await {
             Ok(answers) => answers,
-            Err(e) => patterns.iter().map(|_| Err(again(&e))).collect(),
+            Err(e) => patterns.iter().map(|_| Err(e.duplicate())).collect(),
         }
     }
 

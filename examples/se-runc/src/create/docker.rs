@@ -14,8 +14,6 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Where dockerd listens when nothing else is said.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// How long one API call may take, connect to last byte.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// A larger answer is not one of the two se-runc asks for.
