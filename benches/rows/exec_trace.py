@@ -27,8 +27,8 @@ FIELD = re.compile(r"(\w+)=(\S+)")
 
 
 def main():
-    forked = {}  # child pid -> (time, parent pid, parent comm)
-    execs = {}  # pid -> [(time, program)]
+    forks = {}  # child pid -> [(time, parent pid, parent comm)], in time order
+    execs = {}  # pid -> [(time, program)], in time order
     for line in sys.stdin:
         m = LINE.match(line)
         if not m:
@@ -36,40 +36,48 @@ def main():
         fields = dict(FIELD.findall(m["trace"]))
         t = float(m["time"])
         if m["event"] == "sched:sched_process_fork":
-            forked[int(fields["child_pid"])] = (t, int(fields["pid"]), fields.get("comm", ""))
+            forks.setdefault(int(fields["child_pid"]), []).append((t, int(fields["pid"]), fields.get("comm", "")))
         elif m["event"] == "sched:sched_process_exec":
             execs.setdefault(int(fields["pid"]), []).append((t, os.path.basename(fields["filename"])))
+
+    def fork_before(pid, t):
+        """The fork that made the process `pid` was at time `t` (pids are reused)."""
+        made = [f for f in forks.get(pid, []) if f[0] <= t]
+        return made[-1] if made else None
+
     calls = {"plain": [], "create": [], "pass": []}
     for pid, seen in execs.items():
-        if not any(program == "runc" for _, program in seen):
-            continue
-        # Up to the shim's fork: a runtime dockerd gives runtimeArgs runs through a
-        # shell script of dockerd's that forks the runtime (dockerd 20.10), a cost
-        # of the call too.
-        programs, chain, start = [], pid, None
-        for _ in range(4):
-            fork = forked.get(chain)
-            if fork is None:
-                break
-            programs = [p for _, p in execs.get(chain, [])] + programs
-            if fork[2].startswith("containerd-shim"):
-                start = fork[0]
-                break
-            chain = fork[1]
-        if start is None:
-            continue
-        t = next(t for t, program in seen if program == "runc")
-        if "se-runc-create" in programs:
-            kind = "create"
-        elif "se-runc" in programs:
-            kind = "pass"
-        else:
-            kind = "plain"
-        calls[kind].append((t - start) * 1e3)
+        for t, program in seen:
+            if program != "runc":
+                continue
+            # Up to the shim's fork: a runtime dockerd gives runtimeArgs runs through
+            # a shell script of dockerd's that forks the runtime (dockerd 20.10), a
+            # cost of the call too.
+            programs, chain, until, start = [], pid, t, None
+            for _ in range(4):
+                fork = fork_before(chain, until)
+                if fork is None:
+                    break
+                programs = [p for s, p in execs.get(chain, []) if fork[0] <= s <= until] + programs
+                if fork[2].startswith("containerd-shim"):
+                    start = fork[0]
+                    break
+                # The fork event names the parent's thread; Go's and sh's forks
+                # come from the main thread, whose id is the process id.
+                chain, until = fork[1], fork[0]
+            if start is None:
+                continue
+            if "se-runc-create" in programs:
+                kind = "create"
+            elif "se-runc" in programs:
+                kind = "pass"
+            else:
+                kind = "plain"
+            calls[kind].append((t - start) * 1e3)
     for kind, times in calls.items():
         if not times:
             programs = sorted({p for seen in execs.values() for _, p in seen})
-            shim_forks = sum(1 for _, _, comm in forked.values() if comm.startswith("containerd-shim"))
+            shim_forks = sum(1 for fs in forks.values() for _, _, comm in fs if comm.startswith("containerd-shim"))
             sys.exit(
                 f"exec_trace: no {kind} runtime call in the trace "
                 f"({shim_forks} forks by a shim; programs executed: {', '.join(programs)})"

@@ -441,8 +441,9 @@ fn candidates_in(
     let Some((secrets, distrust)) = Dir::open_for_names(dir, "secrets")? else {
         return Ok(patterns.iter().map(|_| Ok(Vec::new())).collect());
     };
-    // Listed once for all the patterns that are not ids.
-    let mut listing: Option<Vec<String>> = None;
+    // Listed once for all the patterns that are not ids; a failure to list fails
+    // those patterns only, as it would each alone.
+    let mut listing: Option<Result<Vec<String>, Error>> = None;
     let mut out = Vec::with_capacity(patterns.len());
     for pattern in patterns {
         let names = match pattern.as_id() {
@@ -452,25 +453,25 @@ fn candidates_in(
                     .exists(&name)
                     .map(|there| if there { vec![name] } else { vec![] })
             }
-            None => {
-                if listing.is_none() {
-                    listing = Some(
-                        secrets
-                            .names()?
-                            .into_iter()
-                            .filter_map(|n| n.into_string().ok())
-                            .collect(),
-                    );
+            None => match listing.get_or_insert_with(|| {
+                secrets.names().map(|names| {
+                    names
+                        .into_iter()
+                        .filter_map(|n| n.into_string().ok())
+                        .collect()
+                })
+            }) {
+                Ok(listed) => {
+                    let mut names: Vec<String> = listed
+                        .iter()
+                        .filter(|n| may_match(n, pattern))
+                        .cloned()
+                        .collect();
+                    names.sort();
+                    Ok(names)
                 }
-                let mut names: Vec<String> = listing
-                    .iter()
-                    .flatten()
-                    .filter(|n| may_match(n, pattern))
-                    .cloned()
-                    .collect();
-                names.sort();
-                Ok(names)
-            }
+                Err(e) => Err(e.duplicate()),
+            },
         };
         out.push(match (names, &distrust) {
             (Ok(names), Some(refused)) if !names.is_empty() => Err(refused.duplicate()),
@@ -629,8 +630,10 @@ impl Resolver for FileStore {
                     Err(e) => (Err(e), None),
                 },
             };
+            // Opened for the patterns with a candidate only: an error here fails
+            // those, as each alone would.
             let secrets = match &identity {
-                Ok(_) => secrets_dir(&dir, false)?,
+                Ok(_) => Some(secrets_dir(&dir, false)),
                 Err(_) => None,
             };
             let answers = names
@@ -639,10 +642,11 @@ impl Resolver for FileStore {
                 .map(|(names, pattern)| match (names, &identity, &secrets) {
                     (Err(e), _, _) => Err(Some(e)),
                     (Ok(names), _, _) if names.is_empty() => Ok(Vec::new()),
-                    (Ok(names), Ok(identity), Some(secrets)) => {
+                    (Ok(names), Ok(identity), Some(Ok(Some(secrets)))) => {
                         read_names(secrets, names, pattern, identity).map_err(Some)
                     }
-                    (Ok(_), Ok(_), None) => Ok(Vec::new()),
+                    (Ok(_), Ok(_), Some(Err(e))) => Err(Some(e.duplicate())),
+                    (Ok(_), Ok(_), _) => Ok(Vec::new()),
                     // The unlock's error, explained below.
                     (Ok(_), Err(_), _) => Err(None),
                 })

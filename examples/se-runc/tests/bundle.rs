@@ -453,3 +453,47 @@ fn aws_secrets_manager_answers_in_process() {
     assert_eq!(s.env_seen(), ["K=aws-value"]);
     secrets_engine_test_support::services::stop("moto", moto.path());
 }
+
+#[test]
+fn an_unusable_docker_host_fails_only_a_create_that_asks_dockerd() {
+    // A bundle dockerd's containerd made (under `moby/`): se-runc asks the dockerd
+    // DOCKER_HOST names, and a tcp:// one cannot be asked.
+    let s = setup(&["A=se://app/key"]);
+    let moby = s.dir.path().join("moby/c1");
+    std::fs::create_dir_all(&moby).unwrap();
+    std::fs::copy(s.bundle.join("config.json"), moby.join("config.json")).unwrap();
+    let log = s.log.to_str().unwrap().to_owned();
+    let run = |runc: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_se-runc"))
+            .arg("--runtime")
+            .arg(s.dir.path().join("runc"))
+            .args(["--log", &log, "--log-format", "json"])
+            .args(runc)
+            .env("DOCKER_HOST", "tcp://127.0.0.1:2375")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["create", "--bundle", moby.to_str().unwrap(), "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(s.passed_args(), None, "the runtime ran");
+    let msg = s.log_lines().pop().unwrap()["msg"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        msg,
+        "se-runc: DOCKER_HOST tcp://127.0.0.1:2375: only unix:// sockets are supported"
+    );
+    // Nothing to ask: a create without references, and any other call, run.
+    std::fs::write(
+        moby.join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"env":["B=plain"]}}"#,
+    )
+    .unwrap();
+    ok(&run(&["create", "--bundle", moby.to_str().unwrap(), "c1"]));
+    ok(&run(&["state", "c1"]));
+    assert_eq!(
+        s.passed_args().unwrap(),
+        ["--log", &log, "--log-format", "json", "state", "c1"]
+    );
+}

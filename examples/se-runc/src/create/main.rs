@@ -117,7 +117,7 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
 
     // dockerd is asked on a thread of its own while the engine is built: one waits
     // on dockerd, the other on files and the providers' set-up.
-    let asked = docker_for(own, &bundle, call.id.as_deref()).map(|(docker, id)| {
+    let asked = docker_for(own, &bundle, call.id.as_deref())?.map(|(docker, id)| {
         let id = id.to_owned();
         std::thread::spawn(move || docker.image_env(&id))
     });
@@ -242,17 +242,27 @@ fn resolve_selected(
 /// (`DOCKER_HOST`, else `/var/run/docker.sock`) when the bundle is one dockerd's
 /// containerd made (`…/moby/<id>`: dockerd's containerd namespace). `None` when
 /// se-runc was not started by dockerd.
-fn docker_for<'a>(own: &Own, bundle: &Path, id: Option<&'a str>) -> Option<(Docker, &'a str)> {
-    let id = id?;
+fn docker_for<'a>(
+    own: &Own,
+    bundle: &Path,
+    id: Option<&'a str>,
+) -> Result<Option<(Docker, &'a str)>, Failure> {
+    let Some(id) = id else { return Ok(None) };
     if let Some(socket) = &own.docker_host {
-        return Some((Docker::new(socket), id));
+        return Ok(Some((Docker::new(socket), id)));
     }
     let in_moby = bundle.file_name().is_some_and(|n| n == id)
         && bundle
             .parent()
             .and_then(Path::file_name)
             .is_some_and(|n| n == "moby");
-    in_moby.then(|| (Docker::new(&own.default_docker), id))
+    if !in_moby {
+        return Ok(None);
+    }
+    match &own.default_docker {
+        Ok(socket) => Ok(Some((Docker::new(socket), id))),
+        Err(e) => Err(Failure::Usage(UsageError(e.0.clone()))),
+    }
 }
 
 /// Root's default engine, or with `socket` one that forwards to the engine there.

@@ -8,7 +8,7 @@ use se_runc::args::{OwnArgs, UsageError};
 use secrets_engine::{EngineSocket, Pattern};
 
 /// se-runc's own options.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug)]
 pub struct Own {
     /// The real runtime (`--runtime PATH`); `runc` on PATH when absent.
     pub runtime: PathBuf,
@@ -19,9 +19,11 @@ pub struct Own {
     /// every container.
     pub docker_host: Option<PathBuf>,
     /// The socket of the dockerd whose containerd made a bundle under `moby/`, when
-    /// there is no `--docker-host`: `DOCKER_HOST` in the runtime's environment (which
-    /// is dockerd's), else `/var/run/docker.sock`.
-    pub default_docker: PathBuf,
+    /// there is no `--docker-host`: `DOCKER_HOST` in the runtime's environment (the
+    /// administrator's: containerd's, which its shims pass on), else
+    /// `/var/run/docker.sock`. An unusable `DOCKER_HOST` is an error only for a
+    /// create that asks dockerd.
+    pub default_docker: Result<PathBuf, UsageError>,
     /// A user's running engine (`--engine-socket PATH`, or `@name` for an abstract
     /// socket): every lookup goes there instead of to root's own providers.
     pub engine_socket: Option<EngineSocket>,
@@ -34,18 +36,18 @@ pub const DEFAULT_DOCKER: &str = "/var/run/docker.sock";
 /// `DOCKER_HOST`, if set).
 pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, UsageError> {
     let default_docker = match docker_host_env {
-        Some(v) if !v.is_empty() => {
-            let t = v
-                .to_str()
-                .ok_or_else(|| UsageError("DOCKER_HOST: not UTF-8".into()))?;
-            unix_socket(t, "DOCKER_HOST")?
-        }
-        _ => PathBuf::from(DEFAULT_DOCKER),
+        Some(v) if !v.is_empty() => v
+            .to_str()
+            .ok_or_else(|| UsageError("DOCKER_HOST: not UTF-8".into()))
+            .and_then(|t| unix_socket(t, "DOCKER_HOST")),
+        _ => Ok(PathBuf::from(DEFAULT_DOCKER)),
     };
     let mut own = Own {
         runtime: given.runtime(),
+        allow: Vec::new(),
+        docker_host: None,
         default_docker,
-        ..Own::default()
+        engine_socket: None,
     };
     for (name, value) in &given.0 {
         let text = || {
@@ -127,21 +129,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(own.docker_host, Some("/d.sock".into()));
-        assert_eq!(own.default_docker, PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(
+            own.default_docker.unwrap(),
+            PathBuf::from("/var/run/docker.sock")
+        );
         assert_eq!(own.runtime, PathBuf::from("runc"));
-        // DOCKER_HOST (dockerd's environment) moves the default, not --docker-host.
+        // DOCKER_HOST (the runtime's environment) moves the default, not --docker-host.
         let env = Some(OsStr::new("unix:///run/other.sock"));
         let own = parse(&split(os(&["state"])).0.unwrap(), env).unwrap();
+        assert_eq!(own.docker_host, None);
         assert_eq!(
-            (own.docker_host, own.default_docker),
-            (None, "/run/other.sock".into())
+            own.default_docker.unwrap(),
+            PathBuf::from("/run/other.sock")
         );
-        let e = parse(
+        // Not a usage error by itself: only for a create that asks that dockerd.
+        let own = parse(
             &split(os(&["state"])).0.unwrap(),
             Some(OsStr::new("tcp://h:2375")),
         );
         assert_eq!(
-            e.unwrap_err().to_string(),
+            own.unwrap().default_docker.unwrap_err().to_string(),
             "DOCKER_HOST tcp://h:2375: only unix:// sockets are supported"
         );
     }
