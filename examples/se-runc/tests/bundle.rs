@@ -484,7 +484,24 @@ fn an_unusable_docker_host_fails_only_a_create_that_asks_dockerd() {
         msg,
         "se-runc: DOCKER_HOST tcp://127.0.0.1:2375: only unix:// sockets are supported"
     );
-    // Nothing to ask: a create without references, and any other call, run.
+    // Nothing to ask: a create whose references --allow admits whoever set them,
+    // a create without references, and any other call, run.
+    let admitted = Command::new(env!("CARGO_BIN_EXE_se-runc"))
+        .arg("--runtime")
+        .arg(s.dir.path().join("runc"))
+        .args(["--allow", "app/**"])
+        .args(["create", "--bundle", moby.to_str().unwrap(), "c1"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", s.dir.path())
+        .env("SECRETS_ENGINE_FILE_DIR", s.dir.path().join("store"))
+        .env("SECRETS_ENGINE_FILE_KEY", s.dir.path().join("key.txt"))
+        .env("DOCKER_HOST", "tcp://127.0.0.1:2375")
+        .output()
+        .unwrap();
+    ok(&admitted);
+    let written = std::fs::read_to_string(moby.join("config.json")).unwrap();
+    assert!(written.contains(&format!("A={VALUE}")), "{written}");
     std::fs::write(
         moby.join("config.json"),
         r#"{"ociVersion":"1.0.2","process":{"env":["B=plain"]}}"#,
