@@ -381,6 +381,7 @@ impl Error {
     /// The same error again, for a failure that answers several lookups of a batch
     /// (`Error` is not `Clone`: `std::io::Error` is not). An I/O error keeps its OS
     /// code, or else its kind and message.
+    #[cfg_attr(not(feature = "file"), allow(dead_code))] // the file store and the Linux keychain
     pub(crate) fn duplicate(&self) -> Error {
         use Error::*;
         match self {

@@ -62,8 +62,8 @@ def main():
                 if fork[2].startswith("containerd-shim"):
                     start = fork[0]
                     break
-                # The fork event names the parent's thread; Go's and sh's forks
-                # come from the main thread, whose id is the process id.
+                # The fork event names the parent's thread, which for the one
+                # parent followed up here (dockerd's sh script) is the process.
                 chain, until = fork[1], fork[0]
             if start is None:
                 continue

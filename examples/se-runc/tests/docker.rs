@@ -385,9 +385,10 @@ fn the_compose_example_gives_every_service_its_secrets() {
         .collect();
     let project = name("compose");
     let compose = |args: &[&str]| {
+        // Bounded: an attached `up` waits for every service to exit.
         w.dockerd
-            .command("docker-compose")
-            .arg("-f")
+            .command("timeout")
+            .args(["120", "docker-compose", "-f"])
             .arg(&file)
             .args(["-p", &project])
             .args(args)
