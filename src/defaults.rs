@@ -393,6 +393,18 @@ pub fn memory_engine(options: DefaultOptions) -> Result<Engine, Error> {
 /// The provider name of [`memory_engine`]'s store.
 pub const MEMORY_NAME: &str = "memory";
 
+/// A current-thread Tokio runtime, for a program without one that builds an engine
+/// and resolves one batch of references on it ([`default_engine_blocking`],
+/// `docker-pass run`, se-runc): one batch needs no worker threads.
+pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unavailable {
+            reason: format!("cannot start a runtime: {e}"),
+        })
+}
+
 /// [`default_engine`] for callers without a runtime (or inside one): runs the probe on
 /// a short-lived thread of its own.
 pub fn default_engine_blocking(options: DefaultOptions) -> Result<(Engine, SelectedStore), Error> {
@@ -401,20 +413,12 @@ pub fn default_engine_blocking(options: DefaultOptions) -> Result<(Engine, Selec
         return Ok((memory_engine(options)?, SelectedStore::Memory));
     }
     std::thread::scope(|s| {
-        s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Unavailable {
-                    reason: format!("cannot start a runtime: {e}"),
-                })?
-                .block_on(default_engine(options))
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(Error::Crashed {
-                reason: "building the default engine panicked".into(),
+        s.spawn(|| current_thread_runtime()?.block_on(default_engine(options)))
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::Crashed {
+                    reason: "building the default engine panicked".into(),
+                })
             })
-        })
     })
 }

@@ -67,8 +67,8 @@ pub use client::{
     Authorization, DEFAULT_CLIENT_TIMEOUT, EngineClient, EnginePlugin, EngineVersion,
 };
 pub use defaults::{
-    DefaultOptions, MEMORY_NAME, SelectedStore, StoreChoice, default_engine,
-    default_engine_blocking, memory_engine,
+    DefaultOptions, MEMORY_NAME, SelectedStore, StoreChoice, current_thread_runtime,
+    default_engine, default_engine_blocking, memory_engine,
 };
 pub use engine::{
     Blocking, CONFIG_ENV, ConfigLocation, DEFAULT_DEADLINE, Engine, EngineBuilder, INTERNAL_REALM,

@@ -312,15 +312,15 @@ impl FileStore {
     /// An unlock's error, saying why the prompt did not unlock the store when one
     /// was tried, not only that it is locked.
     fn why_locked(&self, e: Error) -> Error {
-        let failed = self
-            .prompt_failed
+        explain_locked(e, self.prompt_failed())
+    }
+
+    /// Why the prompt did not unlock the store, when one was tried.
+    fn prompt_failed(&self) -> Option<String> {
+        self.prompt_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match (e, failed) {
-            (Error::Locked { .. }, Some(reason)) => Error::Locked { reason },
-            (e, _) => e,
-        }
+            .clone()
     }
 
     /// What [`FileStore::unlock`] runs on a blocking thread, without the prompt.
@@ -392,43 +392,115 @@ impl FileStore {
     /// when it holds a candidate: reading one there is refused, but an id it cannot
     /// hold is simply not there.
     async fn candidates(&self, pattern: &Pattern) -> Result<Vec<String>, Error> {
-        let mut many = self.candidates_many(std::slice::from_ref(pattern)).await;
-        many.pop().unwrap_or_else(|| Ok(Vec::new()))
-    }
-
-    /// [`candidates`](FileStore::candidates) of every pattern, in one trip to a
-    /// blocking thread.
-    async fn candidates_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<String>, Error>> {
         let dir = self.dir.clone();
-        let patterns = patterns.to_vec();
-        let n = patterns.len();
-        match run_blocking("listing the file store", move || {
-            candidates_in(&dir, &patterns)
+        let pattern = pattern.clone();
+        let mut found = run_blocking("listing the file store", move || {
+            candidates_in(&dir, std::slice::from_ref(&pattern))
         })
-        .await
-        {
-            Ok(found) => found,
-            Err(e) => (0..n).map(|_| Err(e.duplicate())).collect(),
+        .await?;
+        found.pop().unwrap_or_else(|| Ok(Vec::new()))
+    }
+
+    /// The entries matching each pattern, decrypted, as a lookup of that pattern
+    /// alone answers: every read goes through here. A batch costs one trip to a
+    /// blocking thread (the names for every pattern, the unlock when not cached,
+    /// the entries for every pattern), not up to three per pattern run
+    /// concurrently: threads the blocking pool would start, and hand-offs between
+    /// them, in a short-lived process (se-runc's create, `docker-pass run`) that
+    /// waits on each.
+    async fn read_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Entry>, Error>> {
+        // Held while this call may unlock, so the store is unlocked once per object.
+        let _one = match self.cached() {
+            Some(_) => None,
+            None => Some(self.unlocking.lock().await),
+        };
+        let cached = self.cached();
+        let unlock = self.unlocker();
+        // Set by `prepare` before any lookup: read now, for the unlock's error.
+        let prompt_failed = self.prompt_failed();
+        let dir = self.dir.clone();
+        let batch = patterns.to_vec();
+        let looked = run_blocking("a file store lookup", move || {
+            let names = candidates_in(&dir, &batch)?;
+            if !names
+                .iter()
+                .any(|n| n.as_ref().is_ok_and(|n| !n.is_empty()))
+            {
+                return Ok((
+                    names.into_iter().map(|n| n.map(|_| Vec::new())).collect(),
+                    None,
+                ));
+            }
+            let (identity, unlocked) = match cached {
+                Some(i) => (Ok(i), None),
+                None => match identity::unlock(&dir, &unlock) {
+                    Ok(i) => {
+                        let i = Arc::new(i);
+                        (Ok(i.clone()), Some(i))
+                    }
+                    Err(e) => (Err(explain_locked(e, prompt_failed)), None),
+                },
+            };
+            // Opened for the patterns with a candidate only: an error here fails
+            // those, as each alone would.
+            let secrets = identity.as_ref().ok().map(|_| secrets_dir(&dir, false));
+            let answers = names
+                .into_iter()
+                .zip(&batch)
+                .map(|(names, pattern)| {
+                    let names = names?;
+                    if names.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    match (&identity, &secrets) {
+                        (Err(e), _) => Err(e.duplicate()),
+                        (Ok(identity), Some(Ok(Some(secrets)))) => {
+                            read_names(secrets, names, pattern, identity)
+                        }
+                        (Ok(_), Some(Err(e))) => Err(e.duplicate()),
+                        (Ok(_), _) => Ok(Vec::new()),
+                    }
+                })
+                .collect();
+            Ok((answers, unlocked))
+        })
+        .await;
+        match looked {
+            Ok((answers, unlocked)) => {
+                if let Some(i) = unlocked {
+                    *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = Some(i);
+                }
+                answers
+            }
+            Err(e) => patterns.iter().map(|_| Err(e.duplicate())).collect(),
         }
     }
 
-    /// The entries named `names`, decrypted, whose id matches `pattern`.
-    async fn read_matching(
-        &self,
-        names: Vec<String>,
-        pattern: &Pattern,
-    ) -> Result<Vec<(Id, Metadata, SecretValue)>, Error> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pattern = pattern.clone();
-        self.with_identity(move |dir, identity| {
-            let Some(secrets) = secrets_dir(dir, false)? else {
-                return Ok(Vec::new());
-            };
-            read_names(&secrets, names, &pattern, identity)
-        })
-        .await
+    /// [`read_many`](FileStore::read_many) of one pattern.
+    async fn read(&self, pattern: &Pattern) -> Result<Vec<Entry>, Error> {
+        self.read_many(std::slice::from_ref(pattern))
+            .await
+            .pop()
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+}
+
+/// A decrypted entry: its id, metadata and value.
+type Entry = (Id, Metadata, SecretValue);
+
+fn envelopes(entries: Vec<Entry>) -> Vec<Envelope> {
+    entries
+        .into_iter()
+        .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
+        .collect()
+}
+
+/// An unlock's error, saying why the prompt did not unlock the store when one was
+/// tried (`prompt_failed`), not only that it is locked.
+fn explain_locked(e: Error, prompt_failed: Option<String>) -> Error {
+    match (e, prompt_failed) {
+        (Error::Locked { .. }, Some(reason)) => Error::Locked { reason },
+        (e, _) => e,
     }
 }
 
@@ -488,7 +560,7 @@ fn read_names(
     names: Vec<String>,
     pattern: &Pattern,
     identity: &age::x25519::Identity,
-) -> Result<Vec<(Id, Metadata, SecretValue)>, Error> {
+) -> Result<Vec<Entry>, Error> {
     let exact = pattern.as_id().is_some();
     let mut out = Vec::new();
     for name in names {
@@ -584,99 +656,17 @@ fn read_entry(
 #[async_trait]
 impl Resolver for FileStore {
     async fn get_secrets(&self, pattern: &Pattern) -> Result<Vec<Envelope>, Error> {
-        let names = self.candidates(pattern).await?;
-        Ok(self
-            .read_matching(names, pattern)
-            .await?
-            .into_iter()
-            .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
-            .collect())
+        Ok(envelopes(self.read(pattern).await?))
     }
 
-    /// A batch costs one trip to a blocking thread (the names for every pattern, the
-    /// unlock when not cached, the entries for every pattern), where lookups one by
-    /// one cost up to three each, run concurrently: threads the blocking pool would
-    /// start, and hand-offs between them, in a short-lived process (se-runc's
-    /// create, `docker-pass run`) that waits on each.
+    /// The whole batch in one trip to a blocking thread (the names for every
+    /// pattern, the unlock when not cached, the entries for every pattern), not up
+    /// to three per pattern.
     async fn get_secrets_many(&self, patterns: &[Pattern]) -> Vec<Result<Vec<Envelope>, Error>> {
-        // Held while this call may unlock, so the store is unlocked once per object.
-        let _one = match self.cached() {
-            Some(_) => None,
-            None => Some(self.unlocking.lock().await),
-        };
-        let cached = self.cached();
-        let unlock = self.unlocker();
-        let dir = self.dir.clone();
-        let batch = patterns.to_vec();
-        let looked = run_blocking("a file store lookup", move || {
-            let names = candidates_in(&dir, &batch)?;
-            if !names
-                .iter()
-                .any(|n| n.as_ref().is_ok_and(|n| !n.is_empty()))
-            {
-                let none = names
-                    .into_iter()
-                    .map(|n| n.map(|_| Vec::new()).map_err(Some))
-                    .collect();
-                return Ok((none, None, None));
-            }
-            let (identity, unlocked) = match cached {
-                Some(i) => (Ok(i), None),
-                None => match identity::unlock(&dir, &unlock) {
-                    Ok(i) => {
-                        let i = Arc::new(i);
-                        (Ok(i.clone()), Some(i))
-                    }
-                    Err(e) => (Err(e), None),
-                },
-            };
-            // Opened for the patterns with a candidate only: an error here fails
-            // those, as each alone would.
-            let secrets = match &identity {
-                Ok(_) => Some(secrets_dir(&dir, false)),
-                Err(_) => None,
-            };
-            let answers = names
-                .into_iter()
-                .zip(&batch)
-                .map(|(names, pattern)| match (names, &identity, &secrets) {
-                    (Err(e), _, _) => Err(Some(e)),
-                    (Ok(names), _, _) if names.is_empty() => Ok(Vec::new()),
-                    (Ok(names), Ok(identity), Some(Ok(Some(secrets)))) => {
-                        read_names(secrets, names, pattern, identity).map_err(Some)
-                    }
-                    (Ok(_), Ok(_), Some(Err(e))) => Err(Some(e.duplicate())),
-                    (Ok(_), Ok(_), _) => Ok(Vec::new()),
-                    // The unlock's error, explained below.
-                    (Ok(_), Err(_), _) => Err(None),
-                })
-                .collect::<Vec<_>>();
-            Ok((answers, unlocked, identity.err()))
-        })
-        .await;
-        let (answers, unlocked, unlock_failed) = match looked {
-            Ok(looked) => looked,
-            Err(e) => return patterns.iter().map(|_| Err(e.duplicate())).collect(),
-        };
-        if let Some(i) = unlocked {
-            *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = Some(i);
-        }
-        let unlock_failed = unlock_failed.map(|e| self.why_locked(e));
-        answers
+        self.read_many(patterns)
+            .await
             .into_iter()
-            .map(|a| match a {
-                Ok(entries) => Ok(entries
-                    .into_iter()
-                    .map(|(id, metadata, value)| Envelope::new(id, value).with_metadata(metadata))
-                    .collect()),
-                Err(Some(e)) => Err(e),
-                Err(None) => Err(unlock_failed.as_ref().map_or_else(
-                    || Error::Crashed {
-                        reason: "the file store's unlock failed without an error".into(),
-                    },
-                    Error::duplicate,
-                )),
-            })
+            .map(|entries| entries.map(envelopes))
             .collect()
     }
 
@@ -785,9 +775,8 @@ impl Store for FileStore {
     }
 
     async fn list(&self, pattern: &Pattern) -> Result<Vec<Listing>, Error> {
-        let names = self.candidates(pattern).await?;
         Ok(self
-            .read_matching(names, pattern)
+            .read(pattern)
             .await?
             .into_iter()
             .map(|(id, metadata, _)| Listing { id, metadata })

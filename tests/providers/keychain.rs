@@ -599,6 +599,16 @@ fn assert_calls(calls: &[String], expected: &[(&str, usize)]) {
     );
 }
 
+/// `<prefix>/s0` … with values `v0` … and metadata `n` = the index.
+async fn set_numbered(k: &Keychain, prefix: &str, n: usize) {
+    for i in 0..n {
+        let meta = Metadata::from([("n".to_string(), i.to_string())]);
+        k.set(&id(&format!("{prefix}/s{i}")), format!("v{i}").into(), meta)
+            .await
+            .unwrap();
+    }
+}
+
 /// Items another tool stored with `secret-tool` (group, id, value), under our
 /// service name, beside ours.
 fn store_strays(session: &Session, strays: &[(&str, &str, &str)]) {
@@ -757,12 +767,7 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
         r.unwrap();
     }
     let k = docker_keychain(&session);
-    for i in 0..10 {
-        let meta = Metadata::from([("n".to_string(), i.to_string())]);
-        k.set(&id(&format!("scale/s{i}")), format!("v{i}").into(), meta)
-            .await
-            .unwrap();
-    }
+    set_numbered(&k, "scale", 10).await;
     store_strays(
         &session,
         &[
@@ -822,12 +827,7 @@ async fn ten_ids_among_510_items_read_only_the_ten() {
 async fn values_only_lookups_answer_as_full_ones_without_attribute_reads() {
     let session = private();
     let k = docker_keychain(&session);
-    for i in 0..5 {
-        let meta = Metadata::from([("n".to_string(), i.to_string())]);
-        k.set(&id(&format!("vals/s{i}")), format!("v{i}").into(), meta)
-            .await
-            .unwrap();
-    }
+    set_numbered(&k, "vals", 5).await;
     // A second item of ours holding vals/s2 (another tool's stray, written last), and
     // vals/s3 in another group: the full lookup answers s2 with the stray (the item
     // every writer keeps) and never sees the other group's.

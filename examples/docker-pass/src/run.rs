@@ -72,12 +72,7 @@ fn resolve(
     {
         return Ok(vars);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| secrets_engine::Error::Unavailable {
-            reason: format!("cannot start a runtime: {e}"),
-        })?;
+    let rt = secrets_engine::current_thread_runtime()?;
     rt.block_on(async {
         let engine = match source {
             Source::Engine(engine) => engine,

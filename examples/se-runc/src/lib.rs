@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
+use args::{OwnArgs, RuncCall, UsageError};
 use runtime_log::RuntimeLog;
 
 /// runc's status for a failed command.
@@ -41,4 +42,42 @@ pub fn exec(program: &Path, args: Vec<OsString>, log: &RuntimeLog, hint: &str) -
         program.display()
     ));
     ExitCode::from(NO_RUNTIME)
+}
+
+/// One runtime call as both executables read it first.
+pub struct Invocation {
+    /// Every argument after argv\[0\], as given.
+    pub args: Vec<OsString>,
+    /// se-runc's own options, told apart from runc's.
+    pub own: Result<OwnArgs, UsageError>,
+    /// runc's arguments, which come back even when se-runc's own options are wrong,
+    /// so the reason reaches the user through runc's log and containerd.
+    pub rest: Vec<OsString>,
+    /// What runc is asked to do.
+    pub call: RuncCall,
+    /// runc's log, where se-runc's own lines go too.
+    pub log: RuntimeLog,
+}
+
+impl Invocation {
+    /// This process's call.
+    pub fn from_env() -> Invocation {
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        let (own, rest) = args::split(args.clone());
+        let call = args::runc_call(&rest);
+        let log = RuntimeLog::new(call.log.clone(), call.log_json, call.debug);
+        Invocation {
+            args,
+            own,
+            rest,
+            call,
+            log,
+        }
+    }
+}
+
+/// Logs a usage error of se-runc's own options; the status to exit with.
+pub fn usage_error(log: &RuntimeLog, e: &UsageError) -> ExitCode {
+    log.error(&format!("se-runc: {e}"));
+    ExitCode::from(USAGE)
 }

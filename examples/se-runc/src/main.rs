@@ -13,25 +13,21 @@
 
 #![warn(missing_docs)]
 
-use std::ffi::OsString;
 use std::process::ExitCode;
 
-use se_runc::runtime_log::RuntimeLog;
-use se_runc::{CREATE_EXE, USAGE, args, exec};
+use se_runc::{CREATE_EXE, Invocation, exec, usage_error};
 
 fn main() -> ExitCode {
-    let all: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (own, rest) = args::split(all.clone());
-    // runc's arguments come back even when our own options are wrong, so the reason
-    // reaches the user through runc's log and containerd.
-    let call = args::runc_call(&rest);
-    let log = RuntimeLog::new(call.log.clone(), call.log_json, call.debug);
+    let Invocation {
+        args,
+        own,
+        rest,
+        call,
+        log,
+    } = Invocation::from_env();
     let own = match own {
         Ok(own) => own,
-        Err(e) => {
-            log.error(&format!("se-runc: {e}"));
-            return ExitCode::from(USAGE);
-        }
+        Err(e) => return usage_error(&log, &e),
     };
     if !call.creates() {
         return exec(&own.runtime(), rest, &log, "");
@@ -49,7 +45,7 @@ fn main() -> ExitCode {
     };
     exec(
         &create,
-        all,
+        args,
         &log,
         &format!(" (install {CREATE_EXE} next to se-runc: it resolves a create's references)"),
     )

@@ -79,22 +79,25 @@ impl Setup {
             .output()
             .unwrap()
     }
+    /// runc's arguments for a create of this bundle, logging to this log in JSON.
+    fn create_args(&self) -> Vec<String> {
+        let (log, bundle) = (self.log.to_str().unwrap(), self.bundle.to_str().unwrap());
+        [
+            "--log",
+            log,
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            bundle,
+            "c1",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
     fn create(&self, own: &[&str]) -> Output {
-        let log = self.log.to_str().unwrap().to_owned();
-        let bundle = self.bundle.to_str().unwrap().to_owned();
-        self.se_runc(
-            own,
-            &[
-                "--log",
-                &log,
-                "--log-format",
-                "json",
-                "create",
-                "--bundle",
-                &bundle,
-                "c1",
-            ],
-        )
+        let args = self.create_args();
+        self.se_runc(own, &args.iter().map(String::as_str).collect::<Vec<_>>())
     }
     fn passed_args(&self) -> Option<Vec<String>> {
         std::fs::read_to_string(self.dir.path().join("args"))
@@ -262,18 +265,8 @@ fn se_runc_alone_passes_calls_on_and_needs_se_runc_create_only_to_create() {
     assert_eq!(s.passed_args().unwrap(), ["--root", "/r", "delete", "c1"]);
     std::fs::remove_file(s.dir.path().join("args")).unwrap();
 
-    let log = s.log.to_str().unwrap().to_owned();
-    let bundle = s.bundle.to_str().unwrap().to_owned();
-    let out = run(&[
-        "--log",
-        &log,
-        "--log-format",
-        "json",
-        "create",
-        "--bundle",
-        &bundle,
-        "c1",
-    ]);
+    let args = s.create_args();
+    let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(out.status.code(), Some(127));
     assert_eq!(
         s.passed_args(),

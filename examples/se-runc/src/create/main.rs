@@ -20,7 +20,6 @@ mod docker;
 mod origin;
 mod own;
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -32,9 +31,9 @@ use bundle::{BundleError, Config};
 use docker::{Docker, DockerError};
 use origin::{Decision, Origin};
 use own::Own;
-use se_runc::args::{self, RuncCall, UsageError};
+use se_runc::args::{RuncCall, UsageError};
 use se_runc::runtime_log::RuntimeLog;
-use se_runc::{FAILED, USAGE, exec};
+use se_runc::{FAILED, Invocation, exec, usage_error};
 
 /// Why a container is not started.
 #[derive(Debug, thiserror::Error)]
@@ -67,19 +66,17 @@ enum Failure {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (own, rest) = args::split(args);
-    // runc's arguments come back even when our own options are wrong, so the reason
-    // reaches the user through runc's log and containerd.
-    let call = args::runc_call(&rest);
-    let log = RuntimeLog::new(call.log.clone(), call.log_json, call.debug);
+    let Invocation {
+        own,
+        rest,
+        call,
+        log,
+        ..
+    } = Invocation::from_env();
     let docker_host = std::env::var_os("DOCKER_HOST");
     let own = match own.and_then(|given| own::parse(&given, docker_host.as_deref())) {
         Ok(own) => own,
-        Err(e) => {
-            log.error(&format!("se-runc: {e}"));
-            return ExitCode::from(USAGE);
-        }
+        Err(e) => return usage_error(&log, &e),
     };
     if call.creates()
         && let Err(e) = prepare(&own, &call, &log)
@@ -130,12 +127,7 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
         let id = id.to_owned();
         std::thread::spawn(move || docker.image_env(&id))
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| secrets_engine::Error::Unavailable {
-            reason: format!("cannot start a runtime: {e}"),
-        })?;
+    let rt = secrets_engine::current_thread_runtime()?;
     // An engine that cannot be built fails the create only if something is to be
     // resolved.
     let engine = rt.block_on(engine(own.engine_socket.clone()));
