@@ -532,7 +532,22 @@ fn wait_for_engine(engine: &mut std::process::Child, socket: &str, log: &Path) {
 fn keychain_secrets_arrive_through_docker_pass_engine_serve_and_engine_socket() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let w = world();
-    let dp = docker_pass();
+    // The other uids may not reach the checkout or its target directory (a clone in
+    // a 0700 directory, as `mktemp -d` makes): what they run is copied where they can.
+    let bin = w.user.with_file_name("user-bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reachable = |from: &Path, name: &str| {
+        let to = bin.join(name);
+        std::fs::copy(from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        to
+    };
+    let dp = reachable(&docker_pass(), "docker-pass");
+    let keyring_script = reachable(
+        &secrets_engine_test_support::services::script("keyring"),
+        "keyring",
+    );
     std::fs::create_dir(&w.user).unwrap();
     std::os::unix::fs::chown(&w.user, Some(USER), Some(USER)).unwrap();
     std::fs::set_permissions(&w.user, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -544,14 +559,11 @@ fn keychain_secrets_arrive_through_docker_pass_engine_serve_and_engine_socket() 
     // The user's bus and keyring, started as the user. Without --watch: its watcher,
     // as the user, could not signal this root process and would stop them at once;
     // `side` stops them instead.
-    let out = as_uid(
-        USER,
-        &secrets_engine_test_support::services::script("keyring"),
-    )
-    .arg("start")
-    .arg(&side.keyring)
-    .output()
-    .unwrap();
+    let out = as_uid(USER, &keyring_script)
+        .arg("start")
+        .arg(&side.keyring)
+        .output()
+        .unwrap();
     check(&out, "keyring start as the user");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let address = stdout
