@@ -94,7 +94,13 @@ pub fn split(mut args: Vec<OsString>) -> (Result<OwnArgs, UsageError>, Vec<OsStr
 }
 
 /// se-runc's own options, all of which take a value.
-pub const OWN: [&str; 4] = ["runtime", "allow", "docker-host", "engine-socket"];
+pub const OWN: [&str; 5] = [
+    "runtime",
+    "allow",
+    "docker-host",
+    "engine-socket",
+    "image-cache",
+];
 
 /// `--name`, `-name`, `--name=value` as urfave/cli (runc's parser) reads them:
 /// the name and the inline value. `None` for an operand.

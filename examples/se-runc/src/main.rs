@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! se-runc [--runtime PATH] [--allow PATTERN]... [--docker-host unix:///PATH]
-//!         [--engine-socket PATH] RUNC-ARGS...
+//!         [--engine-socket PATH] [--image-cache DIR] RUNC-ARGS...
 //! ```
 //!
 //! This program links neither the library nor its providers (see the crate's

@@ -3,8 +3,8 @@
 //! private directory, unlocked by a key file named in dockerd's environment.
 //!
 //! One dockerd per test binary, its default runtime `se` (se-runc asking that
-//! dockerd about images), plus `se-allow` (the same with `--allow 'shared/**'`) and
-//! plain `runc`.
+//! dockerd about images), plus `se-allow` (the same with `--allow 'shared/**'`, and
+//! an image cache of its own) and plain `runc`.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -20,6 +20,8 @@ struct World {
     /// which run as [`USER`]. The world's directory is 0711 so that this user
     /// reaches it; everything of root's in it is owner-only.
     user: PathBuf,
+    /// `se-allow`'s `--image-cache`.
+    image_cache: PathBuf,
     /// Secret values by id.
     values: Vec<(&'static str, String)>,
     _dir: tempfile::TempDir,
@@ -94,6 +96,7 @@ fn world() -> &'static World {
         let socket = dir.path().join("docker/docker.sock");
         let host = format!("unix://{}", socket.display());
         let engine_socket = dir.path().join("user/run/engine.sock");
+        let image_cache = dir.path().join("image-cache");
         let daemon_json = serde_json::json!({
             "default-runtime": "se",
             "runtimes": {
@@ -102,7 +105,8 @@ fn world() -> &'static World {
                 "se": { "path": se_runc },
                 "se-allow": {
                     "path": se_runc,
-                    "runtimeArgs": ["--docker-host", host, "--allow", "shared/**"]
+                    "runtimeArgs": ["--docker-host", host, "--allow", "shared/**",
+                                    "--image-cache", image_cache]
                 },
                 "se-engine": {
                     "path": se_runc,
@@ -129,6 +133,7 @@ fn world() -> &'static World {
         );
         let w = World {
             user: dir.path().join("user"),
+            image_cache,
             dockerd,
             values,
             _dir: dir,
@@ -330,6 +335,62 @@ fn references_in_the_images_own_env_are_not_resolved() {
         out.trim_end(),
         format!("se://app/key||{}", w.value("shared/token"))
     );
+}
+
+#[test]
+fn an_images_env_is_asked_for_once_and_kept_by_image_id() {
+    let w = world();
+    let image_id = |image: &str| {
+        let out = w
+            .dockerd
+            .docker(&["image", "inspect", "-f", "{{.Id}}", image]);
+        check(&out, "docker image inspect");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let entry = |image: &str| w.image_cache.join(image_id(image).replacen(':', "-", 1));
+    let kept = |image: &str| -> Vec<String> {
+        serde_json::from_slice(&std::fs::read(entry(image)).unwrap()).unwrap()
+    };
+    // A create through se-allow keeps the image's ENV under its id.
+    let out = run(&[
+        "--runtime",
+        "se-allow",
+        "envimg:local",
+        "sh",
+        "-c",
+        "echo $IMAGE_KEY",
+    ]);
+    assert_eq!(out.trim_end(), "se://app/key");
+    assert!(kept("envimg:local").contains(&"IMAGE_KEY=se://app/key".to_owned()));
+    let probe = [
+        "-e",
+        "K=se://app/key",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo $K",
+    ];
+    let se_allow = |args: &[&str]| {
+        let mut all = vec!["--runtime", "se-allow"];
+        all.extend(args);
+        run(&all)
+    };
+    assert_eq!(se_allow(&probe).trim_end(), w.value("app/key"));
+    assert!(!kept("busybox:local").iter().any(|e| e.starts_with("K=")));
+    // What is kept is what later creates go by: an entry saying busybox's own ENV
+    // sets K makes the user's K look like the image's, and it stays a reference.
+    let mut planted = kept("busybox:local");
+    planted.push("K=se://app/key".to_owned());
+    std::fs::write(
+        entry("busybox:local"),
+        serde_json::to_vec(&planted).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(se_allow(&probe).trim_end(), "se://app/key");
+    // Without the entry, dockerd is asked again and the entry comes back.
+    std::fs::remove_file(entry("busybox:local")).unwrap();
+    assert_eq!(se_allow(&probe).trim_end(), w.value("app/key"));
+    assert!(!kept("busybox:local").iter().any(|e| e.starts_with("K=")));
 }
 
 #[test]

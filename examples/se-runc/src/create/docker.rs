@@ -14,6 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::image_cache::ImageCache;
+
 /// How long one API call may take, connect to last byte.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// A larger answer is not one of the two se-runc asks for.
@@ -46,6 +48,15 @@ pub enum DockerError {
     },
 }
 
+/// What dockerd says (or said before) an image's `ENV` is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageEnv {
+    /// The image's `ENV` entries, as `NAME=value`.
+    pub env: Vec<String>,
+    /// Found in the image cache: dockerd was asked only for the image id.
+    pub kept: bool,
+}
+
 /// A client of one dockerd.
 #[derive(Debug, Clone)]
 pub struct Docker {
@@ -62,7 +73,12 @@ impl Docker {
 
     /// The `ENV` of the image container `id` was created from; `None` when dockerd
     /// has no such container (the caller is another client of the same containerd).
-    pub fn image_env(&self, id: &str) -> Result<Option<Vec<String>>, DockerError> {
+    /// With a `cache`, an image's `ENV` is asked for once and kept by image id.
+    pub fn image_env(
+        &self,
+        id: &str,
+        cache: Option<&ImageCache>,
+    ) -> Result<Option<ImageEnv>, DockerError> {
         let filters = format!(r#"{{"id":["{}"]}}"#, encode(id));
         let list = self.get(&format!(
             "/containers/json?all=1&filters={}",
@@ -82,8 +98,20 @@ impl Docker {
         let image = container["ImageID"]
             .as_str()
             .ok_or_else(|| bad("/containers/json", "no ImageID"))?;
+        if let Some(env) = cache.and_then(|c| c.get(image)) {
+            return Ok(Some(ImageEnv { env, kept: true }));
+        }
         let path = format!("/images/{}/json", encode(image));
         let config = self.get(&path)?;
+        // containerd's image store describes the image it answered for; with no
+        // `Config` it has no content to say what the image sets.
+        let containerd_store = !config["Descriptor"].is_null();
+        if containerd_store && !config["Config"].is_object() {
+            return Err(bad(
+                &path,
+                "no Config: dockerd cannot say what the image sets",
+            ));
+        }
         let env = match &config["Config"]["Env"] {
             serde_json::Value::Null => Vec::new(),
             serde_json::Value::Array(items) => items
@@ -93,7 +121,11 @@ impl Docker {
                 .ok_or_else(|| bad(&path, "Config.Env holds a non-string"))?,
             _ => return Err(bad(&path, "Config.Env is not a list")),
         };
-        Ok(Some(env))
+        if let Some(cache) = cache.filter(|_| names_one_config(&config, image)) {
+            // Not kept: the next create asks again; this one has its answer.
+            let _ = cache.put(image, &env);
+        }
+        Ok(Some(ImageEnv { env, kept: false }))
     }
 
     /// `GET path`, its JSON body when the status is 200.
@@ -188,6 +220,26 @@ impl Docker {
     }
 }
 
+/// Whether image `id`'s answer `config` is the only one dockerd can ever give for
+/// that id, so that it may be kept. In the classic store an image id is the digest of
+/// the image's config (and the answer has no `Descriptor`). containerd's image store
+/// names an image by its target: a single-platform manifest names one config, but an
+/// index (a multi-platform image) is answered with whichever of its platforms is
+/// present and preferred at the time, which can change as platforms are pulled.
+fn names_one_config(config: &serde_json::Value, id: &str) -> bool {
+    const MANIFESTS: [&str; 2] = [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ];
+    let single = match &config["Descriptor"] {
+        serde_json::Value::Null => config["Config"].is_object(),
+        d => d["mediaType"]
+            .as_str()
+            .is_some_and(|t| MANIFESTS.contains(&t)),
+    };
+    config["Id"] == id && single
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -235,9 +287,15 @@ mod tests {
             ],
         );
         let env = Docker::new(dir.path().join("d.sock"))
-            .image_env("abc")
+            .image_env("abc", None)
             .unwrap();
-        assert_eq!(env, Some(vec!["A=se://a".to_owned()]));
+        assert_eq!(
+            env,
+            Some(ImageEnv {
+                env: vec!["A=se://a".to_owned()],
+                kept: false
+            })
+        );
         let asked = server.join().unwrap();
         assert!(
             asked[0].starts_with(
@@ -247,6 +305,102 @@ mod tests {
             asked[0]
         );
         assert!(asked[1].starts_with("GET /images/sha256%3Af0/json HTTP/1.0\r\n"));
+    }
+
+    #[test]
+    fn a_kept_image_env_spares_the_second_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ImageCache::open(&dir.path().join("cache")).unwrap();
+        let image = format!("sha256:{}", "0f".repeat(32));
+        let list = Box::leak(
+            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
+                .into_boxed_str(),
+        );
+        let config = Box::leak(
+            format!("HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Config\":{{\"Env\":[\"A=se://a\"]}}}}")
+                .into_boxed_str(),
+        );
+        // First create: both requests, and the answer is kept.
+        let server = serve(dir.path(), vec![list, config, list]);
+        let d = Docker::new(dir.path().join("d.sock"));
+        let first = d.image_env("abc", Some(&cache)).unwrap().unwrap();
+        assert_eq!(
+            (first.env.as_slice(), first.kept),
+            (&["A=se://a".to_owned()][..], false)
+        );
+        // Second create of the same image: the container list only.
+        let second = d.image_env("abc", Some(&cache)).unwrap().unwrap();
+        assert_eq!((second.env, second.kept), (first.env, true));
+        let asked = server.join().unwrap();
+        assert_eq!(asked.len(), 3);
+        assert!(asked[1].starts_with("GET /images/"), "{}", asked[1]);
+        assert!(asked[2].starts_with("GET /containers/json"), "{}", asked[2]);
+    }
+
+    #[test]
+    fn only_an_answer_that_names_one_config_is_kept() {
+        let image = format!("sha256:{}", "0f".repeat(32));
+        let answer = |extra: &str| -> serde_json::Value {
+            serde_json::from_str(&format!(
+                r#"{{"Id":"{image}","Config":{{"Env":["A=1"]}}{extra}}}"#
+            ))
+            .unwrap()
+        };
+        let manifest =
+            r#","Descriptor":{"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+        let index = r#","Descriptor":{"mediaType":"application/vnd.oci.image.index.v1+json"}"#;
+        let list = r#","Descriptor":{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json"}"#;
+        // The classic store (no Descriptor), and a single-platform manifest.
+        assert!(names_one_config(&answer(""), &image));
+        assert!(names_one_config(&answer(manifest), &image));
+        // A multi-platform image: the answer depends on which platform is present.
+        assert!(!names_one_config(&answer(index), &image));
+        assert!(!names_one_config(&answer(list), &image));
+        // An answer about another id, or with no config.
+        assert!(!names_one_config(&answer(""), "sha256:00"));
+        let bare: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"Id":"{image}"}}"#)).unwrap();
+        assert!(!names_one_config(&bare, &image));
+    }
+
+    #[test]
+    fn a_multi_platform_image_is_asked_about_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ImageCache::open(&dir.path().join("cache")).unwrap();
+        let image = format!("sha256:{}", "1e".repeat(32));
+        let list = Box::leak(
+            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
+                .into_boxed_str(),
+        );
+        let index = Box::leak(
+            format!(
+                "HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Descriptor\":{{\"mediaType\":\"application/vnd.oci.image.index.v1+json\"}},\"Config\":{{\"Env\":[]}}}}"
+            )
+            .into_boxed_str(),
+        );
+        let server = serve(dir.path(), vec![list, index, list, index]);
+        let d = Docker::new(dir.path().join("d.sock"));
+        for _ in 0..2 {
+            let got = d.image_env("abc", Some(&cache)).unwrap().unwrap();
+            assert!(!got.kept);
+        }
+        assert_eq!(server.join().unwrap().len(), 4);
+        assert_eq!(cache.get(&image), None);
+        // containerd's store with no config content for the image: no answer at all.
+        std::fs::remove_file(dir.path().join("d.sock")).unwrap();
+        let server = serve(
+            dir.path(),
+            vec![
+                list,
+                "HTTP/1.0 200 OK\r\n\r\n{\"Descriptor\":{\"mediaType\":\"x\"},\"Config\":null}",
+            ],
+        );
+        let e = d.image_env("abc", Some(&cache)).unwrap_err().to_string();
+        assert!(
+            e.contains("no Config: dockerd cannot say what the image sets"),
+            "{e}"
+        );
+        server.join().unwrap();
     }
 
     #[test]
@@ -260,12 +414,12 @@ mod tests {
             ],
         );
         let d = Docker::new(dir.path().join("d.sock"));
-        assert_eq!(d.image_env("abc").unwrap(), None);
-        let e = d.image_env("abc").unwrap_err().to_string();
+        assert_eq!(d.image_env("abc", None).unwrap(), None);
+        let e = d.image_env("abc", None).unwrap_err().to_string();
         assert!(e.contains("status 500 boom"), "{e}");
         server.join().unwrap();
         let e = Docker::new(dir.path().join("absent.sock"))
-            .image_env("abc")
+            .image_env("abc", None)
             .unwrap_err();
         assert!(matches!(e, DockerError::Io { .. }), "{e}");
     }
@@ -277,7 +431,7 @@ mod tests {
         // Accepts (the backlog does) and never answers.
         let t = Instant::now();
         let e = Docker::new(dir.path().join("d.sock"))
-            .image_env("abc")
+            .image_env("abc", None)
             .unwrap_err();
         assert!(matches!(e, DockerError::Timeout { .. }), "{e}");
         assert!(t.elapsed() >= DEADLINE && t.elapsed() < DEADLINE * 2);

@@ -17,10 +17,11 @@
 
 mod bundle;
 mod docker;
+mod image_cache;
 mod origin;
 mod own;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ use secrets_engine::{ConfigLocation, DefaultOptions, Engine, EngineSocket, EnvOp
 
 use bundle::{BundleError, Config};
 use docker::{Docker, DockerError};
+use image_cache::ImageCache;
 use origin::{Decision, Origin};
 use own::Own;
 use se_runc::args::{RuncCall, UsageError};
@@ -125,7 +127,11 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
     };
     let asked = docker.map(|(docker, id)| {
         let id = id.to_owned();
-        std::thread::spawn(move || docker.image_env(&id))
+        let (cache_dir, log) = (own.image_cache.clone(), log.clone());
+        std::thread::spawn(move || {
+            let cache = image_cache(cache_dir, &log);
+            docker.image_env(&id, cache.as_ref())
+        })
     });
     let rt = secrets_engine::current_thread_runtime()?;
     // An engine that cannot be built fails the create only if something is to be
@@ -134,11 +140,14 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
     took("built the engine");
     let image_env = match asked {
         Some(asked) => {
-            let env = asked
+            let answer = asked
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            took("had dockerd's answer on the image's ENV (asked meanwhile)");
-            env
+            took(match &answer {
+                Some(a) if a.kept => "had the image's ENV (kept; dockerd asked the image id)",
+                _ => "had dockerd's answer on the image's ENV (asked meanwhile)",
+            });
+            answer.map(|a| a.env)
         }
         None => None,
     };
@@ -264,6 +273,19 @@ fn docker_for<'a>(
         Ok(socket) => Ok(Some((Docker::new(socket), id))),
         Err(e) => Err(Failure::Usage(UsageError(e.0.clone()))),
     }
+}
+
+/// The image cache `--image-cache` named (`given`), or the default one, when one can
+/// be used; why not is logged, and dockerd is then asked for every image.
+fn image_cache(given: Option<PathBuf>, log: &RuntimeLog) -> Option<ImageCache> {
+    let dir = match given {
+        Some(dir) if dir.as_os_str().is_empty() => return None,
+        Some(dir) => dir,
+        None => ImageCache::default_dir()?,
+    };
+    ImageCache::open(&dir)
+        .map_err(|e| log.warning(&format!("se-runc: {e}; dockerd is asked for every image")))
+        .ok()
 }
 
 /// Root's default engine, or with `socket` one that forwards to the engine there.

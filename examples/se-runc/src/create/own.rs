@@ -27,6 +27,9 @@ pub struct Own {
     /// A user's running engine (`--engine-socket PATH`, or `@name` for an abstract
     /// socket): every lookup goes there instead of to root's own providers.
     pub engine_socket: Option<EngineSocket>,
+    /// Where the images' `ENV`s dockerd gave are kept (`--image-cache DIR`; an empty
+    /// value keeps none); the default directory when absent.
+    pub image_cache: Option<PathBuf>,
 }
 
 /// dockerd's default socket.
@@ -48,6 +51,7 @@ pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, Us
         docker_host: None,
         default_docker,
         engine_socket: None,
+        image_cache: None,
     };
     for (name, value) in &given.0 {
         let text = || {
@@ -63,6 +67,16 @@ pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, Us
                 let p =
                     Pattern::parse(&text()?).map_err(|e| UsageError(format!("--allow: {e}")))?;
                 own.allow.push(p);
+            }
+            "image-cache" => {
+                let dir = PathBuf::from(value);
+                if !dir.as_os_str().is_empty() && !dir.is_absolute() {
+                    return Err(UsageError(format!(
+                        "--image-cache {}: not an absolute path",
+                        dir.display()
+                    )));
+                }
+                own.image_cache = Some(dir);
             }
             _ => own.docker_host = Some(unix_socket(&text()?, "--docker-host")?),
         }
@@ -104,6 +118,7 @@ mod tests {
             "--engine-socket=@docker-secrets-engine/1000/daemon.sock",
             "--allow",
             "app/*",
+            "--image-cache=/run/c",
             "create",
         ]));
         let own = parse(&own.unwrap(), None).unwrap();
@@ -122,6 +137,7 @@ mod tests {
                 "docker-secrets-engine/1000/daemon.sock".into()
             ))
         );
+        assert_eq!(own.image_cache, Some("/run/c".into()));
         assert_eq!(rest, os(&["create"]));
         let own = parse(
             &split(os(&["--docker-host=/d.sock", "state"])).0.unwrap(),
@@ -134,6 +150,9 @@ mod tests {
             PathBuf::from("/var/run/docker.sock")
         );
         assert_eq!(own.runtime, PathBuf::from("runc"));
+        assert_eq!(own.image_cache, None);
+        let off = split(os(&["--image-cache=", "state"])).0.unwrap();
+        assert_eq!(parse(&off, None).unwrap().image_cache, Some(PathBuf::new()));
         // DOCKER_HOST (the runtime's environment) moves the default, not --docker-host.
         let env = Some(OsStr::new("unix:///run/other.sock"));
         let own = parse(&split(os(&["state"])).0.unwrap(), env).unwrap();
@@ -163,6 +182,10 @@ mod tests {
                 "--docker-host tcp://1.2.3.4:2375: only unix://",
             ),
             (&["--runtime=/r", "--allow=a b"], "--allow: "),
+            (
+                &["--image-cache", "run/c"],
+                "--image-cache run/c: not an absolute path",
+            ),
         ] {
             let mut args = os(bad);
             args.extend(os(&runc));
