@@ -55,6 +55,8 @@ pub struct ImageEnv {
     pub env: Vec<String>,
     /// Found in the image cache: dockerd was asked only for the image id.
     pub kept: bool,
+    /// Why dockerd's answer could not be kept, when writing it failed.
+    pub unkept: Option<String>,
 }
 
 /// A client of one dockerd.
@@ -99,7 +101,11 @@ impl Docker {
             .as_str()
             .ok_or_else(|| bad("/containers/json", "no ImageID"))?;
         if let Some(env) = cache.and_then(|c| c.get(image)) {
-            return Ok(Some(ImageEnv { env, kept: true }));
+            return Ok(Some(ImageEnv {
+                env,
+                kept: true,
+                unkept: None,
+            }));
         }
         let path = format!("/images/{}/json", encode(image));
         let config = self.get(&path)?;
@@ -121,11 +127,15 @@ impl Docker {
                 .ok_or_else(|| bad(&path, "Config.Env holds a non-string"))?,
             _ => return Err(bad(&path, "Config.Env is not a list")),
         };
-        if let Some(cache) = cache.filter(|_| names_one_config(&config, image)) {
-            // Not kept: the next create asks again; this one has its answer.
-            let _ = cache.put(image, &env);
-        }
-        Ok(Some(ImageEnv { env, kept: false }))
+        let unkept = cache
+            .filter(|_| names_one_config(&config, image))
+            .and_then(|cache| cache.put(image, &env).err())
+            .map(|e| format!("the image cache could not keep {image}'s ENV: {e}"));
+        Ok(Some(ImageEnv {
+            env,
+            kept: false,
+            unkept,
+        }))
     }
 
     /// `GET path`, its JSON body when the status is 200.
@@ -293,7 +303,8 @@ mod tests {
             env,
             Some(ImageEnv {
                 env: vec!["A=se://a".to_owned()],
-                kept: false
+                kept: false,
+                unkept: None
             })
         );
         let asked = server.join().unwrap();
@@ -335,6 +346,35 @@ mod tests {
         assert_eq!(asked.len(), 3);
         assert!(asked[1].starts_with("GET /images/"), "{}", asked[1]);
         assert!(asked[2].starts_with("GET /containers/json"), "{}", asked[2]);
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_kept_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ImageCache::open(&dir.path().join("cache")).unwrap();
+        // The directory is gone from under the open cache: nothing can be created in it.
+        std::fs::remove_dir(dir.path().join("cache")).unwrap();
+        let image = format!("sha256:{}", "2d".repeat(32));
+        let list = Box::leak(
+            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
+                .into_boxed_str(),
+        );
+        let config = Box::leak(
+            format!("HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Config\":{{\"Env\":[]}}}}")
+                .into_boxed_str(),
+        );
+        let server = serve(dir.path(), vec![list, config]);
+        let got = Docker::new(dir.path().join("d.sock"))
+            .image_env("abc", Some(&cache))
+            .unwrap()
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!((got.env, got.kept), (Vec::new(), false));
+        let why = got.unkept.unwrap();
+        assert!(
+            why.starts_with(&format!("the image cache could not keep {image}'s ENV: ")),
+            "{why}"
+        );
     }
 
     #[test]

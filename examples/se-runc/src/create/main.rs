@@ -35,7 +35,7 @@ use origin::{Decision, Origin};
 use own::Own;
 use se_runc::args::{RuncCall, UsageError};
 use se_runc::runtime_log::RuntimeLog;
-use se_runc::{FAILED, Invocation, exec, usage_error};
+use se_runc::{FAILED, Invocation, USAGE, exec, usage_error};
 
 /// Why a container is not started.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,12 @@ fn main() -> ExitCode {
         && let Err(e) = prepare(&own, &call, &log)
     {
         log.error(&format!("se-runc: {e}"));
-        return ExitCode::from(FAILED);
+        // An unusable DOCKER_HOST is the runtime's configuration, as its options are.
+        let status = match e {
+            Failure::Usage(_) => USAGE,
+            _ => FAILED,
+        };
+        return ExitCode::from(status);
     }
     exec(&own.runtime, rest, &log, "")
 }
@@ -147,6 +152,10 @@ fn prepare(own: &Own, call: &RuncCall, log: &RuntimeLog) -> Result<(), Failure> 
                 Some(a) if a.kept => "had the image's ENV (kept; dockerd asked the image id)",
                 _ => "had dockerd's answer on the image's ENV (asked meanwhile)",
             });
+            // Only the next create pays: it asks dockerd again.
+            if let Some(why) = answer.as_ref().and_then(|a| a.unkept.as_ref()) {
+                log.warning(&format!("se-runc: {why}"));
+            }
             answer.map(|a| a.env)
         }
         None => None,
