@@ -286,6 +286,16 @@ mod tests {
         })
     }
 
+    /// An HTTP/1.0 200 answer with `body`, as `serve` takes it.
+    fn ok(body: &str) -> &'static str {
+        Box::leak(format!("HTTP/1.0 200 OK\r\n\r\n{body}").into_boxed_str())
+    }
+
+    /// The container list's answer: container `abc`, made from `image`.
+    fn listed(image: &str) -> &'static str {
+        ok(&format!(r#"[{{"Id":"abc","ImageID":"{image}"}}]"#))
+    }
+
     #[test]
     fn image_env_of_a_container() {
         let dir = tempfile::tempdir().unwrap();
@@ -323,14 +333,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ImageCache::open(&dir.path().join("cache")).unwrap();
         let image = format!("sha256:{}", "0f".repeat(32));
-        let list = Box::leak(
-            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
-                .into_boxed_str(),
-        );
-        let config = Box::leak(
-            format!("HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Config\":{{\"Env\":[\"A=se://a\"]}}}}")
-                .into_boxed_str(),
-        );
+        let list = listed(&image);
+        let config = ok(&format!(
+            r#"{{"Id":"{image}","Config":{{"Env":["A=se://a"]}}}}"#
+        ));
         // First create: both requests, and the answer is kept.
         let server = serve(dir.path(), vec![list, config, list]);
         let d = Docker::new(dir.path().join("d.sock"));
@@ -355,14 +361,8 @@ mod tests {
         // The directory is gone from under the open cache: nothing can be created in it.
         std::fs::remove_dir(dir.path().join("cache")).unwrap();
         let image = format!("sha256:{}", "2d".repeat(32));
-        let list = Box::leak(
-            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
-                .into_boxed_str(),
-        );
-        let config = Box::leak(
-            format!("HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Config\":{{\"Env\":[]}}}}")
-                .into_boxed_str(),
-        );
+        let list = listed(&image);
+        let config = ok(&format!(r#"{{"Id":"{image}","Config":{{"Env":[]}}}}"#));
         let server = serve(dir.path(), vec![list, config]);
         let got = Docker::new(dir.path().join("d.sock"))
             .image_env("abc", Some(&cache))
@@ -408,16 +408,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ImageCache::open(&dir.path().join("cache")).unwrap();
         let image = format!("sha256:{}", "1e".repeat(32));
-        let list = Box::leak(
-            format!("HTTP/1.0 200 OK\r\n\r\n[{{\"Id\":\"abc\",\"ImageID\":\"{image}\"}}]")
-                .into_boxed_str(),
-        );
-        let index = Box::leak(
-            format!(
-                "HTTP/1.0 200 OK\r\n\r\n{{\"Id\":\"{image}\",\"Descriptor\":{{\"mediaType\":\"application/vnd.oci.image.index.v1+json\"}},\"Config\":{{\"Env\":[]}}}}"
-            )
-            .into_boxed_str(),
-        );
+        let list = listed(&image);
+        let index = ok(&format!(
+            r#"{{"Id":"{image}","Descriptor":{{"mediaType":"application/vnd.oci.image.index.v1+json"}},"Config":{{"Env":[]}}}}"#
+        ));
         let server = serve(dir.path(), vec![list, index, list, index]);
         let d = Docker::new(dir.path().join("d.sock"));
         for _ in 0..2 {
@@ -432,7 +426,7 @@ mod tests {
             dir.path(),
             vec![
                 list,
-                "HTTP/1.0 200 OK\r\n\r\n{\"Descriptor\":{\"mediaType\":\"x\"},\"Config\":null}",
+                ok(r#"{"Descriptor":{"mediaType":"x"},"Config":null}"#),
             ],
         );
         let e = d.image_env("abc", Some(&cache)).unwrap_err().to_string();
