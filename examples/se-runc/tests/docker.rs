@@ -22,6 +22,10 @@ struct World {
     user: PathBuf,
     /// `se-allow`'s `--image-cache`.
     image_cache: PathBuf,
+    /// The image cache of the default runtime `se`, which has no runtimeArgs:
+    /// `SE_RUNC_IMAGE_CACHE` in dockerd's environment, so that the tests leave the
+    /// host's `/run/se-runc` alone.
+    env_image_cache: PathBuf,
     /// Secret values by id.
     values: Vec<(&'static str, String)>,
     _dir: tempfile::TempDir,
@@ -97,6 +101,7 @@ fn world() -> &'static World {
         let host = format!("unix://{}", socket.display());
         let engine_socket = dir.path().join("user/run/engine.sock");
         let image_cache = dir.path().join("image-cache");
+        let env_image_cache = dir.path().join("env-image-cache");
         let daemon_json = serde_json::json!({
             "default-runtime": "se",
             "runtimes": {
@@ -116,6 +121,7 @@ fn world() -> &'static World {
         });
         let path = |p: &Path| p.to_str().unwrap().to_owned();
         let (store, key, home_s) = (path(&store), path(&key), path(&home));
+        let env_cache = path(&env_image_cache);
         let config = format!("{home_s}/.config");
         // The world lives in a static, never dropped: the service script removes its
         // directory once this process has exited.
@@ -128,12 +134,14 @@ fn world() -> &'static World {
                 ("HOME", &home_s),
                 ("XDG_CONFIG_HOME", &config),
                 ("DOCKER_HOST", &host),
+                ("SE_RUNC_IMAGE_CACHE", &env_cache),
             ],
             Some(dir.path()),
         );
         let w = World {
             user: dir.path().join("user"),
             image_cache,
+            env_image_cache,
             dockerd,
             values,
             _dir: dir,
@@ -347,7 +355,8 @@ fn an_images_env_is_asked_for_once_and_kept_by_image_id() {
         check(&out, "docker image inspect");
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    let entry = |image: &str| w.image_cache.join(image_id(image).replacen(':', "-", 1));
+    let file = |image: &str| image_id(image).replacen(':', "-", 1);
+    let entry = |image: &str| w.image_cache.join(file(image));
     let kept = |image: &str| -> Vec<String> {
         serde_json::from_slice(&std::fs::read(entry(image)).unwrap()).unwrap()
     };
@@ -391,6 +400,12 @@ fn an_images_env_is_asked_for_once_and_kept_by_image_id() {
     std::fs::remove_file(entry("busybox:local")).unwrap();
     assert_eq!(se_allow(&probe).trim_end(), w.value("app/key"));
     assert!(!kept("busybox:local").iter().any(|e| e.starts_with("K=")));
+    // The default runtime, configured by its environment alone, keeps its entries
+    // where SE_RUNC_IMAGE_CACHE says.
+    assert_eq!(run(&probe).trim_end(), w.value("app/key"));
+    let by_env = w.env_image_cache.join(file("busybox:local"));
+    let by_env: Vec<String> = serde_json::from_slice(&std::fs::read(by_env).unwrap()).unwrap();
+    assert_eq!(by_env, kept("busybox:local"));
 }
 
 #[test]

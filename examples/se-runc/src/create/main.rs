@@ -21,7 +21,7 @@ mod image_cache;
 mod origin;
 mod own;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ use bundle::{BundleError, Config};
 use docker::{Docker, DockerError};
 use image_cache::ImageCache;
 use origin::{Decision, Origin};
-use own::Own;
+use own::{ImageCacheAt, Own};
 use se_runc::args::{RuncCall, UsageError};
 use se_runc::runtime_log::RuntimeLog;
 use se_runc::{FAILED, Invocation, USAGE, exec, usage_error};
@@ -75,8 +75,15 @@ fn main() -> ExitCode {
         log,
         ..
     } = Invocation::from_env();
-    let docker_host = std::env::var_os("DOCKER_HOST");
-    let own = match own.and_then(|given| own::parse(&given, docker_host.as_deref())) {
+    let (docker_host, cache) = (
+        std::env::var_os("DOCKER_HOST"),
+        std::env::var_os("SE_RUNC_IMAGE_CACHE"),
+    );
+    let env = own::Environment {
+        docker_host: docker_host.as_deref(),
+        image_cache: cache.as_deref(),
+    };
+    let own = match own.and_then(|given| own::parse(&given, env)) {
         Ok(own) => own,
         Err(e) => return usage_error(&log, &e),
     };
@@ -284,13 +291,13 @@ fn docker_for<'a>(
     }
 }
 
-/// The image cache `--image-cache` named (`given`), or the default one, when one can
-/// be used; why not is logged, and dockerd is then asked for every image.
-fn image_cache(given: Option<PathBuf>, log: &RuntimeLog) -> Option<ImageCache> {
-    let dir = match given {
-        Some(dir) if dir.as_os_str().is_empty() => return None,
-        Some(dir) => dir,
-        None => ImageCache::default_dir()?,
+/// The image cache at `at`, when one can be used; why not is logged, and dockerd is
+/// then asked for every image.
+fn image_cache(at: ImageCacheAt, log: &RuntimeLog) -> Option<ImageCache> {
+    let dir = match at {
+        ImageCacheAt::Off => return None,
+        ImageCacheAt::Dir(dir) => dir,
+        ImageCacheAt::Default => ImageCache::default_dir()?,
     };
     ImageCache::open(&dir)
         .map_err(|e| log.warning(&format!("se-runc: {e}; dockerd is asked for every image")))

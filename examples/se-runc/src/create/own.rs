@@ -27,18 +27,39 @@ pub struct Own {
     /// A user's running engine (`--engine-socket PATH`, or `@name` for an abstract
     /// socket): every lookup goes there instead of to root's own providers.
     pub engine_socket: Option<EngineSocket>,
-    /// Where the images' `ENV`s dockerd gave are kept (`--image-cache DIR`; an empty
-    /// value keeps none); the default directory when absent.
-    pub image_cache: Option<PathBuf>,
+    /// Where the images' `ENV`s dockerd gave are kept.
+    pub image_cache: ImageCacheAt,
+}
+
+/// Where the image cache is: `--image-cache DIR`, else `SE_RUNC_IMAGE_CACHE` in the
+/// runtime's environment (the only way to set it for a runtime without
+/// `runtimeArgs`), else the default. An empty value of either turns it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageCacheAt {
+    /// Neither says: root's or the user's runtime directory.
+    Default,
+    /// Nothing is kept; dockerd is asked on every create that asks.
+    Off,
+    /// This directory.
+    Dir(PathBuf),
+}
+
+/// What se-runc reads from its environment (the administrator's: containerd's, which
+/// its shims pass on).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Environment<'a> {
+    /// `DOCKER_HOST`.
+    pub docker_host: Option<&'a OsStr>,
+    /// `SE_RUNC_IMAGE_CACHE`.
+    pub image_cache: Option<&'a OsStr>,
 }
 
 /// dockerd's default socket.
 pub const DEFAULT_DOCKER: &str = "/var/run/docker.sock";
 
-/// Reads the values of se-runc's options, and `docker_host_env` (the value of
-/// `DOCKER_HOST`, if set).
-pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, UsageError> {
-    let default_docker = match docker_host_env {
+/// Reads the values of se-runc's options, and what `env` says where they say nothing.
+pub fn parse(given: &OwnArgs, env: Environment<'_>) -> Result<Own, UsageError> {
+    let default_docker = match env.docker_host {
         Some(v) if !v.is_empty() => v
             .to_str()
             .ok_or_else(|| UsageError("DOCKER_HOST: not UTF-8".into()))
@@ -51,8 +72,9 @@ pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, Us
         docker_host: None,
         default_docker,
         engine_socket: None,
-        image_cache: None,
+        image_cache: ImageCacheAt::Default,
     };
+    let mut cache_given = false;
     for (name, value) in &given.0 {
         let text = || {
             value
@@ -69,19 +91,31 @@ pub fn parse(given: &OwnArgs, docker_host_env: Option<&OsStr>) -> Result<Own, Us
                 own.allow.push(p);
             }
             "image-cache" => {
-                let dir = PathBuf::from(value);
-                if !dir.as_os_str().is_empty() && !dir.is_absolute() {
-                    return Err(UsageError(format!(
-                        "--image-cache {}: not an absolute path",
-                        dir.display()
-                    )));
-                }
-                own.image_cache = Some(dir);
+                own.image_cache = cache_dir(value, "--image-cache")?;
+                cache_given = true;
             }
             _ => own.docker_host = Some(unix_socket(&text()?, "--docker-host")?),
         }
     }
+    if let (false, Some(v)) = (cache_given, env.image_cache) {
+        own.image_cache = cache_dir(v, "SE_RUNC_IMAGE_CACHE")?;
+    }
     Ok(own)
+}
+
+/// The cache directory `value` of `what` names.
+fn cache_dir(value: &OsStr, what: &str) -> Result<ImageCacheAt, UsageError> {
+    let dir = PathBuf::from(value);
+    if dir.as_os_str().is_empty() {
+        Ok(ImageCacheAt::Off)
+    } else if dir.is_absolute() {
+        Ok(ImageCacheAt::Dir(dir))
+    } else {
+        Err(UsageError(format!(
+            "{what} {}: not an absolute path",
+            dir.display()
+        )))
+    }
 }
 
 /// The path of a `unix://` address (or a plain path) given as `what`.
@@ -121,7 +155,7 @@ mod tests {
             "--image-cache=/run/c",
             "create",
         ]));
-        let own = parse(&own.unwrap(), None).unwrap();
+        let own = parse(&own.unwrap(), Environment::default()).unwrap();
         assert_eq!(own.runtime, PathBuf::from("/usr/sbin/runc"));
         assert_eq!(
             own.allow,
@@ -137,11 +171,11 @@ mod tests {
                 "docker-secrets-engine/1000/daemon.sock".into()
             ))
         );
-        assert_eq!(own.image_cache, Some("/run/c".into()));
+        assert_eq!(own.image_cache, ImageCacheAt::Dir("/run/c".into()));
         assert_eq!(rest, os(&["create"]));
         let own = parse(
             &split(os(&["--docker-host=/d.sock", "state"])).0.unwrap(),
-            None,
+            Environment::default(),
         )
         .unwrap();
         assert_eq!(own.docker_host, Some("/d.sock".into()));
@@ -150,11 +184,15 @@ mod tests {
             PathBuf::from("/var/run/docker.sock")
         );
         assert_eq!(own.runtime, PathBuf::from("runc"));
-        assert_eq!(own.image_cache, None);
+        assert_eq!(own.image_cache, ImageCacheAt::Default);
         let off = split(os(&["--image-cache=", "state"])).0.unwrap();
-        assert_eq!(parse(&off, None).unwrap().image_cache, Some(PathBuf::new()));
+        let off = parse(&off, Environment::default()).unwrap();
+        assert_eq!(off.image_cache, ImageCacheAt::Off);
         // DOCKER_HOST (the runtime's environment) moves the default, not --docker-host.
-        let env = Some(OsStr::new("unix:///run/other.sock"));
+        let env = Environment {
+            docker_host: Some(OsStr::new("unix:///run/other.sock")),
+            ..Environment::default()
+        };
         let own = parse(&split(os(&["state"])).0.unwrap(), env).unwrap();
         assert_eq!(own.docker_host, None);
         assert_eq!(
@@ -164,11 +202,47 @@ mod tests {
         // Not a usage error by itself: only for a create that asks that dockerd.
         let own = parse(
             &split(os(&["state"])).0.unwrap(),
-            Some(OsStr::new("tcp://h:2375")),
+            Environment {
+                docker_host: Some(OsStr::new("tcp://h:2375")),
+                ..Environment::default()
+            },
         );
         assert_eq!(
             own.unwrap().default_docker.unwrap_err().to_string(),
             "DOCKER_HOST tcp://h:2375: only unix:// sockets are supported"
+        );
+    }
+
+    #[test]
+    fn the_environment_places_the_image_cache_where_no_option_does() {
+        let with = |args: &[&str], value: &str| {
+            let env = Environment {
+                image_cache: Some(OsStr::new(value)),
+                ..Environment::default()
+            };
+            parse(&split(os(args)).0.unwrap(), env)
+                .map(|own| own.image_cache)
+                .map_err(|e| e.to_string())
+        };
+        let dir = |p: &str| Ok(ImageCacheAt::Dir(p.into()));
+        assert_eq!(with(&["create"], "/var/c"), dir("/var/c"));
+        assert_eq!(with(&["create"], ""), Ok(ImageCacheAt::Off));
+        // The option wins either way.
+        assert_eq!(
+            with(&["--image-cache=/run/c", "create"], "/var/c"),
+            dir("/run/c")
+        );
+        assert_eq!(
+            with(&["--image-cache=", "create"], "/var/c"),
+            Ok(ImageCacheAt::Off)
+        );
+        assert_eq!(
+            with(&["--image-cache=/run/c", "create"], "var/c"),
+            dir("/run/c")
+        );
+        assert_eq!(
+            with(&["create"], "var/c"),
+            Err("SE_RUNC_IMAGE_CACHE var/c: not an absolute path".to_owned())
         );
     }
 
@@ -190,7 +264,9 @@ mod tests {
             let mut args = os(bad);
             args.extend(os(&runc));
             let (own, rest) = split(args);
-            let e = parse(&own.unwrap(), None).unwrap_err().to_string();
+            let e = parse(&own.unwrap(), Environment::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with(says), "{bad:?}: {e}");
             assert_eq!(rest, os(&runc), "{bad:?}");
         }
