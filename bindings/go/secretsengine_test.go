@@ -215,7 +215,9 @@ func TestContextCancellation(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := e.GetSecrets(ctx, "slow/x")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+	// The bound says the call was abandoned, not waited for; it leaves -race and a
+	// loaded machine room.
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("%v after %v", err, time.Since(start))
 	}
 	close(p.block)

@@ -15,10 +15,12 @@ use secrets_engine_test_support::testplugin::{alive, install, pids};
 use secrets_engine_test_support::{memory, p};
 use serde_json::json;
 
+/// Shorter than the defaults, so that failures show quickly, but with room for a
+/// loaded machine: a plugin that starts or answers late is not what these test.
 fn options() -> PluginOptions {
     let mut o = PluginOptions::default();
-    o.registration_timeout = Duration::from_secs(1);
-    o.request_timeout = Duration::from_secs(1);
+    o.registration_timeout = Duration::from_secs(3);
+    o.request_timeout = Duration::from_secs(3);
     o.shutdown_timeout = Duration::from_secs(1);
     o.restart_delay = Duration::from_millis(200);
     o.max_restart_delay = Duration::from_secs(1);
@@ -158,7 +160,7 @@ async fn a_launched_plugin_registers_its_pattern_and_merges_with_a_store() {
     let nothing = engine.get_secrets(&p("plug/none")).await.unwrap_err();
     assert_eq!(nothing.kind(), ErrorKind::NotFound);
     engine.stop_plugins().await;
-    wait_for("the plugin to be gone", Duration::from_secs(1), || {
+    wait_for("the plugin to be gone", Duration::from_secs(5), || {
         s.pids("plug").iter().all(|p| !alive(*p))
     })
     .await;
@@ -217,7 +219,9 @@ async fn a_crash_mid_request_is_a_typed_failure_then_the_plugin_is_restarted() {
 async fn a_plugin_that_never_registers_times_out_and_is_crashed() {
     let s = Setup::new();
     let plug = s.plugin("silent", json!({"pattern": "**", "mode": "noregister"}));
-    let engine = s.engine(&[&plug]);
+    let mut o = options();
+    o.registration_timeout = Duration::from_secs(1);
+    let engine = s.engine_with(&[&plug], o);
     let start = Instant::now();
     engine.start_plugins().await;
     assert!(start.elapsed() < Duration::from_secs(4));
@@ -256,7 +260,7 @@ async fn a_plugin_that_never_registers_times_out_and_is_crashed() {
     })
     .await;
     engine.stop_plugins().await;
-    wait_for("the plugin to be gone", Duration::from_secs(1), || {
+    wait_for("the plugin to be gone", Duration::from_secs(5), || {
         s.pids("silent").iter().all(|p| !alive(*p))
     })
     .await;
@@ -361,8 +365,8 @@ async fn a_plugin_that_hangs_is_cut_off_at_its_request_timeout() {
     let e = engine.get_secrets(&p("stuck/x")).await.unwrap_err();
     let took = start.elapsed();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(took >= Duration::from_millis(900), "{took:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took >= Duration::from_millis(2900), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
     assert!(s.path("hanging").exists(), "the call reached the plugin");
     // A hanging call does not crash the plugin.
     assert_eq!(state(&engine, "stuck"), ProviderState::Running);
@@ -388,7 +392,7 @@ async fn stopping_the_engine_leaves_no_plugin_process() {
     // SIGKILL is delivered asynchronously: allow the kernel a moment.
     wait_for(
         "every plugin process to be gone",
-        Duration::from_secs(1),
+        Duration::from_secs(5),
         || all.iter().all(|p| !alive(*p)),
     )
     .await;

@@ -665,8 +665,8 @@ fn without_a_session_keyring_of_its_own_nothing_is_cached() {
     });
 }
 
-/// Through an engine whose deadline (300 ms) is shorter than the person takes to
-/// type (600 ms): the prompt runs before the call, outside the deadline, so the
+/// Through an engine whose deadline (1.5 s) is shorter than the person takes to
+/// type (2 s): the prompt runs before the call, outside the deadline, so the
 /// lookup still succeeds. It is asked once per object, twice on first use (the
 /// prompter confirms), and only when the call needs the identity.
 #[tokio::test]
@@ -679,13 +679,15 @@ async fn a_prompt_runs_outside_the_deadline_once_per_object_and_only_when_needed
         let asked = asked.clone();
         Some(Prompt::new(move |first_use| {
             asked.lock().unwrap().push(first_use);
-            std::thread::sleep(Duration::from_millis(600));
+            std::thread::sleep(Duration::from_millis(2000));
             Some(zeroize::Zeroizing::new(answer.to_owned()))
         }))
     };
+    // Not shorter: the calls themselves write and fsync files, which a busy disk
+    // can hold up for hundreds of milliseconds.
     let engine_with = |s: FileStore| {
         support::builder()
-            .deadline(Duration::from_millis(300))
+            .deadline(Duration::from_millis(1500))
             .register(Registration::store("file", p("**"), Arc::new(s)).configurable(false))
             .build()
             .unwrap()

@@ -354,7 +354,7 @@ async fn an_expired_token_is_permission_denied_not_not_found() {
         .api(
             "POST",
             "auth/token/create",
-            Some(json!({"policies": ["expiring-token"], "ttl": "2s", "explicit_max_ttl": "2s"})),
+            Some(json!({"policies": ["expiring-token"], "ttl": "6s", "explicit_max_ttl": "6s"})),
             None,
         )
         .await;
@@ -367,7 +367,7 @@ async fn an_expired_token_is_permission_denied_not_not_found() {
     let id = p("vault/expiring-token/db/password");
     assert_eq!(v.get_secrets(&id).await.unwrap().len(), 1, "valid at first");
     // The server revokes the token at its TTL; poll rather than guess when.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let err = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         match v.get_secrets(&id).await {

@@ -42,7 +42,8 @@ fn start(keyring: bool) -> Session {
 }
 
 impl Session {
-    /// Kills the keyring daemon, leaving the bus up.
+    /// Kills the keyring daemon, leaving the bus up; returns once the bus has released
+    /// the daemon's name, so that nothing reaches the dead connection afterwards.
     pub fn kill_daemon(&self) {
         let dir = self.dir.as_ref().expect("a private session").path();
         let pid = std::fs::read_to_string(dir.join("keyring.pid")).unwrap();
@@ -54,13 +55,43 @@ impl Session {
                 .unwrap()
                 .success()
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.service_owned() {
+            assert!(
+                std::time::Instant::now() < until,
+                "the bus still lists the killed keyring daemon after 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
-    /// Starts the keyring daemon again on the same bus and keyring files.
+    /// Whether anyone owns `org.freedesktop.secrets` on this session's bus.
+    fn service_owned(&self) -> bool {
+        Command::new("dbus-send")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+            .expect("dbus-send runs")
+    }
+
+    /// Starts the keyring daemon again on the same bus and keyring files. On a loaded
+    /// machine gnome-keyring sometimes exits at once when replacing a killed
+    /// instance: up to three tries, each failure printed.
     pub fn restart_daemon(&self) {
-        if let Err(e) = self.try_restart_daemon() {
-            panic!("the keyring daemon did not restart: {e}");
+        for attempt in 1..=3 {
+            match self.try_restart_daemon() {
+                Ok(()) => return,
+                Err(e) if attempt < 3 => eprintln!("keyring restart {attempt} failed: {e}"),
+                Err(e) => panic!("the keyring daemon did not restart: {e}"),
+            }
         }
     }
 
@@ -134,7 +165,7 @@ pub fn secret_tool(session: &Session, args: &[&str], stdin: Option<&[u8]>) -> Ve
 impl Session {
     /// [`restart_daemon`](Session::restart_daemon) that reports a failure (with the
     /// daemon's log) instead of panicking, so a test can retry it on a loaded machine.
-    pub fn try_restart_daemon(&self) -> Result<(), String> {
+    fn try_restart_daemon(&self) -> Result<(), String> {
         let dir = self.dir.as_ref().expect("a private session").path();
         let out = Command::new(script())
             .arg("restart-daemon")
