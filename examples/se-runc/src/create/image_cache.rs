@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FileType, Mode, OFlags};
 
-/// Where root keeps image `ENV`s unless told otherwise (`--image-cache`).
+/// Where root keeps image `ENV`s unless told otherwise (`--image-cache`, or
+/// `SE_RUNC_IMAGE_CACHE` in the runtime's environment).
 pub const ROOT_DIR: &str = "/run/se-runc/image-env";
 /// The largest entry read: an image `ENV` is a few kilobytes.
 const MAX_ENTRY: u64 = 1 << 20;

@@ -294,14 +294,19 @@ fn docker_for<'a>(
 /// The image cache at `at`, when one can be used; why not is logged, and dockerd is
 /// then asked for every image.
 fn image_cache(at: ImageCacheAt, log: &RuntimeLog) -> Option<ImageCache> {
+    let warn = |why: &dyn std::fmt::Display| {
+        log.warning(&format!("se-runc: {why}; dockerd is asked for every image"));
+    };
     let dir = match at {
         ImageCacheAt::Off => return None,
+        ImageCacheAt::Unusable(why) => {
+            warn(&why);
+            return None;
+        }
         ImageCacheAt::Dir(dir) => dir,
         ImageCacheAt::Default => ImageCache::default_dir()?,
     };
-    ImageCache::open(&dir)
-        .map_err(|e| log.warning(&format!("se-runc: {e}; dockerd is asked for every image")))
-        .ok()
+    ImageCache::open(&dir).map_err(|e| warn(&e)).ok()
 }
 
 /// Root's default engine, or with `socket` one that forwards to the engine there.
@@ -321,4 +326,30 @@ fn forwarding(socket: EngineSocket) -> Result<Engine, secrets_engine::Error> {
         .config(ConfigLocation::None)
         .register(EngineProvider::registration(socket))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_where_it_was_placed_and_an_unusable_one_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log.json");
+        let log = RuntimeLog::new(Some(file.clone()), true, false);
+        let logged = || std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(image_cache(ImageCacheAt::Off, &log).is_none());
+        let at = dir.path().join("cache");
+        assert!(image_cache(ImageCacheAt::Dir(at.clone()), &log).is_some());
+        assert!(at.is_dir());
+        assert_eq!(logged(), "", "nothing to say so far");
+        let why = "SE_RUNC_IMAGE_CACHE var/c: neither an absolute path nor off";
+        assert!(image_cache(ImageCacheAt::Unusable(why.into()), &log).is_none());
+        let line: serde_json::Value = serde_json::from_str(logged().trim()).unwrap();
+        assert_eq!(line["level"], "warning");
+        assert_eq!(
+            line["msg"],
+            format!("se-runc: {why}; dockerd is asked for every image")
+        );
+    }
 }

@@ -32,8 +32,9 @@ pub struct Own {
 }
 
 /// Where the image cache is: `--image-cache DIR`, else `SE_RUNC_IMAGE_CACHE` in the
-/// runtime's environment (the only way to set it for a runtime without
-/// `runtimeArgs`), else the default. An empty value of either turns it off.
+/// runtime's environment (how a runtime without `runtimeArgs` or a wrapper is told),
+/// else the default. `off`, or an empty `--image-cache=`, turns it off; an empty
+/// variable counts as unset, as an empty `DOCKER_HOST` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageCacheAt {
     /// Neither says: root's or the user's runtime directory.
@@ -42,6 +43,10 @@ pub enum ImageCacheAt {
     Off,
     /// This directory.
     Dir(PathBuf),
+    /// The variable names no usable directory (why): nothing is kept, and a create
+    /// that asks dockerd says so in the runtime log. A warning, not a failure, as for
+    /// a directory that cannot be used: the cache only spares dockerd a request.
+    Unusable(String),
 }
 
 /// What se-runc reads from its environment (the administrator's: containerd's, which
@@ -97,8 +102,12 @@ pub fn parse(given: &OwnArgs, env: Environment<'_>) -> Result<Own, UsageError> {
             _ => own.docker_host = Some(unix_socket(&text()?, "--docker-host")?),
         }
     }
-    if let (false, Some(v)) = (cache_given, env.image_cache) {
-        own.image_cache = cache_dir(v, "SE_RUNC_IMAGE_CACHE")?;
+    match env.image_cache {
+        Some(v) if !cache_given && !v.is_empty() => {
+            own.image_cache =
+                cache_dir(v, "SE_RUNC_IMAGE_CACHE").unwrap_or_else(|e| ImageCacheAt::Unusable(e.0));
+        }
+        _ => {}
     }
     Ok(own)
 }
@@ -106,13 +115,13 @@ pub fn parse(given: &OwnArgs, env: Environment<'_>) -> Result<Own, UsageError> {
 /// The cache directory `value` of `what` names.
 fn cache_dir(value: &OsStr, what: &str) -> Result<ImageCacheAt, UsageError> {
     let dir = PathBuf::from(value);
-    if dir.as_os_str().is_empty() {
+    if dir.as_os_str().is_empty() || value == "off" {
         Ok(ImageCacheAt::Off)
     } else if dir.is_absolute() {
         Ok(ImageCacheAt::Dir(dir))
     } else {
         Err(UsageError(format!(
-            "{what} {}: not an absolute path",
+            "{what} {}: neither an absolute path nor off",
             dir.display()
         )))
     }
@@ -226,7 +235,13 @@ mod tests {
         };
         let dir = |p: &str| Ok(ImageCacheAt::Dir(p.into()));
         assert_eq!(with(&["create"], "/var/c"), dir("/var/c"));
-        assert_eq!(with(&["create"], ""), Ok(ImageCacheAt::Off));
+        assert_eq!(with(&["create"], "off"), Ok(ImageCacheAt::Off));
+        // Empty is unset, as for DOCKER_HOST: a drop-in's `Environment=VAR=`.
+        assert_eq!(with(&["create"], ""), Ok(ImageCacheAt::Default));
+        assert_eq!(
+            with(&["--image-cache=off", "create"], ""),
+            Ok(ImageCacheAt::Off)
+        );
         // The option wins either way.
         assert_eq!(
             with(&["--image-cache=/run/c", "create"], "/var/c"),
@@ -240,9 +255,13 @@ mod tests {
             with(&["--image-cache=/run/c", "create"], "var/c"),
             dir("/run/c")
         );
+        // A variable naming no usable directory fails no create: a create that asks
+        // dockerd warns in the runtime log.
         assert_eq!(
             with(&["create"], "var/c"),
-            Err("SE_RUNC_IMAGE_CACHE var/c: not an absolute path".to_owned())
+            Ok(ImageCacheAt::Unusable(
+                "SE_RUNC_IMAGE_CACHE var/c: neither an absolute path nor off".to_owned()
+            ))
         );
     }
 
@@ -258,7 +277,7 @@ mod tests {
             (&["--runtime=/r", "--allow=a b"], "--allow: "),
             (
                 &["--image-cache", "run/c"],
-                "--image-cache run/c: not an absolute path",
+                "--image-cache run/c: neither an absolute path nor off",
             ),
         ] {
             let mut args = os(bad);
