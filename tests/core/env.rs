@@ -234,7 +234,7 @@ async fn ten_thousand_references_hit_the_cap_without_a_lookup() {
     let started = Instant::now();
     let err = resolve_env(&engine, vars.clone()).await.unwrap_err();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );

@@ -383,7 +383,8 @@ async fn no_bus_is_unavailable_quickly() {
     let t = Instant::now();
     let err = k.get_secrets(&p("a")).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Not a wait on the engine's 30 s deadline; room for a loaded machine.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert!(!k.is_available().await);
 }
 
@@ -400,7 +401,8 @@ async fn bus_without_secret_service_is_unavailable_quickly() {
         assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
         assert!(err.to_string().contains("org.freedesktop.secrets"), "{err}");
     }
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Not a wait on the engine's 30 s deadline; room for a loaded machine.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
 async fn locked_collection_is_a_typed_error() {
@@ -479,7 +481,7 @@ async fn a_killed_daemon_is_unavailable_then_recovers_without_a_new_keychain() {
     let t = Instant::now();
     let err = k.get_secrets(&p("restart/x")).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
-    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // Nothing was activated behind our back: still no service.
     assert!(matches!(
         k.list(&p("**")).await,

@@ -83,7 +83,8 @@ def test_cancelling_a_task_leaves_the_provider_call_to_finish(capfd):
         started = time.monotonic()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - started < 1
+        # At once, not when the provider finishes (it waits for the test).
+        assert time.monotonic() - started < 5
         assert task.cancelled()
         # The provider call is still running, and the engine answers meanwhile.
         assert not held.finished.is_set()

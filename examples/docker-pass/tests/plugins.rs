@@ -120,7 +120,7 @@ fn engine_flag(socket: &Path) -> String {
 
 fn gone(pids: &[u32]) -> bool {
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
+    while start.elapsed() < Duration::from_secs(10) {
         if pids.iter().all(|p| !alive(*p)) {
             return true;
         }

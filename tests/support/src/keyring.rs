@@ -163,8 +163,8 @@ pub fn secret_tool(session: &Session, args: &[&str], stdin: Option<&[u8]>) -> Ve
 }
 
 impl Session {
-    /// [`restart_daemon`](Session::restart_daemon) that reports a failure (with the
-    /// daemon's log) instead of panicking, so a test can retry it on a loaded machine.
+    /// One try of [`restart_daemon`](Session::restart_daemon): a failure is reported
+    /// with the daemon's log, for it to retry.
     fn try_restart_daemon(&self) -> Result<(), String> {
         let dir = self.dir.as_ref().expect("a private session").path();
         let out = Command::new(script())
