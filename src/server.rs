@@ -11,9 +11,11 @@
 //! # Limits
 //!
 //! - A peer whose uid is not in [`ServerOptions::allowed_uids`] (by default only this
-//!   process's uid) is answered `403 permission_denied` and disconnected before any
-//!   request is read. At most 8 such answers are in flight; past that a refused
-//!   peer is disconnected unanswered, so another user cannot exhaust our descriptors.
+//!   process's uid) is answered `403 permission_denied` without its request being
+//!   parsed (it is read, at most 64 KiB for at most a second, so that a client which
+//!   writes first gets the answer). At most 8 such answers are in flight; past that a
+//!   refused peer is disconnected unread, so another user cannot exhaust our
+//!   descriptors.
 //! - At most [`ServerOptions::max_clients`] connections are served at once; more
 //!   wait in the socket's backlog until one closes. An idle connection is closed
 //!   after [`ServerOptions::idle_timeout`].

@@ -451,19 +451,40 @@ fn the_default_deadlines_are_strictly_layered() {
 
 /// A refused peer holds one of our descriptors while it is answered; many slow ones
 /// must not pile up: past a few, they are disconnected at once, unread.
+///
+/// Linux only: it tells the two apart by the reset a socket closed with unread data
+/// gives its peer, which other systems do not all give.
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_peers_cannot_pile_up_descriptors() {
+    // A polite refusal holds its permit for a second: a round stalled longer than
+    // that on a loaded machine may see a ninth. Without the limit every round gives
+    // 0, so up to three rounds cost nothing in strength.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let unread = refused_peers_closed_unread(32).await;
+        rounds.push(unread);
+        if unread >= 32 - 8 {
+            return;
+        }
+    }
+    panic!("closed unread, of 32 refused peers, per round: {rounds:?}");
+}
+
+/// How many of `n` peers the server refuses were closed unread. Each sends a request's
+/// first line and no more. A polite refusal reads it and waits (a second) for the
+/// rest, then closes cleanly; a connection closed unread has our bytes in its queue,
+/// so the close resets it (or, closed before we wrote, the write fails). Told apart
+/// by what happened, not by when.
+#[cfg(target_os = "linux")]
+async fn refused_peers_closed_unread(n: usize) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut options = ServerOptions::default();
     // No uid admitted: this process is "another user".
     options.allowed_uids = vec![];
     let s = Served::start(test_engine(), options).await;
-    // Each peer sends a request's first line and no more. A polite refusal reads it
-    // and waits (a second) for the rest, then closes cleanly; a connection closed
-    // unread has our bytes in its queue, so the close resets it (or, closed before
-    // we wrote, the write fails). Told apart by what happened, not by when.
     let mut peers = Vec::new();
-    for _ in 0..32 {
+    for _ in 0..n {
         let mut c = tokio::net::UnixStream::connect(s.path()).await.unwrap();
         let wrote = c.write_all(b"GET /x HTTP/1.1\r\n").await.is_ok();
         peers.push((c, wrote));
@@ -476,11 +497,7 @@ async fn refused_peers_cannot_pile_up_descriptors() {
             !wrote || matches!(read, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset)
         });
     }
-    let unread = reads.join_all().await.into_iter().filter(|c| *c).count();
-    assert!(
-        unread >= 32 - 8,
-        "only {unread} of 32 refused peers were closed unread"
-    );
+    reads.join_all().await.into_iter().filter(|c| *c).count()
 }
 
 /// A peer that asks for a large answer and never reads it must lose its connection
