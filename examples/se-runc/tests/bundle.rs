@@ -76,6 +76,9 @@ impl Setup {
             .env("XDG_CONFIG_HOME", d.join("config"))
             .env("SECRETS_ENGINE_FILE_DIR", d.join("store"))
             .env("SECRETS_ENGINE_FILE_KEY", d.join("key.txt"))
+            // A create that asks dockerd opens the image cache: this test's, not the
+            // host's /run/se-runc.
+            .env("SE_RUNC_IMAGE_CACHE", d.join("image-cache"))
             .output()
             .unwrap()
     }
