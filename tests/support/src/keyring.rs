@@ -46,40 +46,16 @@ impl Session {
     /// the daemon's name, so that nothing reaches the dead connection afterwards.
     pub fn kill_daemon(&self) {
         let dir = self.dir.as_ref().expect("a private session").path();
-        let pid = std::fs::read_to_string(dir.join("keyring.pid")).unwrap();
-        assert!(
-            Command::new("kill")
-                .arg("-9")
-                .arg(pid.trim())
-                .status()
-                .unwrap()
-                .success()
-        );
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.service_owned() {
-            assert!(
-                std::time::Instant::now() < until,
-                "the bus still lists the killed keyring daemon after 10 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-
-    /// Whether anyone owns `org.freedesktop.secrets` on this session's bus.
-    fn service_owned(&self) -> bool {
-        Command::new("dbus-send")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.freedesktop.secrets",
-            ])
+        let out = Command::new(script())
+            .arg("kill-daemon")
+            .arg(dir)
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
-            .expect("dbus-send runs")
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the keyring daemon was not killed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts the keyring daemon again on the same bus and keyring files. On a loaded
